@@ -1,0 +1,211 @@
+//! The KV service: request validation as etcd does it, then reads from the
+//! applied state and writes through the log.
+
+use super::{check_size, no_space, Api};
+use crate::apply::{self, Applied, Op};
+use crate::error::EtcdError;
+use oxcd_proto::etcdserverpb::kv_server::Kv;
+use oxcd_proto::etcdserverpb::{
+    request_op, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, TxnRequest, TxnResponse,
+};
+use tonic::{Request, Response, Status};
+
+fn check_put(r: &PutRequest) -> Result<(), EtcdError> {
+    if r.key.is_empty() {
+        return Err(EtcdError::EmptyKey);
+    }
+    if r.ignore_value && !r.value.is_empty() {
+        return Err(EtcdError::ValueProvided);
+    }
+    if r.ignore_lease && r.lease != 0 {
+        return Err(EtcdError::LeaseProvided);
+    }
+    Ok(())
+}
+
+/// etcd's checkTxnRequest plus its interval check: no two writes of one
+/// branch may touch the same key.
+fn check_txn(r: &TxnRequest, max_ops: usize, depth: usize) -> Result<(), EtcdError> {
+    if depth == 0 && (r.compare.len() > max_ops || r.success.len() > max_ops || r.failure.len() > max_ops) {
+        return Err(EtcdError::TooManyOps);
+    }
+    for c in &r.compare {
+        if c.key.is_empty() {
+            return Err(EtcdError::EmptyKey);
+        }
+    }
+    for ops in [&r.success, &r.failure] {
+        for op in ops.iter() {
+            match &op.request {
+                Some(request_op::Request::RequestRange(q)) if q.key.is_empty() => return Err(EtcdError::EmptyKey),
+                Some(request_op::Request::RequestPut(p)) => check_put(p)?,
+                Some(request_op::Request::RequestDeleteRange(d)) if d.key.is_empty() => {
+                    return Err(EtcdError::EmptyKey)
+                }
+                Some(request_op::Request::RequestTxn(t)) => check_txn(t, max_ops, depth + 1)?,
+                _ => {}
+            }
+        }
+        let mut puts = Vec::new();
+        let mut dels = Vec::new();
+        collect_writes(ops, &mut puts, &mut dels);
+        puts.sort();
+        if puts.windows(2).any(|w| w[0] == w[1]) {
+            return Err(EtcdError::DuplicateKey);
+        }
+        for (k, end) in &dels {
+            if puts.iter().any(|p| in_range(p, k, end)) {
+                return Err(EtcdError::DuplicateKey);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collect_writes(ops: &[RequestOp], puts: &mut Vec<Vec<u8>>, dels: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+    for op in ops {
+        match &op.request {
+            Some(request_op::Request::RequestPut(p)) => puts.push(p.key.clone()),
+            Some(request_op::Request::RequestDeleteRange(d)) => dels.push((d.key.clone(), d.range_end.clone())),
+            Some(request_op::Request::RequestTxn(t)) => {
+                // a nested txn takes one branch or the other, so each branch on its own
+                // must not clash with this level's writes
+                for branch in [&t.success, &t.failure] {
+                    collect_writes(branch, puts, dels);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn in_range(k: &[u8], start: &[u8], end: &[u8]) -> bool {
+    if end.is_empty() {
+        return k == start;
+    }
+    k >= start && (end == [0] || k < end)
+}
+
+#[tonic::async_trait]
+impl Kv for Api {
+    async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let r = req.into_inner();
+        if r.key.is_empty() {
+            return Err(EtcdError::EmptyKey.into());
+        }
+        let mut resp = self.srv.read(|st, kv| apply::range(&st.store, kv, &r, st.store.current_rev))?;
+        self.srv.fill(&mut resp.header);
+        Ok(Response::new(resp))
+    }
+
+    async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let r = req.into_inner();
+        check_size(&self.srv, &r)?;
+        check_put(&r)?;
+        no_space(&self.srv).await?;
+        match self.srv.propose(Op::Put(r)).await? {
+            Applied::Put(mut p) => {
+                self.srv.fill(&mut p.header);
+                Ok(Response::new(p))
+            }
+            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+        }
+    }
+
+    async fn delete_range(
+        &self,
+        req: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let r = req.into_inner();
+        check_size(&self.srv, &r)?;
+        if r.key.is_empty() {
+            return Err(EtcdError::EmptyKey.into());
+        }
+        match self.srv.propose(Op::DeleteRange(r)).await? {
+            Applied::DeleteRange(mut d) => {
+                self.srv.fill(&mut d.header);
+                Ok(Response::new(d))
+            }
+            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+        }
+    }
+
+    async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let r = req.into_inner();
+        check_size(&self.srv, &r)?;
+        check_txn(&r, self.srv.cfg.max_txn_ops, 0)?;
+        let mut resp = if apply::txn_is_read_only(&r) {
+            self.srv.read(|st, kv| apply::read_only_txn(st, kv, &r))?
+        } else {
+            no_space(&self.srv).await?;
+            match self.srv.propose(Op::Txn(r)).await? {
+                Applied::Txn(t) => t,
+                other => return Err(Status::internal(format!("unexpected apply result {other:?}"))),
+            }
+        };
+        self.srv.fill(&mut resp.header);
+        Ok(Response::new(resp))
+    }
+
+    async fn compact(
+        &self,
+        req: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
+        let r = req.into_inner();
+        match self.srv.propose(Op::Compaction(r)).await? {
+            Applied::Compaction(mut c) => {
+                self.srv.fill(&mut c.header);
+                Ok(Response::new(c))
+            }
+            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxcd_proto::etcdserverpb::DeleteRangeRequest;
+
+    fn put(k: &str) -> RequestOp {
+        RequestOp {
+            request: Some(request_op::Request::RequestPut(PutRequest {
+                key: k.into(),
+                ..Default::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn txn_checks() {
+        let dup = TxnRequest {
+            success: vec![put("a"), put("a")],
+            ..Default::default()
+        };
+        assert!(matches!(check_txn(&dup, 128, 0), Err(EtcdError::DuplicateKey)));
+        let del = RequestOp {
+            request: Some(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
+                key: b"a".to_vec(),
+                range_end: b"c".to_vec(),
+                ..Default::default()
+            })),
+        };
+        let clash = TxnRequest {
+            success: vec![put("b"), del],
+            ..Default::default()
+        };
+        assert!(matches!(check_txn(&clash, 128, 0), Err(EtcdError::DuplicateKey)));
+        let ok = TxnRequest {
+            success: vec![put("a")],
+            failure: vec![put("a")],
+            ..Default::default()
+        };
+        assert!(check_txn(&ok, 128, 0).is_ok());
+        let many = TxnRequest {
+            success: (0..3).map(|i| put(&i.to_string())).collect(),
+            ..Default::default()
+        };
+        assert!(matches!(check_txn(&many, 2, 0), Err(EtcdError::TooManyOps)));
+    }
+}

@@ -1,0 +1,117 @@
+//! The Lease service: grants and revokes go through the log; keep-alives
+//! and TTL queries are answered from this member's lessor.
+
+use super::{no_space, Api};
+use crate::apply::{Applied, Op};
+use crate::error::EtcdError;
+use crate::lease::MAX_TTL;
+use oxcd_proto::etcdserverpb::lease_server::Lease;
+use oxcd_proto::etcdserverpb::*;
+use std::pin::Pin;
+use std::time::Instant;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+#[tonic::async_trait]
+impl Lease for Api {
+    async fn lease_grant(&self, req: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+        let mut r = req.into_inner();
+        if r.ttl > MAX_TTL {
+            return Err(EtcdError::LeaseTtlTooLarge.into());
+        }
+        no_space(&self.srv).await?;
+        if r.id == 0 {
+            r.id = self.srv.next_lease_id();
+        }
+        match self.srv.propose(Op::LeaseGrant(r)).await? {
+            Applied::LeaseGrant(mut g) => {
+                self.srv.fill(&mut g.header);
+                Ok(Response::new(g))
+            }
+            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+        }
+    }
+
+    async fn lease_revoke(&self, req: Request<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
+        match self.srv.propose(Op::LeaseRevoke(req.into_inner())).await? {
+            Applied::LeaseRevoke(mut g) => {
+                self.srv.fill(&mut g.header);
+                Ok(Response::new(g))
+            }
+            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+        }
+    }
+
+    type LeaseKeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
+
+    async fn lease_keep_alive(
+        &self,
+        req: Request<Streaming<LeaseKeepAliveRequest>>,
+    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let mut inbound = req.into_inner();
+        let srv = self.srv.clone();
+        let out = async_stream(move |tx| async move {
+            while let Some(Ok(r)) = inbound.next().await {
+                // an unknown lease answers TTL 0, which clients read as "expired"
+                let ttl = srv.state.write().ok().and_then(|mut s| s.lessor.renew(r.id)).unwrap_or(0);
+                let resp = LeaseKeepAliveResponse {
+                    header: Some(srv.header(srv.current_rev())),
+                    id: r.id,
+                    ttl,
+                };
+                if tx.send(Ok(resp)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        req: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let r = req.into_inner();
+        let st = self.srv.state.read().map_err(|_| Status::internal("state lock poisoned"))?;
+        let rev = st.store.current_rev;
+        let resp = match st.lessor.leases.get(&r.id) {
+            Some(l) => LeaseTimeToLiveResponse {
+                header: Some(self.srv.header(rev)),
+                id: r.id,
+                ttl: l.remaining(Instant::now()),
+                granted_ttl: l.ttl,
+                keys: if r.keys { l.keys.iter().cloned().collect() } else { Vec::new() },
+            },
+            // etcd answers an unknown lease with TTL -1 rather than an error
+            None => LeaseTimeToLiveResponse {
+                header: Some(self.srv.header(rev)),
+                id: r.id,
+                ttl: -1,
+                ..Default::default()
+            },
+        };
+        Ok(Response::new(resp))
+    }
+
+    async fn lease_leases(&self, _: Request<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
+        let st = self.srv.state.read().map_err(|_| Status::internal("state lock poisoned"))?;
+        let mut ids: Vec<i64> = st.lessor.leases.keys().copied().collect();
+        ids.sort_unstable();
+        Ok(Response::new(LeaseLeasesResponse {
+            header: Some(self.srv.header(st.store.current_rev)),
+            leases: ids.into_iter().map(|id| LeaseStatus { id }).collect(),
+        }))
+    }
+}
+
+/// A response stream fed by a task through a bounded channel.
+fn async_stream<T, F, Fut>(f: F) -> impl Stream<Item = T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(f(tx));
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}

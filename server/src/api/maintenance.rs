@@ -1,0 +1,101 @@
+//! The Maintenance service: status, alarms, leader moves on one member.
+
+use super::Api;
+use crate::apply::{Applied, Op};
+use crate::error::EtcdError;
+use oxcd_proto::etcdserverpb::maintenance_server::Maintenance;
+use oxcd_proto::etcdserverpb::*;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// The etcd release whose API and behaviour oxcd answers for.
+pub const ETCD_VERSION: &str = "3.5.1";
+
+#[tonic::async_trait]
+impl Maintenance for Api {
+    async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        let r = req.into_inner();
+        let mut resp = if r.action() == alarm_request::AlarmAction::Get {
+            let st = self.srv.state.read().map_err(|_| Status::internal("state lock poisoned"))?;
+            AlarmResponse {
+                header: None,
+                alarms: st
+                    .alarms
+                    .iter()
+                    .map(|&(member_id, alarm)| AlarmMember { member_id, alarm })
+                    .collect(),
+            }
+        } else {
+            match self.srv.propose(Op::Alarm(r)).await? {
+                Applied::Alarm(a) => a,
+                other => return Err(Status::internal(format!("unexpected apply result {other:?}"))),
+            }
+        };
+        resp.header = Some(self.srv.header(self.srv.current_rev()));
+        Ok(Response::new(resp))
+    }
+
+    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let srv = &self.srv;
+        let db = srv.db_size() as i64;
+        let errors = srv
+            .state
+            .read()
+            .map(|s| {
+                s.alarms
+                    .iter()
+                    .map(|&(m, a)| {
+                        let name = AlarmType::try_from(a).map(|t| t.as_str_name()).unwrap_or("NONE");
+                        format!("memberID:{m} alarm:{name} ")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Response::new(StatusResponse {
+            header: Some(srv.header(srv.current_rev())),
+            version: ETCD_VERSION.to_string(),
+            db_size: db,
+            leader: srv.member_id,
+            raft_index: srv.raft_index.load(Ordering::SeqCst),
+            raft_term: srv.term.load(Ordering::SeqCst),
+            raft_applied_index: srv.applied_index.load(Ordering::SeqCst),
+            errors,
+            db_size_in_use: db,
+            is_learner: false,
+        }))
+    }
+
+    async fn defragment(&self, _: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+        Err(EtcdError::Unsupported("defragment").into())
+    }
+
+    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        Err(EtcdError::Unsupported("hash").into())
+    }
+
+    async fn hash_kv(&self, _: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        Err(EtcdError::Unsupported("hashkv").into())
+    }
+
+    type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;
+
+    async fn snapshot(&self, _: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+        Err(EtcdError::Unsupported("snapshot").into())
+    }
+
+    async fn move_leader(&self, req: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+        // one member is always its own leader: moving to itself is a no-op, as in etcd
+        if req.into_inner().target_id != self.srv.member_id {
+            return Err(Status::failed_precondition("etcdserver: bad leader transferee"));
+        }
+        Ok(Response::new(MoveLeaderResponse {
+            header: Some(self.srv.header(self.srv.current_rev())),
+        }))
+    }
+
+    async fn downgrade(&self, _: Request<DowngradeRequest>) -> Result<Response<DowngradeResponse>, Status> {
+        Err(EtcdError::Unsupported("downgrade").into())
+    }
+}

@@ -1,0 +1,73 @@
+//! The gRPC front: etcd's v3 services over the node, served on every
+//! `--listen-client-urls` address.
+
+mod cluster;
+mod kv;
+mod lease;
+mod maintenance;
+
+use crate::apply::{Applied, Op};
+use crate::error::EtcdError;
+use crate::node::Server;
+use oxcd_proto::etcdserverpb::{
+    alarm_request::AlarmAction, cluster_server::ClusterServer, kv_server::KvServer,
+    lease_server::LeaseServer, maintenance_server::MaintenanceServer, AlarmRequest, AlarmType,
+};
+use std::sync::Arc;
+use tonic::Status;
+
+#[derive(Clone)]
+pub struct Api {
+    pub srv: Arc<Server>,
+}
+
+/// etcd's `--max-request-bytes` check on what a request would log.
+pub(crate) fn check_size<M: prost::Message>(srv: &Server, m: &M) -> Result<(), EtcdError> {
+    if m.encoded_len() > srv.cfg.max_request_bytes {
+        return Err(EtcdError::RequestTooLarge);
+    }
+    Ok(())
+}
+
+/// etcd's quota: once the store passes `--quota-backend-bytes` a NOSPACE
+/// alarm is raised, and writes are refused until it is disarmed.
+pub(crate) async fn no_space(srv: &Server) -> Result<(), Status> {
+    let nospace = AlarmType::Nospace as i32;
+    let raised = srv
+        .state
+        .read()
+        .map(|s| s.alarms.iter().any(|(_, a)| *a == nospace))
+        .unwrap_or(false);
+    if raised {
+        return Err(EtcdError::NoSpace.into());
+    }
+    if srv.db_size() > srv.cfg.quota_backend_bytes {
+        let req = AlarmRequest {
+            action: AlarmAction::Activate as i32,
+            member_id: srv.member_id,
+            alarm: nospace,
+        };
+        if let Applied::Alarm(_) = srv.propose(Op::Alarm(req)).await? {}
+        return Err(EtcdError::NoSpace.into());
+    }
+    Ok(())
+}
+
+/// Serves the client API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    srv: Arc<Server>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let api = Api { srv: srv.clone() };
+    // gRPC accepts a little more than a request may hold so that an
+    // oversized request gets etcd's own error rather than a transport one
+    let limit = srv.cfg.max_request_bytes + 512 * 1024;
+    tonic::transport::Server::builder()
+        .add_service(KvServer::new(api.clone()).max_decoding_message_size(limit))
+        .add_service(LeaseServer::new(api.clone()).max_decoding_message_size(limit))
+        .add_service(ClusterServer::new(api.clone()).max_decoding_message_size(limit))
+        .add_service(MaintenanceServer::new(api).max_decoding_message_size(limit))
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .await
+}

@@ -1,0 +1,350 @@
+//! oxcd's command line: etcd's flags, each also read from its `ETCD_*`
+//! variable, validated the way etcd validates them, and the member and
+//! cluster IDs derived exactly as etcd derives them.
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use sha1::{Digest, Sha1};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "oxcd", version, about = "An etcd-compatible key-value server (etcd v3 API)")]
+pub struct Flags {
+    /// Human-readable name for this member.
+    #[arg(long, env = "ETCD_NAME", default_value = "default")]
+    pub name: String,
+    /// Path to the data directory (default: ${name}.etcd).
+    #[arg(long, env = "ETCD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Path to the dedicated WAL directory.
+    #[arg(long, env = "ETCD_WAL_DIR")]
+    pub wal_dir: Option<PathBuf>,
+    /// List of URLs to listen on for client traffic.
+    #[arg(long, env = "ETCD_LISTEN_CLIENT_URLS", default_value = "http://localhost:2379")]
+    pub listen_client_urls: String,
+    /// List of this member's client URLs to advertise to the public.
+    #[arg(long, env = "ETCD_ADVERTISE_CLIENT_URLS", default_value = "http://localhost:2379")]
+    pub advertise_client_urls: String,
+    /// List of URLs to listen on for peer traffic.
+    #[arg(long, env = "ETCD_LISTEN_PEER_URLS", default_value = "http://localhost:2380")]
+    pub listen_peer_urls: String,
+    /// List of this member's peer URLs to advertise to the rest of the cluster.
+    #[arg(long, env = "ETCD_INITIAL_ADVERTISE_PEER_URLS", default_value = "http://localhost:2380")]
+    pub initial_advertise_peer_urls: String,
+    /// Initial cluster configuration for bootstrapping (name=url,...).
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER")]
+    pub initial_cluster: Option<String>,
+    /// Initial cluster token for the cluster during bootstrap.
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_TOKEN", default_value = "etcd-cluster")]
+    pub initial_cluster_token: String,
+    /// Initial cluster state ('new' or 'existing').
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_STATE", default_value = "new")]
+    pub initial_cluster_state: String,
+    /// Raise alarms when the backend size exceeds the given quota (0 defaults to 2 GiB).
+    #[arg(long, env = "ETCD_QUOTA_BACKEND_BYTES", default_value_t = 0)]
+    pub quota_backend_bytes: i64,
+    /// Maximum client request size in bytes the server will accept.
+    #[arg(long, env = "ETCD_MAX_REQUEST_BYTES", default_value_t = 1572864)]
+    pub max_request_bytes: u32,
+    /// Maximum number of operations permitted in a transaction.
+    #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = 128)]
+    pub max_txn_ops: u32,
+    /// Number of committed transactions to trigger a snapshot to disk.
+    #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = 10000)]
+    pub snapshot_count: u64,
+    /// Maximum number of snapshot files to retain (0 is unlimited).
+    #[arg(long, env = "ETCD_MAX_SNAPSHOTS", default_value_t = 5)]
+    pub max_snapshots: u32,
+    /// Maximum number of wal files to retain (0 is unlimited).
+    #[arg(long, env = "ETCD_MAX_WALS", default_value_t = 5)]
+    pub max_wals: u32,
+    /// Path to the client server TLS cert file (not supported yet).
+    #[arg(long, env = "ETCD_CERT_FILE")]
+    pub cert_file: Option<String>,
+    /// Path to the client server TLS key file (not supported yet).
+    #[arg(long, env = "ETCD_KEY_FILE")]
+    pub key_file: Option<String>,
+    /// Path to the client server TLS trusted CA file (not supported yet).
+    #[arg(long, env = "ETCD_TRUSTED_CA_FILE")]
+    pub trusted_ca_file: Option<String>,
+    /// Enable client cert authentication (not supported yet).
+    #[arg(long, env = "ETCD_CLIENT_CERT_AUTH")]
+    pub client_cert_auth: bool,
+    /// Client TLS using generated certificates (not supported yet).
+    #[arg(long, env = "ETCD_AUTO_TLS")]
+    pub auto_tls: bool,
+    /// Currently only 'zap' is supported (accepted for compatibility).
+    #[arg(long, env = "ETCD_LOGGER", default_value = "zap")]
+    pub logger: String,
+    /// Log level: debug, info, warn, error (accepted for compatibility).
+    #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitialMember {
+    pub name: String,
+    pub id: u64,
+    pub peer_urls: Vec<String>,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub wal_dir: Option<PathBuf>,
+    pub listen_client_urls: Vec<url::Url>,
+    pub advertise_client_urls: Vec<String>,
+    pub listen_peer_urls: Vec<url::Url>,
+    pub initial_members: Vec<InitialMember>,
+    pub member_id: u64,
+    pub cluster_id: u64,
+    pub quota_backend_bytes: u64,
+    pub max_request_bytes: usize,
+    pub max_txn_ops: usize,
+    pub max_wals: usize,
+}
+
+const DEFAULT_QUOTA: u64 = 2 * 1024 * 1024 * 1024;
+
+/// etcd's member ID: SHA-1 over the sorted peer URLs and the cluster token.
+pub fn member_id(peer_urls: &[String], token: &str) -> u64 {
+    let mut urls = peer_urls.to_vec();
+    urls.sort();
+    let mut h = Sha1::new();
+    for u in &urls {
+        h.update(u.as_bytes());
+    }
+    h.update(token.as_bytes());
+    u64::from_be_bytes(h.finalize()[..8].try_into().expect("sha1 is 20 bytes"))
+}
+
+/// etcd's cluster ID: SHA-1 over the sorted member IDs (big-endian).
+pub fn cluster_id(member_ids: &[u64]) -> u64 {
+    let mut ids = member_ids.to_vec();
+    ids.sort_unstable();
+    let mut h = Sha1::new();
+    for id in ids {
+        h.update(id.to_be_bytes());
+    }
+    u64::from_be_bytes(h.finalize()[..8].try_into().expect("sha1 is 20 bytes"))
+}
+
+fn parse_urls(flag: &str, s: &str) -> Result<Vec<url::Url>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let u = url::Url::parse(part).map_err(|e| format!("invalid URL {part:?} in --{flag}: {e}"))?;
+        match u.scheme() {
+            "http" => {}
+            "https" | "unixs" => {
+                return Err(format!("--{flag}: TLS ({part}) is not supported by this oxcd yet"))
+            }
+            other => return Err(format!("--{flag}: URL scheme must be http, https, unix or unixs: {other}")),
+        }
+        if u.port().is_none() || u.host_str().is_none() {
+            return Err(format!("--{flag}: URL address does not have the form \"host:port\": {part}"));
+        }
+        out.push(u);
+    }
+    if out.is_empty() {
+        return Err(format!("--{flag} must not be empty"));
+    }
+    Ok(out)
+}
+
+/// Go's `url.String()` for the URLs etcd hashes and reports: no trailing `/`.
+fn url_string(u: &url::Url) -> String {
+    u.as_str().trim_end_matches('/').to_string()
+}
+
+fn parse_initial_cluster(s: &str, token: &str) -> Result<Vec<InitialMember>, String> {
+    let mut members: Vec<InitialMember> = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, u) = part
+            .split_once('=')
+            .ok_or_else(|| format!("--initial-cluster: {part:?} is not of the form name=url"))?;
+        let url = parse_urls("initial-cluster", u)?;
+        let u = url_string(&url[0]);
+        match members.iter_mut().find(|m| m.name == name) {
+            Some(m) => m.peer_urls.push(u),
+            None => members.push(InitialMember {
+                name: name.to_string(),
+                id: 0,
+                peer_urls: vec![u],
+            }),
+        }
+    }
+    if members.is_empty() {
+        return Err("--initial-cluster must not be empty".into());
+    }
+    for m in &mut members {
+        m.peer_urls.sort();
+        m.id = member_id(&m.peer_urls, token);
+    }
+    Ok(members)
+}
+
+/// etcd refuses a flag and its `ETCD_*` variable set together.
+fn check_env_conflicts(m: &ArgMatches) -> Result<(), String> {
+    for arg in Flags::command().get_arguments() {
+        let id = arg.get_id().as_str();
+        if m.value_source(id) == Some(ValueSource::CommandLine) {
+            if let Some(env) = arg.get_env() {
+                if std::env::var_os(env).is_some_and(|v| !v.is_empty()) {
+                    return Err(format!(
+                        "conflicting environment variable {:?} is shadowed by corresponding command-line flag (either unset environment variable or disable flag)",
+                        env.to_string_lossy()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Go's flag package takes `-name` as well as `--name`: accept both.
+pub fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    args.enumerate()
+        .map(|(i, a)| {
+            if i > 0 && a.starts_with('-') && !a.starts_with("--") && a.len() > 2 {
+                format!("-{a}")
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
+impl Config {
+    /// Parses and validates; clap's own errors (and `--help`) come back as
+    /// `Err(Ok(clap::Error))`, configuration errors as `Err(Err(message))`.
+    pub fn from_args(args: Vec<String>) -> Result<Config, Result<clap::Error, String>> {
+        let m = Flags::command().try_get_matches_from(args).map_err(Ok)?;
+        let f = Flags::from_arg_matches(&m).map_err(Ok)?;
+        Config::from_flags(f, &m).map_err(Err)
+    }
+
+    pub fn from_flags(f: Flags, m: &ArgMatches) -> Result<Config, String> {
+        check_env_conflicts(m)?;
+        if f.cert_file.is_some() || f.key_file.is_some() || f.trusted_ca_file.is_some() || f.client_cert_auth || f.auto_tls {
+            return Err("client TLS (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth, --auto-tls) is not supported by this oxcd yet".into());
+        }
+        if f.initial_cluster_state != "new" && f.initial_cluster_state != "existing" {
+            return Err(format!(
+                "invalid value {:?} for flag -initial-cluster-state: valid values are \"new\", \"existing\"",
+                f.initial_cluster_state
+            ));
+        }
+        if m.value_source("listen_client_urls") != Some(ValueSource::DefaultValue)
+            && m.value_source("advertise_client_urls") == Some(ValueSource::DefaultValue)
+        {
+            return Err("--advertise-client-urls is required when --listen-client-urls is set explicitly".into());
+        }
+        let listen_client_urls = parse_urls("listen-client-urls", &f.listen_client_urls)?;
+        let advertise_client_urls: Vec<String> = parse_urls("advertise-client-urls", &f.advertise_client_urls)?
+            .iter()
+            .map(url_string)
+            .collect();
+        let listen_peer_urls = parse_urls("listen-peer-urls", &f.listen_peer_urls)?;
+        let mut adv_peer: Vec<String> = parse_urls("initial-advertise-peer-urls", &f.initial_advertise_peer_urls)?
+            .iter()
+            .map(url_string)
+            .collect();
+        adv_peer.sort();
+        let ic = f.initial_cluster.clone().unwrap_or_else(|| {
+            adv_peer.iter().map(|u| format!("{}={u}", f.name)).collect::<Vec<_>>().join(",")
+        });
+        let initial_members = parse_initial_cluster(&ic, &f.initial_cluster_token)?;
+        let me = initial_members
+            .iter()
+            .find(|m| m.name == f.name)
+            .ok_or_else(|| format!("couldn't find local name {:?} in the initial cluster configuration", f.name))?;
+        if me.peer_urls != adv_peer {
+            return Err(format!(
+                "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={}",
+                f.name,
+                me.peer_urls.join(","),
+                adv_peer.join(",")
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for m in &initial_members {
+            for u in &m.peer_urls {
+                if !seen.insert(u.clone()) {
+                    return Err(format!("--initial-cluster: peer URL {u} is used by more than one member"));
+                }
+            }
+        }
+        if f.initial_cluster_state == "existing" || initial_members.len() > 1 {
+            return Err("multi-member clusters (--initial-cluster with other members, --initial-cluster-state=existing) are not supported by this oxcd yet".into());
+        }
+        if f.quota_backend_bytes < 0 {
+            return Err("--quota-backend-bytes must not be negative".into());
+        }
+        let ids: Vec<u64> = initial_members.iter().map(|m| m.id).collect();
+        Ok(Config {
+            data_dir: f.data_dir.unwrap_or_else(|| PathBuf::from(format!("{}.etcd", f.name))),
+            wal_dir: f.wal_dir,
+            listen_client_urls,
+            advertise_client_urls,
+            listen_peer_urls,
+            member_id: me.id,
+            cluster_id: cluster_id(&ids),
+            initial_members,
+            quota_backend_bytes: if f.quota_backend_bytes == 0 { DEFAULT_QUOTA } else { f.quota_backend_bytes as u64 },
+            max_request_bytes: f.max_request_bytes as usize,
+            max_txn_ops: f.max_txn_ops as usize,
+            max_wals: f.max_wals as usize,
+            name: f.name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(args: &[&str]) -> Result<Config, String> {
+        let mut v = vec!["oxcd".to_string()];
+        v.extend(args.iter().map(|s| s.to_string()));
+        Config::from_args(v).map_err(|e| match e {
+            Ok(c) => c.to_string(),
+            Err(s) => s,
+        })
+    }
+
+    #[test]
+    fn default_ids_match_etcd() {
+        let c = cfg(&[]).expect("defaults are valid");
+        assert_eq!(format!("{:x}", c.member_id), "8e9e05c52164694d");
+        assert_eq!(format!("{:x}", c.cluster_id), "cdf818194e3a8c32");
+        assert_eq!(c.data_dir, PathBuf::from("default.etcd"));
+    }
+
+    #[test]
+    fn restore_reference_ids() {
+        // etcdctl-reference §6.1 case 38: m1 at 127.0.0.1:42380 with token tok1
+        let id = member_id(&["http://127.0.0.1:42380".to_string()], "tok1");
+        assert_eq!(format!("{id:x}"), "32689cdaa5c21add");
+    }
+
+    #[test]
+    fn rejects_misconfiguration() {
+        assert!(cfg(&["--name", "x"]).is_ok(), "initial cluster follows the name");
+        let e = cfg(&["--name", "x", "--initial-cluster", "default=http://localhost:2380"]).unwrap_err();
+        assert!(e.contains("couldn't find local name \"x\""), "{e}");
+        let e = cfg(&["--initial-cluster-state", "bogus"]).unwrap_err();
+        assert!(e.contains("valid values are"), "{e}");
+        let e = cfg(&["--listen-client-urls", "http://127.0.0.1:1"]).unwrap_err();
+        assert!(e.contains("--advertise-client-urls is required"), "{e}");
+        let e = cfg(&["--listen-peer-urls", "notaurl"]).unwrap_err();
+        assert!(e.contains("invalid URL"), "{e}");
+    }
+
+    #[test]
+    fn single_dash_flags_are_accepted() {
+        let a = normalize_args(["oxcd", "-name", "n1", "--data-dir", "d", "-"].iter().map(|s| s.to_string()));
+        assert_eq!(a, vec!["oxcd", "--name", "n1", "--data-dir", "d", "-"]);
+    }
+}

@@ -1,0 +1,28 @@
+//! The redb tables behind the MVCC store, named after etcd's bbolt buckets.
+
+use redb::TableDefinition;
+
+/// revision bytes (see `revision.rs`) → encoded `mvccpb.KeyValue`
+pub const KEY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key");
+/// small named values: consistent index, term, compaction marks, IDs
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// lease ID → TTL in seconds
+pub const LEASE: TableDefinition<i64, i64> = TableDefinition::new("lease");
+/// member ID → encoded `etcdserverpb.Member`
+pub const MEMBERS: TableDefinition<u64, &[u8]> = TableDefinition::new("members");
+/// (member ID, alarm type) → unit
+pub const ALARM: TableDefinition<(u64, i32), ()> = TableDefinition::new("alarm");
+
+pub const META_CONSISTENT_INDEX: &str = "consistent_index";
+pub const META_TERM: &str = "term";
+pub const META_COMPACT_REV: &str = "finishedCompactRev";
+pub const META_CLUSTER_ID: &str = "cluster_id";
+pub const META_MEMBER_ID: &str = "member_id";
+
+pub fn u64_bytes(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+pub fn bytes_u64(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}

@@ -1,0 +1,224 @@
+//! Multi-version key-value store: every modifying request gets one new main
+//! revision; values live in the redb `key` table under their revision, and the
+//! in-memory [`index::TreeIndex`] maps keys to their revision history.
+
+pub mod backend;
+pub mod index;
+pub mod revision;
+
+use crate::error::{EtcdError, Result};
+use index::TreeIndex;
+use oxcd_proto::mvccpb::KeyValue;
+use prost::Message;
+use redb::{ReadableTable, Table};
+use revision::Rev;
+
+pub type KvTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
+
+/// Revision bookkeeping of one modifying request: all its changes share
+/// `main` and count up `sub`.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteCtx {
+    pub begin: i64,
+    pub sub: i64,
+}
+
+impl WriteCtx {
+    pub fn new(current: i64) -> Self {
+        WriteCtx {
+            begin: current,
+            sub: 0,
+        }
+    }
+    pub fn main(&self) -> i64 {
+        self.begin + 1
+    }
+    pub fn changed(&self) -> bool {
+        self.sub > 0
+    }
+    /// The revision reads inside this request see: its own changes included.
+    pub fn read_rev(&self) -> i64 {
+        if self.changed() {
+            self.main()
+        } else {
+            self.begin
+        }
+    }
+}
+
+/// Keys (with their revisions) of a range, before values are loaded.
+pub struct RangeKeys {
+    pub revs: Vec<Rev>,
+    /// number of keys in the range at the revision (before any limit)
+    pub count: usize,
+    /// the revision the range was read at
+    pub rev: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct Store {
+    pub index: TreeIndex,
+    pub current_rev: i64,
+    /// last compacted revision; 0 when never compacted
+    pub compact_rev: i64,
+}
+
+impl Store {
+    /// Rebuilds the index from the `key` table.
+    pub fn load<T: ReadableTable<&'static [u8], &'static [u8]>>(
+        t: &T,
+        compact_rev: i64,
+    ) -> Result<Store> {
+        let mut s = Store {
+            compact_rev,
+            current_rev: compact_rev.max(1),
+            ..Default::default()
+        };
+        for item in t.iter()? {
+            let (k, v) = item?;
+            let Some((rev, tomb)) = Rev::from_bytes(k.value()) else {
+                return Err(EtcdError::Storage("malformed revision key".into()));
+            };
+            let kv = KeyValue::decode(v.value())?;
+            let ki = s.index.keys.entry(kv.key.clone()).or_default();
+            if tomb {
+                ki.tombstone(rev);
+            } else {
+                ki.restore(rev, Rev::new(kv.create_revision, 0), kv.version);
+            }
+            s.current_rev = s.current_rev.max(rev.main);
+        }
+        Ok(s)
+    }
+
+    /// Checks a read revision against compaction and the current revision.
+    pub fn check_rev(&self, requested: i64, current: i64) -> Result<i64> {
+        if requested > current {
+            return Err(EtcdError::FutureRev);
+        }
+        let rev = if requested <= 0 { current } else { requested };
+        if rev < self.compact_rev {
+            return Err(EtcdError::Compacted);
+        }
+        Ok(rev)
+    }
+
+    /// The revisions of the keys alive in `[key, end)` at `rev`, at most
+    /// `limit` of them (0: all).
+    pub fn range_keys(&self, key: &[u8], end: &[u8], rev: i64, limit: usize) -> RangeKeys {
+        let mut revs = Vec::new();
+        let mut count = 0;
+        for (_, ki) in self.index.range(key, end) {
+            if let Some(at) = ki.get(rev) {
+                count += 1;
+                if limit == 0 || revs.len() < limit {
+                    revs.push(at.modified);
+                }
+            }
+        }
+        RangeKeys { revs, count, rev }
+    }
+
+    pub fn read_kv<T: ReadableTable<&'static [u8], &'static [u8]>>(
+        t: &T,
+        rev: Rev,
+    ) -> Result<KeyValue> {
+        let k = rev.to_bytes(false);
+        match t.get(k.as_slice())? {
+            Some(v) => Ok(KeyValue::decode(v.value())?),
+            None => Err(EtcdError::Storage(format!(
+                "revision {}_{} missing from the key table",
+                rev.main, rev.sub
+            ))),
+        }
+    }
+
+    /// The key's record as of `at`, if it existed then.
+    pub fn get<T: ReadableTable<&'static [u8], &'static [u8]>>(
+        &self,
+        t: &T,
+        key: &[u8],
+        at: i64,
+    ) -> Result<Option<KeyValue>> {
+        match self.index.keys.get(key).and_then(|ki| ki.get(at)) {
+            Some(k) => Ok(Some(Self::read_kv(t, k.modified)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put(
+        &mut self,
+        t: &mut KvTable<'_>,
+        ctx: &mut WriteCtx,
+        key: &[u8],
+        value: Vec<u8>,
+        lease: i64,
+    ) -> Result<()> {
+        let main = ctx.main();
+        let rev = Rev::new(main, ctx.sub);
+        let (created, version) = match self.index.keys.get(key).and_then(|ki| ki.get(main)) {
+            Some(k) => (k.created.main, k.version + 1),
+            None => (main, 1),
+        };
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision: created,
+            mod_revision: main,
+            version,
+            value,
+            lease,
+        };
+        t.insert(rev.to_bytes(false).as_slice(), kv.encode_to_vec().as_slice())?;
+        self.index.put(key, rev);
+        ctx.sub += 1;
+        Ok(())
+    }
+
+    /// Deletes the keys alive in `[key, end)`; returns their last records.
+    pub fn delete_range(
+        &mut self,
+        t: &mut KvTable<'_>,
+        ctx: &mut WriteCtx,
+        key: &[u8],
+        end: &[u8],
+    ) -> Result<Vec<KeyValue>> {
+        let at = ctx.read_rev();
+        let found = self.range_keys(key, end, at, 0);
+        let mut prev = Vec::with_capacity(found.revs.len());
+        for r in found.revs {
+            let kv = Self::read_kv(t, r)?;
+            let rev = Rev::new(ctx.main(), ctx.sub);
+            let tomb = KeyValue {
+                key: kv.key.clone(),
+                ..Default::default()
+            };
+            t.insert(rev.to_bytes(true).as_slice(), tomb.encode_to_vec().as_slice())?;
+            self.index.tombstone(&kv.key, rev);
+            ctx.sub += 1;
+            prev.push(kv);
+        }
+        Ok(prev)
+    }
+
+    /// Compacts history up to `rev`: older revisions of every key are dropped
+    /// from the index and the backend, keeping each key's state at `rev`.
+    pub fn compact(&mut self, t: &mut KvTable<'_>, rev: i64) -> Result<()> {
+        let keep = self.index.compact(rev);
+        let end = Rev::new(rev + 1, 0).to_bytes(false);
+        let mut doomed = Vec::new();
+        for item in t.range::<&[u8]>(..end.as_slice())? {
+            let (k, _) = item?;
+            let kb = k.value().to_vec();
+            if let Some((r, _)) = Rev::from_bytes(&kb) {
+                if !keep.contains(&r) {
+                    doomed.push(kb);
+                }
+            }
+        }
+        for k in doomed {
+            t.remove(k.as_slice())?;
+        }
+        self.compact_rev = rev;
+        Ok(())
+    }
+}
