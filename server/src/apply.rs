@@ -243,7 +243,7 @@ impl State {
             return Ok(compare_kv(c, &KeyValue::default()));
         }
         for r in found.revs {
-            if !compare_kv(c, &Store::read_kv(kv, r)?) {
+            if !compare_kv(c, &self.store.read_kv(kv, r)?) {
                 return Ok(false);
             }
         }
@@ -392,7 +392,7 @@ pub fn range<T: ReadableTable<&'static [u8], &'static [u8]>>(
     }
     let mut kvs = Vec::with_capacity(keys.revs.len());
     for rv in keys.revs {
-        kvs.push(Store::read_kv(kv, rv)?);
+        kvs.push(store.read_kv(kv, rv)?);
     }
     if r.max_mod_revision != 0 {
         kvs.retain(|k| k.mod_revision <= r.max_mod_revision);

@@ -12,7 +12,7 @@ use crate::mvcc::Store;
 use crate::wal::{Entry, Wal};
 use oxcd_proto::etcdserverpb::{Member, ResponseHeader};
 use prost::Message;
-use redb::{Database, Durability, ReadOnlyTable, ReadableTable};
+use redb::{Database, Durability, ReadOnlyTable, ReadableTable, WriteTransaction};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -24,6 +24,16 @@ const MAX_BATCH: usize = 4096;
 /// How often the store is committed durably (letting the WAL be released).
 const DURABLE_EVERY: Duration = Duration::from_secs(1);
 const DURABLE_ENTRIES: u64 = 20_000;
+/// How long applied records may wait in the open store transaction.
+const COMMIT_EVERY: Duration = Duration::from_millis(5);
+/// Commit early when this many records wait in the pending overlay.
+const MAX_PENDING: usize = 20_000;
+
+/// A batch the WAL holds, on its way to the apply stage.
+struct Logged {
+    batch: Vec<Proposal>,
+    last_index: u64,
+}
 
 struct Proposal {
     req: InternalRequest,
@@ -41,6 +51,8 @@ pub struct Server {
     pub term: AtomicU64,
     pub raft_index: AtomicU64,
     pub applied_index: AtomicU64,
+    /// highest index committed durably to the store (WAL before it may go)
+    durable_index: AtomicU64,
     pub db_size: AtomicU64,
     proposals: Mutex<Option<mpsc::Sender<Proposal>>>,
     lease_ids: Mutex<u64>,
@@ -105,6 +117,7 @@ impl Server {
             term: AtomicU64::new(wal.last_term),
             raft_index: AtomicU64::new(wal.last_index),
             applied_index: AtomicU64::new(ci),
+            durable_index: AtomicU64::new(ci),
             db_size: AtomicU64::new(db_size),
             proposals: Mutex::new(Some(tx)),
             lease_ids: Mutex::new(lease_id_seed(member_id)),
@@ -117,7 +130,9 @@ impl Server {
                 .map(|e| InternalRequest::decode(e.data.as_slice()).map(|r| r.op))
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|e| format!("wal: undecodable entry: {e}"))?;
-            srv.apply_batch(ops, last, true).map_err(se)?;
+            let txn = srv.db.begin_write().map_err(|e| se(e.into()))?;
+            srv.apply_into(&txn, ops, last, |_| {}).map_err(se)?;
+            srv.commit(txn, last, true).map_err(se)?;
         }
         let mut parts = NodeParts { wal, rx };
         srv.start_term(&mut parts).map_err(|e| e.to_string())?;
@@ -176,86 +191,157 @@ impl Server {
         }
     }
 
-    /// The node loop: runs on its own thread until [`Server::close`].
+    /// The node loop, a two-stage pipeline: this thread logs batches to the
+    /// WAL (one fdatasync each) while a second thread applies the previous
+    /// batch. Runs until [`Server::close`].
     pub fn run(&self, parts: NodeParts) {
         let NodeParts { mut wal, mut rx } = parts;
+        let term = self.term.load(Ordering::SeqCst);
+        let (apply_tx, apply_rx) = std::sync::mpsc::sync_channel::<Logged>(8);
+        std::thread::scope(|scope| {
+            scope.spawn(move || self.apply_loop(apply_rx));
+            let mut released = 0;
+            while let Some(first) = rx.blocking_recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let mut index = wal.last_index;
+                let entries: Vec<Entry> = batch
+                    .iter()
+                    .map(|p| {
+                        index += 1;
+                        Entry {
+                            term,
+                            index,
+                            data: p.req.encode_to_vec(),
+                        }
+                    })
+                    .collect();
+                if let Err(e) = wal.append(&entries).and_then(|_| wal.sync()) {
+                    fatal("writing the WAL", e);
+                }
+                self.raft_index.store(index, Ordering::SeqCst);
+                let logged = Logged {
+                    batch,
+                    last_index: index,
+                };
+                if apply_tx.send(logged).is_err() {
+                    fatal("applying to the store", "the apply thread is gone");
+                }
+                let durable = self.durable_index.load(Ordering::SeqCst);
+                if durable > released {
+                    released = durable;
+                    if let Err(e) = wal.release(durable, self.cfg.max_wals) {
+                        eprintln!("oxcd: warning: releasing old WAL segments: {e}");
+                    }
+                }
+            }
+            drop(apply_tx);
+        });
+    }
+
+    /// Second stage: applies logged batches in order into a store
+    /// transaction that stays open across batches and is committed every
+    /// few milliseconds; reads see applied records through the store's
+    /// pending overlay meanwhile. Answers go out after apply, while the
+    /// state lock is held, and every answered write is already in the WAL.
+    fn apply_loop(&self, rx: std::sync::mpsc::Receiver<Logged>) {
+        use std::sync::mpsc::RecvTimeoutError;
+        let mut txn: Option<WriteTransaction> = None;
+        let mut last_commit = Instant::now();
         let mut last_durable = Instant::now();
         let mut since_durable = 0u64;
-        let term = self.term.load(Ordering::SeqCst);
-        while let Some(first) = rx.blocking_recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
+        let mut last_index = self.applied_index.load(Ordering::SeqCst);
+        loop {
+            let first = if txn.is_some() {
+                match rx.recv_timeout(COMMIT_EVERY) {
+                    Ok(l) => Some(l),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(l) => Some(l),
                     Err(_) => break,
                 }
-            }
-            let mut index = wal.last_index;
-            let entries: Vec<Entry> = batch
-                .iter()
-                .map(|p| {
-                    index += 1;
-                    Entry {
-                        term,
-                        index,
-                        data: p.req.encode_to_vec(),
-                    }
-                })
-                .collect();
-            if let Err(e) = wal.append(&entries).and_then(|_| wal.sync()) {
-                fatal("writing the WAL", e);
-            }
-            self.raft_index.store(index, Ordering::SeqCst);
-            since_durable += entries.len() as u64;
-            let durable = since_durable >= DURABLE_ENTRIES || last_durable.elapsed() >= DURABLE_EVERY;
-            let (ops, dones): (Vec<_>, Vec<_>) =
-                batch.into_iter().map(|p| (p.req.op, p.done)).unzip();
-            let results = match self.apply_batch(ops, index, durable) {
-                Ok(r) => r,
-                Err(e) => fatal("applying to the store", e),
             };
-            if durable {
-                since_durable = 0;
-                last_durable = Instant::now();
-                if let Err(e) = wal.release(index, self.cfg.max_wals) {
-                    eprintln!("oxcd: warning: releasing old WAL segments: {e}");
+            let idle = first.is_none();
+            if let Some(first) = first {
+                let mut logged = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    logged.push(more);
                 }
+                last_index = logged.last().map(|l| l.last_index).unwrap_or(last_index);
+                let (ops, dones): (Vec<_>, Vec<_>) = logged
+                    .into_iter()
+                    .flat_map(|l| l.batch)
+                    .map(|p| (p.req.op, p.done))
+                    .unzip();
+                since_durable += ops.len() as u64;
+                let answer = |results: Vec<Result<Applied>>| {
+                    for (done, r) in dones.into_iter().zip(results) {
+                        let _ = done.send(r);
+                    }
+                };
+                let t = match txn.take() {
+                    Some(t) => t,
+                    None => self.db.begin_write().unwrap_or_else(|e| fatal("opening a store transaction", e)),
+                };
+                if let Err(e) = self.apply_into(&t, ops, last_index, answer) {
+                    fatal("applying to the store", e);
+                }
+                txn = Some(t);
             }
-            for (done, r) in dones.into_iter().zip(results) {
-                let _ = done.send(r);
+            let durable = since_durable >= DURABLE_ENTRIES || last_durable.elapsed() >= DURABLE_EVERY;
+            let pending = self.state.read().map(|s| s.store.pending.len()).unwrap_or(0);
+            if idle || durable || pending >= MAX_PENDING || last_commit.elapsed() >= COMMIT_EVERY {
+                if let Some(t) = txn.take() {
+                    if let Err(e) = self.commit(t, last_index, durable) {
+                        fatal("committing the store", e);
+                    }
+                    last_commit = Instant::now();
+                    if durable {
+                        since_durable = 0;
+                        last_durable = last_commit;
+                    }
+                }
             }
         }
         // shutting down: make everything applied durable in the store too
-        if let Err(e) = self.apply_batch(Vec::new(), wal.last_index, true) {
+        let t = match txn.take() {
+            Some(t) => Ok(t),
+            None => self.db.begin_write(),
+        };
+        if let Err(e) = t.map_err(EtcdError::from).and_then(|t| self.commit(t, last_index, true)) {
             eprintln!("oxcd: final store commit failed (the WAL still has every write): {e}");
         }
     }
 
-    /// Applies logged requests in one store transaction. The outer `Err` is a
-    /// storage failure; inner ones are the requests' own answers.
-    fn apply_batch(
+    /// Applies logged requests into `txn` and hands their answers to
+    /// `answer`. The outer `Err` is a storage failure; inner ones are the
+    /// requests' own answers.
+    fn apply_into(
         &self,
+        txn: &WriteTransaction,
         ops: Vec<Option<Op>>,
         last_index: u64,
-        durable: bool,
-    ) -> Result<Vec<Result<Applied>>> {
+        answer: impl FnOnce(Vec<Result<Applied>>),
+    ) -> Result<()> {
         let mut st = self
             .state
             .write()
             .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
-        let mut wtxn = self.db.begin_write()?;
-        wtxn.set_durability(if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        });
         let mut results = Vec::with_capacity(ops.len());
         {
             let mut t = Tables {
-                kv: wtxn.open_table(KEY)?,
-                lease: wtxn.open_table(LEASE)?,
-                meta: wtxn.open_table(META)?,
-                alarm: wtxn.open_table(ALARM)?,
+                kv: txn.open_table(KEY)?,
+                lease: txn.open_table(LEASE)?,
+                meta: txn.open_table(META)?,
+                alarm: txn.open_table(ALARM)?,
             };
             for op in ops {
                 match op {
@@ -277,12 +363,35 @@ impl Server {
                 u64_bytes(self.term.load(Ordering::SeqCst)).as_slice(),
             )?;
         }
-        wtxn.commit()?;
         self.applied_index.store(last_index, Ordering::SeqCst);
+        answer(results);
+        Ok(())
+    }
+
+    /// Commits the store transaction (durably when asked, which lets the
+    /// WAL before `last_index` go), then drops the pending overlay.
+    fn commit(&self, mut txn: WriteTransaction, last_index: u64, durable: bool) -> Result<()> {
+        txn.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        });
+        txn.commit()?;
+        // readers hold the state lock for their whole read, so none sees the
+        // overlay cleared while reading an older store snapshot
+        self.state
+            .write()
+            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?
+            .store
+            .pending
+            .clear();
+        if durable {
+            self.durable_index.store(last_index, Ordering::SeqCst);
+        }
         if let Ok(m) = std::fs::metadata(&self.db_path) {
             self.db_size.store(m.len(), Ordering::Relaxed);
         }
-        Ok(results)
+        Ok(())
     }
 
     /// Runs `f` on a consistent view of the applied state.
@@ -419,7 +528,7 @@ fn load_leases_and_alarms(
     let rev = st.store.current_rev;
     for (key, ki) in &st.store.index.keys {
         if let Some(at) = ki.get(rev) {
-            let rec = Store::read_kv(kv, at.modified)?;
+            let rec = st.store.read_kv(kv, at.modified)?;
             if rec.lease != 0 {
                 st.lessor.attach(rec.lease, key);
             }

@@ -3,11 +3,14 @@
 //! a write is acknowledged.
 //!
 //! Frame: `len: u32 LE` (of type + payload) | `crc: u32 LE` | `type: u8` | payload.
+//! Segments are preallocated (zero-filled) so that an fdatasync need not
+//! update the file size; the first zero length field marks the end.
 //! A torn tail (a crash mid-append) is cut off on open, keeping a `.broken`
 //! copy; damage anywhere else refuses to open and names file and offset.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 const HEADER: usize = 8;
@@ -63,6 +66,18 @@ fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
     let stem = name.strip_suffix(".wal")?;
     let (a, b) = stem.split_once('-')?;
     Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+}
+
+/// Reserves the segment's blocks up front (zeros), like etcd's WAL.
+fn preallocate(f: &File, len: u64) -> io::Result<()> {
+    // SAFETY: plain syscall on a file descriptor we own; no memory is shared
+    let rc = unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, len as libc::off_t) };
+    match rc {
+        0 => Ok(()),
+        // filesystems without fallocate: the log still works, only unreserved
+        libc::EOPNOTSUPP | libc::EINVAL => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -186,10 +201,11 @@ impl Wal {
                         off = next;
                     }
                     Ok(None) => break,
+                    // the preallocated, never written rest of the segment
+                    Err(_) if data[off..].iter().all(|&b| b == 0) => break,
                     Err(why) => {
-                        // damage is a torn tail only if nothing valid follows it
-                        let rest_is_zero = data[off..].iter().all(|&b| b == 0);
-                        let torn = is_last && (rest_is_zero || tail_is_single_record(&data, off));
+                        // damage is a torn tail only if nothing written follows it
+                        let torn = is_last && tail_is_single_record(&data, off);
                         if !torn {
                             return Err(WalError::Corrupt {
                                 file: path.clone(),
@@ -202,6 +218,7 @@ impl Wal {
                         fs::copy(path, &broken)?;
                         let f = OpenOptions::new().write(true).open(path)?;
                         f.set_len(off as u64)?;
+                        preallocate(&f, SEGMENT_BYTES)?;
                         f.sync_all()?;
                         eprintln!(
                             "oxcd: wal: cut a torn tail off {} at offset {off} (copy kept as {})",
@@ -217,7 +234,8 @@ impl Wal {
             }
         }
         let (seq, _, path) = segs.last().cloned().expect("segments is not empty");
-        let file = OpenOptions::new().append(true).open(&path)?;
+        let mut file = OpenOptions::new().write(true).open(&path)?;
+        file.seek(SeekFrom::Start(end_of_last))?;
         let wal = Wal {
             dir: dir.to_path_buf(),
             file,
@@ -232,7 +250,8 @@ impl Wal {
 
     fn create_segment(dir: &Path, seq: u64, first_index: u64, crc: u32) -> Result<Wal, WalError> {
         let path = dir.join(segment_name(seq, first_index));
-        let mut file = OpenOptions::new().create_new(true).append(true).open(&path)?;
+        let mut file = OpenOptions::new().create_new(true).write(true).open(&path)?;
+        preallocate(&file, SEGMENT_BYTES)?;
         let mut buf = Vec::new();
         let mut c = crc;
         frame(&mut buf, &mut c, REC_CRC, &crc.to_le_bytes());
@@ -302,13 +321,15 @@ impl Wal {
     }
 }
 
-/// Is the damaged record at `off` the last thing in the file (a write cut short)?
+/// Is the damaged record at `off` the last thing written (a write cut
+/// short)? Only zeros, or nothing, may follow the bytes it claims.
 fn tail_is_single_record(data: &[u8], off: usize) -> bool {
     if data.len() - off < HEADER {
         return true;
     }
     let len = u32::from_le_bytes(data[off..off + 4].try_into().unwrap_or([0; 4])) as usize;
-    off + HEADER + len >= data.len()
+    let end = off.saturating_add(HEADER).saturating_add(len);
+    end >= data.len() || data[end..].iter().all(|&b| b == 0)
 }
 
 type Record<'a> = (u8, &'a [u8], u32, usize);
@@ -374,8 +395,11 @@ mod tests {
         let d = tempfile::tempdir().expect("tmp");
         write(d.path(), 3);
         let p = only_segment(d.path());
-        let len = fs::metadata(&p).expect("meta").len();
-        OpenOptions::new().write(true).open(&p).expect("open").set_len(len - 3).expect("cut");
+        let mut data = fs::read(&p).expect("read");
+        // a write cut short: the last record's final bytes never reached the disk
+        let end = data.iter().rposition(|&b| b != 0).expect("written data") + 1;
+        data[end - 3..end].fill(0);
+        fs::write(&p, &data).expect("write");
         let (mut w, es) = Wal::open(d.path(), 0).expect("repair");
         assert_eq!(es.len(), 2);
         assert!(d.path().join(format!("{}.broken", p.file_name().unwrap().to_string_lossy())).exists());
@@ -383,6 +407,20 @@ mod tests {
         w.sync().expect("sync");
         let (_, es) = Wal::open(d.path(), 0).expect("reopen");
         assert_eq!(es.len(), 3);
+    }
+
+    #[test]
+    fn torn_record_in_preallocated_segment_is_cut() {
+        let d = tempfile::tempdir().expect("tmp");
+        write(d.path(), 3);
+        let p = only_segment(d.path());
+        let mut data = fs::read(&p).expect("read");
+        // find the end of written data, then damage the last record's payload
+        let end = data.iter().rposition(|&b| b != 0).expect("written data") + 1;
+        data[end - 2] ^= 0xff;
+        fs::write(&p, &data).expect("write");
+        let (_, es) = Wal::open(d.path(), 0).expect("repair");
+        assert_eq!(es.len(), 2);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use oxcd_proto::mvccpb::KeyValue;
 use prost::Message;
 use redb::{ReadableTable, Table};
 use revision::Rev;
+use std::collections::HashMap;
 
 pub type KvTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
@@ -58,6 +59,9 @@ pub struct RangeKeys {
 #[derive(Debug, Default)]
 pub struct Store {
     pub index: TreeIndex,
+    /// records written since the store's last commit: reads look here
+    /// first, so an open write transaction need not be committed to be seen
+    pub pending: HashMap<Rev, KeyValue>,
     pub current_rev: i64,
     /// last compacted revision; 0 when never compacted
     pub compact_rev: i64,
@@ -120,9 +124,13 @@ impl Store {
     }
 
     pub fn read_kv<T: ReadableTable<&'static [u8], &'static [u8]>>(
+        &self,
         t: &T,
         rev: Rev,
     ) -> Result<KeyValue> {
+        if let Some(kv) = self.pending.get(&rev) {
+            return Ok(kv.clone());
+        }
         let k = rev.to_bytes(false);
         match t.get(k.as_slice())? {
             Some(v) => Ok(KeyValue::decode(v.value())?),
@@ -141,7 +149,7 @@ impl Store {
         at: i64,
     ) -> Result<Option<KeyValue>> {
         match self.index.keys.get(key).and_then(|ki| ki.get(at)) {
-            Some(k) => Ok(Some(Self::read_kv(t, k.modified)?)),
+            Some(k) => Ok(Some(self.read_kv(t, k.modified)?)),
             None => Ok(None),
         }
     }
@@ -169,6 +177,7 @@ impl Store {
             lease,
         };
         t.insert(rev.to_bytes(false).as_slice(), kv.encode_to_vec().as_slice())?;
+        self.pending.insert(rev, kv);
         self.index.put(key, rev);
         ctx.sub += 1;
         Ok(())
@@ -186,7 +195,7 @@ impl Store {
         let found = self.range_keys(key, end, at, 0);
         let mut prev = Vec::with_capacity(found.revs.len());
         for r in found.revs {
-            let kv = Self::read_kv(t, r)?;
+            let kv = self.read_kv(t, r)?;
             let rev = Rev::new(ctx.main(), ctx.sub);
             let tomb = KeyValue {
                 key: kv.key.clone(),
