@@ -383,7 +383,8 @@ pub fn range<T: ReadableTable<&'static [u8], &'static [u8]>>(
     };
     let keys = store.range_keys(&r.key, &r.range_end, rev, fetch);
     let mut resp = RangeResponse {
-        header: rev_header(keys.rev),
+        // etcd answers with the store's current revision, even for a historic read
+        header: rev_header(current),
         count: keys.count as i64,
         ..Default::default()
     };

@@ -19,11 +19,21 @@ pub const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Picks a free TCP port on 127.0.0.1 (binds port 0 and releases it).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to pick a free port");
-    listener
-        .local_addr()
-        .expect("local_addr of the port-picking listener")
-        .port()
+    free_ports::<1>()[0]
+}
+
+/// Picks `N` distinct free ports: all listeners are held until every port is
+/// chosen, so the kernel cannot hand out the same port twice.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to pick a free port"))
+        .collect();
+    std::array::from_fn(|i| {
+        listeners[i]
+            .local_addr()
+            .expect("local_addr of the port-picking listener")
+            .port()
+    })
 }
 
 /// The directory holding the real etcd 3.5.1 binaries.
@@ -90,7 +100,36 @@ pub fn oxcd_bin() -> PathBuf {
             bin.display()
         );
     }
+    warn_if_stale(&bin);
     bin
+}
+
+/// cargo does not rebuild `oxcd` for this test: warn when a server source is
+/// newer than the binary.
+fn warn_if_stale(bin: &Path) {
+    fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+        let mut best = None;
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let path = entry.path();
+            let t = if path.is_dir() {
+                newest(&path)
+            } else {
+                entry.metadata().ok()?.modified().ok()
+            };
+            best = best.max(t);
+        }
+        best
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("server/src");
+    let built = std::fs::metadata(bin).and_then(|m| m.modified()).ok();
+    if let (Some(src_time), Some(built)) = (newest(&src), built) {
+        if src_time > built {
+            eprintln!(
+                "WARNING: {} is older than server/src; run `cargo build --workspace --bins`",
+                bin.display()
+            );
+        }
+    }
 }
 
 /// Which server implementation to start.
@@ -152,18 +191,33 @@ pub struct Server {
 
 impl Server {
     /// Starts `kind` with the standard etcd flags plus `extra_flags`, and
-    /// waits until it answers a `get`.
+    /// waits until it answers a `get`. A start that lost a port race
+    /// ("address already in use") is retried with new ports.
     pub fn start(kind: ServerKind, extra_flags: &[&str]) -> Server {
+        let mut attempt = 1;
+        loop {
+            match Server::try_start(kind, extra_flags) {
+                Ok(server) => return server,
+                Err((msg, logs)) => {
+                    let port_race = logs.to_lowercase().contains("address already in use");
+                    if port_race && attempt < 3 {
+                        eprintln!("{} lost a port race, retrying: {msg}", kind.name());
+                        attempt += 1;
+                        continue;
+                    }
+                    panic!("{msg}\n{logs}");
+                }
+            }
+        }
+    }
+
+    fn try_start(kind: ServerKind, extra_flags: &[&str]) -> Result<Server, (String, String)> {
         let bin = kind.binary();
         let dir = tempfile::Builder::new()
             .prefix(&format!("compat-{}-", kind.name()))
             .tempdir()
             .expect("create a temp dir for the server");
-        let client_port = free_port();
-        let mut peer_port = free_port();
-        while peer_port == client_port {
-            peer_port = free_port();
-        }
+        let [client_port, peer_port] = free_ports::<2>();
         let client_url = format!("http://127.0.0.1:{client_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
         let data_dir = dir.path().join("data");
@@ -210,8 +264,11 @@ impl Server {
             child,
             dir,
         };
-        server.wait_ready();
-        server
+        match server.wait_ready() {
+            Ok(()) => Ok(server),
+            // Dropping `server` kills and reaps the child.
+            Err(msg) => Err((msg, server.logs())),
+        }
     }
 
     /// `127.0.0.1:<client port>`, the spelling used in `--endpoints`.
@@ -241,28 +298,22 @@ impl Server {
 
     /// Waits for the client port to accept TCP connections, then for a
     /// successful `get` through the real etcdctl.
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + SERVER_READY_TIMEOUT;
+        let name = self.kind.name();
         let addr: SocketAddr = self.endpoint().parse().expect("parse server endpoint");
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait on the server") {
-                panic!(
-                    "{} exited during startup with {status}\n{}",
-                    self.kind.name(),
-                    self.logs()
-                );
+                return Err(format!("{name} exited during startup with {status}"));
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 break;
             }
             if Instant::now() > deadline {
-                panic!(
-                    "{} did not listen on {} within {:?}\n{}",
-                    self.kind.name(),
-                    self.endpoint(),
-                    SERVER_READY_TIMEOUT,
-                    self.logs()
-                );
+                return Err(format!(
+                    "{name} did not listen on {} within {SERVER_READY_TIMEOUT:?}",
+                    self.endpoint()
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -282,26 +333,18 @@ impl Server {
                 &[],
             );
             if out.code == 0 {
-                return;
+                return Ok(());
             }
             if let Some(status) = self.child.try_wait().expect("try_wait on the server") {
-                panic!(
-                    "{} exited during startup with {status}\n{}",
-                    self.kind.name(),
-                    self.logs()
-                );
+                return Err(format!("{name} exited during startup with {status}"));
             }
             if Instant::now() > deadline {
-                panic!(
-                    "{} at {} listens but never answered `etcdctl get` within {:?}; last \
-                     attempt: exit={} stderr={}\n{}",
-                    self.kind.name(),
-                    self.endpoint(),
-                    SERVER_READY_TIMEOUT,
+                return Err(format!(
+                    "{name} at {endpoint} listens but never answered `etcdctl get` within \
+                     {SERVER_READY_TIMEOUT:?}; last attempt: exit={} stderr={}",
                     out.code,
-                    String::from_utf8_lossy(&out.stderr),
-                    self.logs()
-                );
+                    String::from_utf8_lossy(&out.stderr)
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
