@@ -1,6 +1,7 @@
 //! The gRPC front: etcd's v3 services over the node, served on every
 //! `--listen-client-urls` address.
 
+mod auth;
 mod cluster;
 mod kv;
 mod lease;
@@ -10,7 +11,7 @@ use crate::apply::{Applied, Op};
 use crate::error::EtcdError;
 use crate::node::Server;
 use oxcd_proto::etcdserverpb::{
-    alarm_request::AlarmAction, cluster_server::ClusterServer, kv_server::KvServer,
+    alarm_request::AlarmAction, auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
     lease_server::LeaseServer, maintenance_server::MaintenanceServer, AlarmRequest, AlarmType,
 };
 use std::sync::Arc;
@@ -67,7 +68,8 @@ pub async fn serve(
         .add_service(KvServer::new(api.clone()).max_decoding_message_size(limit))
         .add_service(LeaseServer::new(api.clone()).max_decoding_message_size(limit))
         .add_service(ClusterServer::new(api.clone()).max_decoding_message_size(limit))
-        .add_service(MaintenanceServer::new(api).max_decoding_message_size(limit))
+        .add_service(MaintenanceServer::new(api.clone()).max_decoding_message_size(limit))
+        .add_service(AuthServer::new(api).max_decoding_message_size(limit))
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
         .await
 }
