@@ -63,9 +63,11 @@ fn find_next(cmd: &'static CmdSpec, next: &str, is_root: bool) -> Option<&'stati
     if let Some(c) = candidates.iter().find(|c| c.name == next) {
         return Some(c);
     }
+    // Hidden commands (our additions) need their full name, so that
+    // prefixes resolve exactly as in etcdctl.
     let matches: Vec<_> = candidates
         .iter()
-        .filter(|c| !next.is_empty() && c.name.starts_with(next))
+        .filter(|c| !c.hidden && !next.is_empty() && c.name.starts_with(next))
         .collect();
     if matches.len() == 1 {
         return Some(matches[0]);
@@ -231,10 +233,11 @@ mod tests {
 
     #[test]
     fn unknown_command_suggests() {
-        match resolve(&v(&["completio"])) {
-            Ok(_) => {}
-            Err(e) => panic!("completion is a hidden but real command: {e}"),
-        }
+        assert_eq!(resolve(&v(&["comp"])).unwrap().path, vec!["compaction"]);
+        assert_eq!(
+            resolve(&v(&["completion", "bash"])).unwrap().path,
+            vec!["completion", "bash"]
+        );
         let e = resolve(&v(&["compactio", "x"])).map(|r| r.path);
         assert_eq!(e.unwrap(), vec!["compaction"]);
         match resolve(&v(&["bogus"])) {

@@ -54,6 +54,10 @@ pub enum CtlError {
     /// A raw line printed to stderr as is, then exit 1 (ETCDCTL_API).
     #[error("{0}")]
     Plain(String),
+    /// Where etcdctl's Go code panics on bad input (exit 2), we report the
+    /// panic message the same way without crashing.
+    #[error("{0}")]
+    Panic(String),
 }
 
 impl CtlError {
@@ -67,6 +71,7 @@ impl CtlError {
             CtlError::Connection(_) => exit::BAD_CONNECTION,
             CtlError::Silent(c) => *c,
             CtlError::Fatal(_) | CtlError::Plain(_) => exit::ERROR,
+            CtlError::Panic(_) => exit::BAD_CONNECTION,
         }
     }
 
@@ -76,6 +81,9 @@ impl CtlError {
             CtlError::Silent(_) => {}
             CtlError::Fatal(line) | CtlError::Plain(line) => {
                 let _ = writeln!(stderr, "{line}");
+            }
+            CtlError::Panic(msg) => {
+                let _ = writeln!(stderr, "panic: {msg}");
             }
             CtlError::Usage { message, path } => {
                 // cobra: error, usage on stdout, an empty line (the usage
@@ -172,7 +180,8 @@ mod tests {
 
     #[test]
     fn server_errors_keep_their_message() {
-        let s = tonic::Status::out_of_range("etcdserver: mvcc: required revision has been compacted");
+        let s =
+            tonic::Status::out_of_range("etcdserver: mvcc: required revision has been compacted");
         assert_eq!(
             status_text(&s),
             "etcdserver: mvcc: required revision has been compacted"

@@ -10,6 +10,50 @@ use std::collections::HashMap;
 use crate::gofmt;
 use crate::spec::{FlagSpec, Kind};
 
+/// Arguments are bytes in etcdctl (keys and values may be any bytes). To
+/// parse them as text without losing anything, bytes that are not valid
+/// UTF-8 are carried as private-use characters U+10FF80..=U+10FFFF and
+/// turned back into bytes by [`unescape_arg`].
+const RAW_BASE: u32 = 0x10_FF00;
+
+/// Lossless text form of an argument's bytes.
+pub fn escape_arg(mut b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    while !b.is_empty() {
+        match std::str::from_utf8(b) {
+            Ok(v) => {
+                s.push_str(v);
+                break;
+            }
+            Err(e) => {
+                let (good, rest) = b.split_at(e.valid_up_to());
+                s.push_str(std::str::from_utf8(good).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(rest.len()).max(1);
+                for &byte in &rest[..bad] {
+                    s.push(char::from_u32(RAW_BASE + u32::from(byte)).unwrap_or('\u{fffd}'));
+                }
+                b = &rest[bad..];
+            }
+        }
+    }
+    s
+}
+
+/// The original bytes of an argument escaped by [`escape_arg`].
+pub fn unescape_arg(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let u = c as u32;
+        if (RAW_BASE + 0x80..=RAW_BASE + 0xff).contains(&u) {
+            out.push((u - RAW_BASE) as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    out
+}
+
 /// A parsed flag value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -192,10 +236,11 @@ impl FlagSet {
                 while let Some(c) = shorts.chars().next() {
                     let group = shorts;
                     shorts = &shorts[c.len_utf8()..];
-                    let spec = self.lookup_short(c).ok_or_else(|| {
-                        format!("unknown shorthand flag: '{c}' in -{group}")
-                    })?;
-                    let value = if let Some(v) = shorts.strip_prefix('=').filter(|v| !v.is_empty()) {
+                    let spec = self
+                        .lookup_short(c)
+                        .ok_or_else(|| format!("unknown shorthand flag: '{c}' in -{group}"))?;
+                    let value = if let Some(v) = shorts.strip_prefix('=').filter(|v| !v.is_empty())
+                    {
                         shorts = "";
                         v.to_string()
                     } else if spec.kind == Kind::Bool {
@@ -226,7 +271,11 @@ fn parse_value(spec: &FlagSpec, raw: &str, prev: Option<Value>) -> Result<Value,
         Kind::Int64 => Value::Int64(parse_int_base0(raw)?),
         Kind::StrSlice => {
             // The default is shown as `[a]`; a set value is CSV.
-            let items = if prev.is_none() && raw.starts_with('[') && raw.ends_with(']') && raw == spec.default {
+            let items = if prev.is_none()
+                && raw.starts_with('[')
+                && raw.ends_with(']')
+                && raw == spec.default
+            {
                 read_csv(&raw[1..raw.len() - 1])
             } else {
                 read_csv(raw)
@@ -338,7 +387,8 @@ mod tests {
     fn endpoints_repeat_appends() {
         let mut f = fs();
         assert_eq!(f.strings("endpoints"), vec!["127.0.0.1:2379"]);
-        f.parse(&args(&["--endpoints=a", "--endpoints", "a,b"])).unwrap();
+        f.parse(&args(&["--endpoints=a", "--endpoints", "a,b"]))
+            .unwrap();
         assert_eq!(f.strings("endpoints"), vec!["a", "a", "b"]);
     }
 
@@ -386,6 +436,14 @@ mod tests {
         f.parse(&args(&["-w=table", "--user", "-x"])).unwrap();
         assert_eq!(f.string("write-out"), "table");
         assert_eq!(f.string("user"), "-x");
+    }
+
+    #[test]
+    fn raw_bytes_round_trip() {
+        let raw = b"k\xffb\xfe\xe2\x82";
+        let s = escape_arg(raw);
+        assert_eq!(unescape_arg(&s), raw.to_vec());
+        assert_eq!(escape_arg("é".as_bytes()), "é");
     }
 
     #[test]

@@ -212,12 +212,7 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
 
 /// Go's `strconv.ParseInt(s, base, 64)` for bases 10 and 16, with its errors.
 pub fn parse_int(s: &str, base: u32) -> Result<i64, String> {
-    let err = |what: &str| {
-        format!(
-            "strconv.ParseInt: parsing {}: {what}",
-            quote(s.as_bytes())
-        )
-    };
+    let err = |what: &str| format!("strconv.ParseInt: parsing {}: {what}", quote(s.as_bytes()));
     let (neg, digits) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -243,12 +238,7 @@ pub fn parse_int(s: &str, base: u32) -> Result<i64, String> {
 
 /// Go's `strconv.ParseUint(s, base, 64)`.
 pub fn parse_uint(s: &str, base: u32) -> Result<u64, String> {
-    let err = |what: &str| {
-        format!(
-            "strconv.ParseUint: parsing {}: {what}",
-            quote(s.as_bytes())
-        )
-    };
+    let err = |what: &str| format!("strconv.ParseUint: parsing {}: {what}", quote(s.as_bytes()));
     if s.is_empty() || !s.chars().all(|c| c.is_digit(base)) {
         return Err(err("invalid syntax"));
     }
@@ -373,12 +363,18 @@ mod tests {
         assert_eq!(parse_duration("-3h"), Ok(-3 * HOUR));
         assert_eq!(parse_duration(".5s"), Ok(500 * MS));
         assert_eq!(parse_duration("1µs"), Ok(US));
-        assert_eq!(parse_duration("1h1m1s1ms1us1ns"), Ok(HOUR + MIN + SEC + MS + US + 1));
+        assert_eq!(
+            parse_duration("1h1m1s1ms1us1ns"),
+            Ok(HOUR + MIN + SEC + MS + US + 1)
+        );
         assert_eq!(
             parse_duration("abc").unwrap_err(),
             "time: invalid duration \"abc\""
         );
-        assert_eq!(parse_duration("").unwrap_err(), "time: invalid duration \"\"");
+        assert_eq!(
+            parse_duration("").unwrap_err(),
+            "time: invalid duration \"\""
+        );
         assert_eq!(
             parse_duration("1").unwrap_err(),
             "time: missing unit in duration \"1\""

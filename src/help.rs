@@ -7,6 +7,12 @@ use crate::spec::{self, CmdSpec, FlagSpec, Kind, API_VERSION, ROOT_NAME, VERSION
 
 /// Renders the usage of the command at `path` (empty path = root).
 pub fn usage(path: &[&str]) -> String {
+    usage_with(path, true)
+}
+
+/// `with_help_flag` is false where cobra renders a command before adding
+/// its `--help` flag (the root usage after `help <unknown topic>`).
+pub fn usage_with(path: &[&str], with_help_flag: bool) -> String {
     let cmd = match spec::find(path) {
         Some(c) => c,
         None => &spec::ROOT,
@@ -34,14 +40,19 @@ pub fn usage(path: &[&str]) -> String {
             t.push_str(&format!("\t{name}\t{short}\n"));
         }
     }
-    let long = cmd.long.trim_matches(|c| c == '\n' || c == '\t' || c == ' ');
+    let long = cmd
+        .long
+        .trim_matches(|c| c == '\n' || c == '\t' || c == ' ');
     if !cmd.long.is_empty() {
         t.push_str("\nDESCRIPTION:\n");
         for line in long.split('\n') {
             t.push_str(&format!("\t{line}\n"));
         }
     }
-    let (local, inherited) = flag_sets(path, cmd);
+    let (mut local, inherited) = flag_sets(path, cmd);
+    if !with_help_flag {
+        local.retain(|f| f.name() != "help");
+    }
     t.push_str("\nOPTIONS:\n");
     t.push_str(&flag_lines(&local));
     if !inherited.is_empty() {

@@ -56,7 +56,7 @@ const fn flag(
     }
 }
 
-const fn leaf(
+pub(crate) const fn leaf(
     name: &'static str,
     use_line: &'static str,
     short: &'static str,
@@ -77,6 +77,8 @@ const fn leaf(
 }
 
 use Kind::*;
+
+use crate::spec_stubs::*;
 
 pub const ROOT_NAME: &str = "etcdctl";
 pub const VERSION: &str = "3.5.1";
@@ -104,29 +106,107 @@ pub static GLOBAL_FLAGS: &[FlagSpec] = &[
 ];
 
 static GET_FLAGS: &[FlagSpec] = &[
-    flag("consistency", None, Str, "l", "Linearizable(l) or Serializable(s)"),
-    flag("order", None, Str, "", "Order of results; ASCEND or DESCEND (ASCEND by default)"),
-    flag("sort-by", None, Str, "", "Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION"),
+    flag(
+        "consistency",
+        None,
+        Str,
+        "l",
+        "Linearizable(l) or Serializable(s)",
+    ),
+    flag(
+        "order",
+        None,
+        Str,
+        "",
+        "Order of results; ASCEND or DESCEND (ASCEND by default)",
+    ),
+    flag(
+        "sort-by",
+        None,
+        Str,
+        "",
+        "Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION",
+    ),
     flag("limit", None, Int64, "0", "Maximum number of results"),
-    flag("prefix", None, Bool, "false", "Get keys with matching prefix"),
-    flag("from-key", None, Bool, "false", "Get keys that are greater than or equal to the given key using byte compare"),
+    flag(
+        "prefix",
+        None,
+        Bool,
+        "false",
+        "Get keys with matching prefix",
+    ),
+    flag(
+        "from-key",
+        None,
+        Bool,
+        "false",
+        "Get keys that are greater than or equal to the given key using byte compare",
+    ),
     flag("rev", None, Int64, "0", "Specify the kv revision"),
     flag("keys-only", None, Bool, "false", "Get only the keys"),
     flag("count-only", None, Bool, "false", "Get only the count"),
-    flag("print-value-only", None, Bool, "false", "Only write values when using the \"simple\" output format"),
+    flag(
+        "print-value-only",
+        None,
+        Bool,
+        "false",
+        "Only write values when using the \"simple\" output format",
+    ),
 ];
 
 static PUT_FLAGS: &[FlagSpec] = &[
-    flag("lease", None, Str, "0", "lease ID (in hexadecimal) to attach to the key"),
-    flag("prev-kv", None, Bool, "false", "return the previous key-value pair before modification"),
-    flag("ignore-value", None, Bool, "false", "updates the key using its current value"),
-    flag("ignore-lease", None, Bool, "false", "updates the key using its current lease"),
+    flag(
+        "lease",
+        None,
+        Str,
+        "0",
+        "lease ID (in hexadecimal) to attach to the key",
+    ),
+    flag(
+        "prev-kv",
+        None,
+        Bool,
+        "false",
+        "return the previous key-value pair before modification",
+    ),
+    flag(
+        "ignore-value",
+        None,
+        Bool,
+        "false",
+        "updates the key using its current value",
+    ),
+    flag(
+        "ignore-lease",
+        None,
+        Bool,
+        "false",
+        "updates the key using its current lease",
+    ),
 ];
 
 static DEL_FLAGS: &[FlagSpec] = &[
-    flag("prefix", None, Bool, "false", "delete keys with matching prefix"),
-    flag("prev-kv", None, Bool, "false", "return deleted key-value pairs"),
-    flag("from-key", None, Bool, "false", "delete keys that are greater than or equal to the given key using byte compare"),
+    flag(
+        "prefix",
+        None,
+        Bool,
+        "false",
+        "delete keys with matching prefix",
+    ),
+    flag(
+        "prev-kv",
+        None,
+        Bool,
+        "false",
+        "return deleted key-value pairs",
+    ),
+    flag(
+        "from-key",
+        None,
+        Bool,
+        "false",
+        "delete keys that are greater than or equal to the given key using byte compare",
+    ),
 ];
 
 static TXN_FLAGS: &[FlagSpec] = &[flag(
@@ -184,31 +264,123 @@ The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learne
 ";
 
 static ENDPOINT_SUBS: &[CmdSpec] = &[
-    leaf("health", "health", "Checks the healthiness of endpoints specified in `--endpoints` flag", "", &[]),
-    leaf("status", "status", "Prints out the status of endpoints specified in `--endpoints` flag", ENDPOINT_STATUS_LONG, &[]),
+    leaf(
+        "health",
+        "health",
+        "Checks the healthiness of endpoints specified in `--endpoints` flag",
+        "",
+        &[],
+    ),
+    leaf(
+        "status",
+        "status",
+        "Prints out the status of endpoints specified in `--endpoints` flag",
+        ENDPOINT_STATUS_LONG,
+        &[],
+    ),
+    stub(
+        "hashkv",
+        "hashkv",
+        "Prints the KV history hash for each endpoint in --endpoints",
+    ),
 ];
 
-static MEMBER_SUBS: &[CmdSpec] = &[leaf(
-    "list",
-    "list",
-    "Lists all members in the cluster",
-    MEMBER_LIST_LONG,
-    &[],
-)];
+static MEMBER_SUBS: &[CmdSpec] = &[
+    stub(
+        "add",
+        "add <memberName> [options]",
+        "Adds a member into the cluster",
+    ),
+    stub(
+        "remove",
+        "remove <memberID>",
+        "Removes a member from the cluster",
+    ),
+    stub(
+        "update",
+        "update <memberID> [options]",
+        "Updates a member in the cluster",
+    ),
+    leaf(
+        "list",
+        "list",
+        "Lists all members in the cluster",
+        MEMBER_LIST_LONG,
+        &[],
+    ),
+    stub(
+        "promote",
+        "promote <memberID>",
+        "Promotes a non-voting member in the cluster",
+    ),
+];
 
 static COMPLETION_SUBS: &[CmdSpec] = &[
-    leaf("bash", "bash", "Generates the bash completion script", "", &[]),
+    leaf(
+        "bash",
+        "bash",
+        "Generates the bash completion script",
+        "",
+        &[],
+    ),
     leaf("zsh", "zsh", "Generates the zsh completion script", "", &[]),
-    leaf("fish", "fish", "Generates the fish completion script", "", &[]),
+    leaf(
+        "fish",
+        "fish",
+        "Generates the fish completion script",
+        "",
+        &[],
+    ),
 ];
 
 /// Subcommands in etcdctl's registration order (cobra suggests in this order).
 pub static COMMANDS: &[CmdSpec] = &[
-    leaf("get", "get [options] <key> [range_end]", "Gets the key or a range of keys", "", GET_FLAGS),
-    leaf("put", "put [options] <key> <value> (<value> can also be given from stdin)", "Puts the given key into the store", PUT_LONG, PUT_FLAGS),
-    leaf("del", "del [options] <key> [range_end]", "Removes the specified key or range of keys [key, range_end)", "", DEL_FLAGS),
-    leaf("txn", TXN_USE, "Txn processes all the requests in one transaction", "", TXN_FLAGS),
-    leaf("compaction", "compaction [options] <revision>", "Compacts the event history in etcd", "", COMPACTION_FLAGS),
+    leaf(
+        "get",
+        "get [options] <key> [range_end]",
+        "Gets the key or a range of keys",
+        "",
+        GET_FLAGS,
+    ),
+    leaf(
+        "put",
+        "put [options] <key> <value> (<value> can also be given from stdin)",
+        "Puts the given key into the store",
+        PUT_LONG,
+        PUT_FLAGS,
+    ),
+    leaf(
+        "del",
+        "del [options] <key> [range_end]",
+        "Removes the specified key or range of keys [key, range_end)",
+        "",
+        DEL_FLAGS,
+    ),
+    leaf(
+        "txn",
+        TXN_USE,
+        "Txn processes all the requests in one transaction",
+        "",
+        TXN_FLAGS,
+    ),
+    leaf(
+        "compaction",
+        "compaction [options] <revision>",
+        "Compacts the event history in etcd",
+        "",
+        COMPACTION_FLAGS,
+    ),
+    group(
+        "alarm",
+        "alarm <subcommand>",
+        "Alarm related commands",
+        ALARM_SUBS,
+    ),
+    stub(
+        "defrag",
+        "defrag",
+        "Defragments the storage of the etcd members with given endpoints",
+    ),
     CmdSpec {
         name: "endpoint",
         use_line: "endpoint <subcommand>",
@@ -220,7 +392,29 @@ pub static COMMANDS: &[CmdSpec] = &[
         hidden: false,
         subs: ENDPOINT_SUBS,
     },
-    leaf("version", "version", "Prints the version of etcdctl", "", &[]),
+    stub(
+        "move-leader",
+        "move-leader <transferee-member-id>",
+        "Transfers leadership to another etcd cluster member.",
+    ),
+    stub(
+        "watch",
+        "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]",
+        "Watches events stream on keys or prefixes",
+    ),
+    leaf(
+        "version",
+        "version",
+        "Prints the version of etcdctl",
+        "",
+        &[],
+    ),
+    group(
+        "lease",
+        "lease <subcommand>",
+        "Lease related commands",
+        LEASE_SUBS,
+    ),
     CmdSpec {
         name: "member",
         use_line: "member <subcommand>",
@@ -232,6 +426,51 @@ pub static COMMANDS: &[CmdSpec] = &[
         hidden: false,
         subs: MEMBER_SUBS,
     },
+    group(
+        "snapshot",
+        "snapshot <subcommand>",
+        "Manages etcd node snapshots",
+        SNAPSHOT_SUBS,
+    ),
+    stub(
+        "make-mirror",
+        "make-mirror [options] <destination>",
+        "Makes a mirror at the destination etcd cluster",
+    ),
+    stub(
+        "lock",
+        "lock <lockname> [exec-command arg1 arg2 ...]",
+        "Acquires a named lock",
+    ),
+    stub(
+        "elect",
+        "elect <election-name> [proposal]",
+        "Observes and participates in leader election",
+    ),
+    group(
+        "auth",
+        "auth <enable or disable>",
+        "Enable or disable authentication",
+        AUTH_SUBS,
+    ),
+    group(
+        "user",
+        "user <subcommand>",
+        "User related commands",
+        USER_SUBS,
+    ),
+    group(
+        "role",
+        "role <subcommand>",
+        "Role related commands",
+        ROLE_SUBS,
+    ),
+    group(
+        "check",
+        "check <subcommand>",
+        "commands for checking properties of the etcd cluster",
+        CHECK_SUBS,
+    ),
     CmdSpec {
         name: "completion",
         use_line: "completion <bash|zsh|fish>",

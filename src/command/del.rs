@@ -1,0 +1,15 @@
+//! `del [options] <key> [range_end]`
+
+use super::{kvops, Ctx};
+use crate::client::Client;
+use crate::error::Result;
+
+pub async fn run(ctx: &mut Ctx) -> Result<()> {
+    let req = kvops::del_op(&ctx.flags, &ctx.args)?;
+    let (cfg, printer) = ctx.client_config()?;
+    let client = Client::connect(&cfg).await?;
+    let resp = client
+        .call(client.kv().delete_range(client.req(req)))
+        .await?;
+    printer.del(&mut ctx.w, &resp)
+}

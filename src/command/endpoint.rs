@@ -1,0 +1,165 @@
+//! `endpoint status` and `endpoint health` (with `--cluster`: the client
+//! URLs from the member list).
+
+use std::time::Instant;
+
+use oxcd_proto::etcdserverpb::{
+    alarm_request::AlarmAction, AlarmRequest, AlarmType, MemberListRequest, RangeRequest,
+    StatusRequest,
+};
+
+use super::Ctx;
+use crate::client::Client;
+use crate::error::{CtlError, Result};
+use crate::global::ClientConfig;
+use crate::gofmt;
+use crate::printer::{EpHealth, EpStatus};
+
+/// `endpointsFromCluster`: the `--endpoints` values, or with `--cluster`
+/// every member's client URLs (fetched without auth, like etcdctl).
+async fn endpoints(ctx: &Ctx, cfg: &ClientConfig) -> Result<Vec<String>> {
+    if !ctx.flags.bool("cluster") {
+        return Ok(ctx.flags.strings("endpoints"));
+    }
+    let fetch = async {
+        let mut anon = cfg.clone();
+        anon.auth = None;
+        let c = Client::connect(&anon).await?;
+        let req = MemberListRequest { linearizable: true };
+        c.call(c.cluster().member_list(c.req(req))).await
+    };
+    let resp = fetch.await.map_err(|e| {
+        CtlError::General(format!(
+            "failed to fetch endpoints from etcd cluster member list: {e}"
+        ))
+    })?;
+    Ok(resp
+        .members
+        .into_iter()
+        .flat_map(|m| m.client_ur_ls)
+        .collect())
+}
+
+pub async fn status(ctx: &mut Ctx) -> Result<()> {
+    let (cfg, printer) = ctx.client_config()?;
+    if cfg.auth.is_some() {
+        // creating etcdctl's client authenticates
+        Client::connect(&cfg).await?;
+    }
+    let mut list = Vec::new();
+    let mut failed = false;
+    for ep in endpoints(ctx, &cfg).await? {
+        let res = async {
+            let c = Client::connect_one(&cfg, &ep, cfg.auth.is_some()).await?;
+            c.call(c.maintenance().status(c.req(StatusRequest {})))
+                .await
+        }
+        .await;
+        match res {
+            Ok(resp) => list.push(EpStatus { ep, resp }),
+            Err(e) => {
+                failed = true;
+                ctx.w.eprint(&format!(
+                    "Failed to get the status of endpoint {ep} ({e})\n"
+                ));
+            }
+        }
+    }
+    printer.endpoint_status(&mut ctx.w, &list)?;
+    if failed {
+        return Err(CtlError::Silent(1));
+    }
+    Ok(())
+}
+
+/// One endpoint's check: a `Get("health")` (permission denied counts as
+/// healthy), then no active alarms.
+async fn check(cfg: ClientConfig, ep: String) -> EpHealth {
+    let start = Instant::now();
+    let took = |s: Instant| gofmt::format_duration(s.elapsed().as_nanos() as i64);
+    let client = match Client::connect_one(&cfg, &ep, cfg.auth.is_some()).await {
+        Ok(c) => c,
+        Err(e) => {
+            let error = match e {
+                CtlError::Rpc(m) | CtlError::Connection(m) => m,
+                other => other.to_string(),
+            };
+            return EpHealth {
+                ep,
+                health: false,
+                took: took(start),
+                error,
+            };
+        }
+    };
+    let start = Instant::now();
+    let req = RangeRequest {
+        key: b"health".to_vec(),
+        ..RangeRequest::default()
+    };
+    let res = client.call(client.kv().range(client.req(req))).await;
+    let mut h = EpHealth {
+        ep,
+        health: false,
+        took: took(start),
+        error: String::new(),
+    };
+    match res {
+        Ok(_) => h.health = true,
+        Err(e) if e.to_string() == "etcdserver: permission denied" => h.health = true,
+        Err(e) => h.error = e.to_string(),
+    }
+    if h.health {
+        let req = AlarmRequest {
+            action: AlarmAction::Get as i32,
+            member_id: 0,
+            alarm: AlarmType::None as i32,
+        };
+        match client
+            .call(client.maintenance().alarm(client.req(req)))
+            .await
+        {
+            Ok(r) if !r.alarms.is_empty() => {
+                h.health = false;
+                h.error = "Active Alarm(s): ".to_string();
+                for a in r.alarms {
+                    h.error.push_str(match AlarmType::try_from(a.alarm) {
+                        Ok(AlarmType::Nospace) => "NOSPACE ",
+                        Ok(AlarmType::Corrupt) => "CORRUPT ",
+                        _ => "UNKNOWN ",
+                    });
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                h.health = false;
+                h.error = "Unable to fetch the alarm list".to_string();
+            }
+        }
+    }
+    h
+}
+
+pub async fn health(ctx: &mut Ctx) -> Result<()> {
+    let (cfg, printer) = ctx.client_config()?;
+    let eps = endpoints(ctx, &cfg).await?;
+    // Checks run concurrently; results are listed in completion order.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for ep in eps {
+        let (tx, cfg) = (tx.clone(), cfg.clone());
+        tokio::spawn(async move {
+            let _ = tx.send(check(cfg, ep).await);
+        });
+    }
+    drop(tx);
+    let mut list = Vec::new();
+    while let Some(h) = rx.recv().await {
+        list.push(h);
+    }
+    let unhealthy = list.iter().any(|h| !h.error.is_empty());
+    printer.endpoint_health(&mut ctx.w, &list)?;
+    if unhealthy {
+        return Err(CtlError::General("unhealthy cluster".into()));
+    }
+    Ok(())
+}

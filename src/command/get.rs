@@ -1,0 +1,27 @@
+//! `get [options] <key> [range_end]`
+
+use super::{kvops, Ctx};
+use crate::client::Client;
+use crate::error::{CtlError, Result};
+
+pub async fn run(ctx: &mut Ctx) -> Result<()> {
+    let req = kvops::get_op(&ctx.flags, &ctx.args)?;
+    let (cfg, mut printer) = ctx.client_config()?;
+    let client = Client::connect(&cfg).await?;
+    let resp = client.call(client.kv().range(client.req(req))).await?;
+    // etcdctl checks writer-specific flags only after the request ran.
+    if ctx.flags.bool("count-only") && printer.name() != "fields" {
+        return Err(CtlError::BadArgs(
+            "--count-only is only for `--write-out=fields`".into(),
+        ));
+    }
+    if ctx.flags.bool("print-value-only") {
+        if printer.name() != "simple" {
+            return Err(CtlError::BadArgs(
+                "print-value-only is only for `--write-out=simple`".into(),
+            ));
+        }
+        printer.set_value_only();
+    }
+    printer.get(&mut ctx.w, &resp)
+}

@@ -1,0 +1,241 @@
+//! Building Range/Put/DeleteRange requests from `get`/`put`/`del` flags and
+//! arguments, with etcdctl's validation messages. Shared by the commands and
+//! by `txn`, whose op lines are parsed like these command lines.
+
+use std::io::Read;
+
+use oxcd_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
+use oxcd_proto::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest};
+
+use crate::error::{CtlError, Result};
+use crate::flags::{unescape_arg, FlagSet};
+use crate::gofmt;
+
+/// The end of the range covering every key with prefix `key`
+/// (clientv3 `GetPrefixRangeEnd`).
+pub fn prefix_end(key: &[u8]) -> Vec<u8> {
+    let mut end = key.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // all 0xff: no upper bound
+    vec![0]
+}
+
+const GET_ARGS: &str =
+    "get command needs one argument as key and an optional argument as range_end";
+const BOTH_PREFIX_FROM_KEY: &str =
+    "`--prefix` and `--from-key` cannot be set at the same time, choose one";
+const TOO_MANY: &str =
+    "too many arguments, only accept one argument when `--prefix` or `--from-key` is set";
+
+/// `getGetOp`.
+pub fn get_op(f: &FlagSet, args: &[String]) -> Result<RangeRequest> {
+    if args.is_empty() {
+        return Err(CtlError::BadArgs(GET_ARGS.into()));
+    }
+    let (prefix, from_key) = (f.bool("prefix"), f.bool("from-key"));
+    if prefix && from_key {
+        return Err(CtlError::BadArgs(BOTH_PREFIX_FROM_KEY.into()));
+    }
+    let (keys_only, count_only) = (f.bool("keys-only"), f.bool("count-only"));
+    if keys_only && count_only {
+        return Err(CtlError::BadArgs(
+            "`--keys-only` and `--count-only` cannot be set at the same time, choose one".into(),
+        ));
+    }
+    let mut req = RangeRequest::default();
+    match f.string("consistency").as_str() {
+        "s" => req.serializable = true,
+        "l" => {}
+        other => {
+            return Err(CtlError::BadFeature(format!(
+                "unknown consistency flag {}",
+                gofmt::quote(other.as_bytes())
+            )))
+        }
+    }
+    req.key = unescape_arg(&args[0]);
+    if args.len() > 1 {
+        if prefix || from_key {
+            return Err(CtlError::BadArgs(TOO_MANY.into()));
+        }
+        req.range_end = unescape_arg(&args[1]);
+    }
+    req.limit = f.int64("limit");
+    let rev = f.int64("rev");
+    if rev > 0 {
+        req.revision = rev;
+    }
+    let order_raw = f.string("order");
+    let order = match order_raw.to_uppercase().as_str() {
+        "ASCEND" => SortOrder::Ascend,
+        "DESCEND" => SortOrder::Descend,
+        "" => SortOrder::None,
+        _ => return Err(CtlError::BadFeature(format!("bad sort order {order_raw}"))),
+    };
+    let target_raw = f.string("sort-by");
+    let target = match target_raw.to_uppercase().as_str() {
+        "CREATE" => SortTarget::Create,
+        "KEY" | "" => SortTarget::Key,
+        "MODIFY" => SortTarget::Mod,
+        "VALUE" => SortTarget::Value,
+        "VERSION" => SortTarget::Version,
+        _ => {
+            return Err(CtlError::BadFeature(format!(
+                "bad sort target {target_raw}"
+            )))
+        }
+    };
+    // clientv3 drops ASCEND by key: it is the server's natural order.
+    let order = if target == SortTarget::Key && order == SortOrder::Ascend {
+        SortOrder::None
+    } else {
+        order
+    };
+    req.sort_order = order as i32;
+    req.sort_target = target as i32;
+    apply_prefix_from_key(&mut req.key, &mut req.range_end, prefix, from_key);
+    req.keys_only = keys_only;
+    req.count_only = count_only;
+    Ok(req)
+}
+
+/// `--prefix` / `--from-key`; an empty key means "all keys".
+fn apply_prefix_from_key(key: &mut Vec<u8>, end: &mut Vec<u8>, prefix: bool, from_key: bool) {
+    if prefix {
+        if key.is_empty() {
+            *key = vec![0];
+            *end = vec![0];
+        } else {
+            *end = prefix_end(key);
+        }
+    }
+    if from_key {
+        if key.is_empty() {
+            *key = vec![0];
+        }
+        *end = vec![0];
+    }
+}
+
+const PUT_ARGS: &str = "put command needs 1 argument and input from stdin or 2 arguments";
+
+/// `getPutOp`. `stdin` supplies the value when only the key is given.
+pub fn put_op(f: &FlagSet, args: &[String], stdin: Option<&mut dyn Read>) -> Result<PutRequest> {
+    if args.is_empty() {
+        return Err(CtlError::BadArgs(PUT_ARGS.into()));
+    }
+    let ignore_value = f.bool("ignore-value");
+    if ignore_value && args.len() > 1 {
+        return Err(CtlError::BadArgs(
+            "put command needs only 1 argument when 'ignore-value' is set".into(),
+        ));
+    }
+    let mut value = Vec::new();
+    if !ignore_value {
+        if let Some(v) = args.get(1) {
+            value = unescape_arg(v);
+        } else {
+            let mut buf = Vec::new();
+            let ok = match stdin {
+                Some(r) => r.read_to_end(&mut buf).is_ok(),
+                None => false,
+            };
+            if !ok || buf.is_empty() {
+                return Err(CtlError::BadArgs(PUT_ARGS.into()));
+            }
+            value = buf;
+        }
+    }
+    let lease = gofmt::parse_int(&f.string("lease"), 16)
+        .map_err(|e| CtlError::BadArgs(format!("bad lease ID ({e}), expecting ID in Hex")))?;
+    Ok(PutRequest {
+        key: unescape_arg(&args[0]),
+        value,
+        lease,
+        prev_kv: f.bool("prev-kv"),
+        ignore_value,
+        ignore_lease: f.bool("ignore-lease"),
+    })
+}
+
+/// `getDelOp`.
+pub fn del_op(f: &FlagSet, args: &[String]) -> Result<DeleteRangeRequest> {
+    if args.is_empty() || args.len() > 2 {
+        return Err(CtlError::BadArgs(
+            "del command needs one argument as key and an optional argument as range_end".into(),
+        ));
+    }
+    let (prefix, from_key) = (f.bool("prefix"), f.bool("from-key"));
+    if prefix && from_key {
+        return Err(CtlError::BadArgs(BOTH_PREFIX_FROM_KEY.into()));
+    }
+    let mut req = DeleteRangeRequest {
+        key: unescape_arg(&args[0]),
+        ..DeleteRangeRequest::default()
+    };
+    if args.len() > 1 {
+        if prefix || from_key {
+            return Err(CtlError::BadArgs(TOO_MANY.into()));
+        }
+        req.range_end = unescape_arg(&args[1]);
+    }
+    apply_prefix_from_key(&mut req.key, &mut req.range_end, prefix, from_key);
+    req.prev_kv = f.bool("prev-kv");
+    Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::flagset_for;
+
+    fn parse(path: &[&str], a: &[&str]) -> (FlagSet, Vec<String>) {
+        let mut fs = flagset_for(path);
+        let args: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+        let pos = fs.parse(&args).unwrap();
+        (fs, pos)
+    }
+
+    #[test]
+    fn prefix_ranges() {
+        assert_eq!(prefix_end(b"foo"), b"fop");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff\xff"), b"\x00");
+        let (f, a) = parse(&["get"], &["--prefix", ""]);
+        let r = get_op(&f, &a).unwrap();
+        assert_eq!((r.key, r.range_end), (vec![0], vec![0]));
+        let (f, a) = parse(&["get"], &["--from-key", "b"]);
+        let r = get_op(&f, &a).unwrap();
+        assert_eq!((r.key, r.range_end), (b"b".to_vec(), vec![0]));
+    }
+
+    #[test]
+    fn get_validation() {
+        let (f, a) = parse(&["get"], &["--order=UP", "k"]);
+        let e = get_op(&f, &a).unwrap_err();
+        assert_eq!(
+            (e.to_string().as_str(), e.exit_code()),
+            ("bad sort order UP", 4)
+        );
+        let (f, a) = parse(&["get"], &["--prefix", "a", "b"]);
+        assert_eq!(get_op(&f, &a).unwrap_err().exit_code(), 128);
+        let (f, a) = parse(&["get"], &["--order=ascend", "k"]);
+        assert_eq!(get_op(&f, &a).unwrap().sort_order, 0);
+    }
+
+    #[test]
+    fn put_lease_is_hex() {
+        let (f, a) = parse(&["put"], &["--lease=ff", "k", "v"]);
+        assert_eq!(put_op(&f, &a, None).unwrap().lease, 255);
+        let (f, a) = parse(&["put"], &["--lease=zz", "k", "v"]);
+        assert_eq!(
+            put_op(&f, &a, None).unwrap_err().to_string(),
+            "bad lease ID (strconv.ParseInt: parsing \"zz\": invalid syntax), expecting ID in Hex"
+        );
+    }
+}

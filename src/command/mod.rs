@@ -1,0 +1,63 @@
+//! One module per command, as in etcdctl's `ctlv3/command`. Each `run`
+//! validates its arguments first (etcdctl's exit 128 checks), then builds
+//! the client configuration (environment, writer), calls the server and
+//! hands the response to the printer.
+
+use crate::error::{CtlError, Result};
+use crate::flags::FlagSet;
+use crate::global::{self, ClientConfig, Globals};
+use crate::printer::{Printer, Streams};
+
+pub mod compaction;
+pub mod completion;
+pub mod del;
+pub mod endpoint;
+pub mod get;
+pub mod kvops;
+pub mod member;
+pub mod put;
+pub mod txn;
+pub mod version;
+
+/// Everything a command needs: its parsed flags and arguments, the
+/// environment and the output streams.
+pub struct Ctx {
+    pub path: Vec<&'static str>,
+    pub flags: FlagSet,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub w: Streams,
+}
+
+impl Ctx {
+    /// etcdctl's `clientConfigFromCmd`.
+    pub fn client_config(&mut self) -> Result<(ClientConfig, Box<dyn Printer>)> {
+        let g = Globals {
+            path: &self.path,
+            flags: &mut self.flags,
+            env: &self.env,
+        };
+        global::client_config(g, &mut *self.w.err)
+    }
+}
+
+/// Runs the (runnable) command at `ctx.path`.
+pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
+    let path = ctx.path.clone();
+    match path.as_slice() {
+        ["get"] => get::run(ctx).await,
+        ["put"] => put::run(ctx).await,
+        ["del"] => del::run(ctx).await,
+        ["txn"] => txn::run(ctx).await,
+        ["compaction"] => compaction::run(ctx).await,
+        ["version"] => version::run(ctx),
+        ["endpoint", "status"] => endpoint::status(ctx).await,
+        ["endpoint", "health"] => endpoint::health(ctx).await,
+        ["member", "list"] => member::list(ctx).await,
+        ["completion", shell] => completion::run(ctx, shell),
+        _ => Err(CtlError::General(format!(
+            "command {:?} is not implemented",
+            path.join(" ")
+        ))),
+    }
+}

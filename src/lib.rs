@@ -1,0 +1,152 @@
+//! oxctl: a drop-in replacement for etcd's `etcdctl` 3.5 (v3 API).
+//!
+//! `run` resolves the command like cobra, parses flags like pflag, runs
+//! the command and maps any error to etcdctl's stderr text and exit code.
+
+pub mod cli;
+pub mod client;
+pub mod command;
+pub mod error;
+pub mod flags;
+pub mod global;
+pub mod gofmt;
+pub mod help;
+pub mod printer;
+pub mod spec;
+mod spec_stubs;
+pub mod txn_parse;
+
+use std::io::Write;
+
+pub use cli::cli;
+use error::CtlError;
+use printer::Streams;
+
+/// Runs oxctl with the process arguments and environment; returns the exit
+/// code.
+pub fn run() -> i32 {
+    use std::os::unix::ffi::OsStrExt;
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| flags::escape_arg(a.as_bytes()))
+        .collect();
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let w = Streams {
+        out: Box::new(std::io::BufWriter::new(std::io::stdout())),
+        err: Box::new(std::io::stderr()),
+    };
+    run_with(argv, env, w)
+}
+
+/// Runs oxctl with explicit arguments, environment and output streams.
+pub fn run_with(argv: Vec<String>, mut env: Vec<(String, String)>, mut w: Streams) -> i32 {
+    // ETCDCTL_API is read first and removed, so it never warns.
+    let api = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "ETCDCTL_API")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    env.retain(|(k, _)| k != "ETCDCTL_API");
+    let result = if api.is_empty() || api == "3" {
+        run_v3(argv, env, &mut w)
+    } else if api == "2" {
+        run_v2(&argv, &mut w)
+    } else {
+        Err(CtlError::Plain(format!("unsupported API version: {api}")))
+    };
+    match result {
+        Ok(()) => {
+            w.flush();
+            0
+        }
+        Err(e) => {
+            w.flush();
+            let code = e.report(&mut *w.out, &mut *w.err);
+            let _ = w.out.flush();
+            code
+        }
+    }
+}
+
+/// etcdctl's v2 mode is not implemented; only `--version` works.
+fn run_v2(argv: &[String], w: &mut Streams) -> error::Result<()> {
+    if argv.iter().any(|a| a == "--version" || a == "-v") {
+        w.print(&format!(
+            "etcdctl version: {}\nAPI version: 2\n",
+            spec::VERSION
+        ));
+        return Ok(());
+    }
+    Err(CtlError::General(
+        "the v2 API (ETCDCTL_API=2) is not supported by oxctl".into(),
+    ))
+}
+
+fn run_v3(argv: Vec<String>, env: Vec<(String, String)>, w: &mut Streams) -> error::Result<()> {
+    let resolved = cli::resolve(&argv)?;
+    let path = resolved.path;
+    let mut flags = cli::flagset_for(&path);
+    let args = flags
+        .parse(&resolved.args)
+        .map_err(|message| CtlError::Usage {
+            message,
+            path: path.iter().map(|s| s.to_string()).collect(),
+        })?;
+    if flags.bool("help") {
+        w.print(&help::usage(&path));
+        return Ok(());
+    }
+    if path == ["help"] {
+        return help_command(&args, w);
+    }
+    let runnable = spec::find(&path).is_some_and(|c| c.runnable) && !path.is_empty();
+    if !runnable {
+        w.print(&help::usage(&path));
+        return Ok(());
+    }
+    let streams = std::mem::replace(
+        w,
+        Streams {
+            out: Box::new(std::io::sink()),
+            err: Box::new(std::io::sink()),
+        },
+    );
+    let mut ctx = command::Ctx {
+        path,
+        flags,
+        args,
+        env,
+        w: streams,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CtlError::General(e.to_string()))?;
+    let res = rt.block_on(command::dispatch(&mut ctx));
+    *w = ctx.w;
+    res
+}
+
+/// cobra's `help [command]`.
+fn help_command(args: &[String], w: &mut Streams) -> error::Result<()> {
+    match cli::resolve(args) {
+        Ok(r) if !r.path.is_empty() || args.is_empty() => {
+            w.print(&help::usage(&r.path));
+        }
+        _ => {
+            let topics: Vec<String> = args.iter().map(|a| format!("`{a}`")).collect();
+            let _ = w.out.flush();
+            let _ = writeln!(w.err, "Unknown help topic [{}]", topics.join(" "));
+            w.print(&help::usage_with(&[], false));
+        }
+    }
+    Ok(())
+}

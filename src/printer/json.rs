@@ -1,0 +1,404 @@
+//! The `json` writer: what Go's `encoding/json` prints for etcd's gogoproto
+//! structs — json tag names, `omitempty`, 64-bit integers as numbers, bytes
+//! as padded standard base64, HTML-safe string escaping.
+
+use base64::Engine as _;
+use oxcd_proto::etcdserverpb::response_op::Response;
+use oxcd_proto::etcdserverpb::{
+    DeleteRangeResponse, Member, MemberListResponse, PutResponse, RangeResponse, ResponseHeader,
+    ResponseOp, StatusResponse, TxnResponse,
+};
+use oxcd_proto::mvccpb::KeyValue;
+
+use super::{EpHealth, EpStatus, Printer, Streams};
+use crate::error::Result;
+
+pub struct JsonPrinter {
+    pub hex: bool,
+}
+
+/// Go `encoding/json` string encoding (Go 1.16: only `\n`, `\r`, `\t`
+/// have short escapes; `<`, `>`, `&`, U+2028/9 and invalid UTF-8 are
+/// escaped).
+pub fn go_string(s: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    let mut rest = s;
+    while !rest.is_empty() {
+        let b = rest[0];
+        if b < 0x80 {
+            match b {
+                b'"' => o.push_str("\\\""),
+                b'\\' => o.push_str("\\\\"),
+                b'\n' => o.push_str("\\n"),
+                b'\r' => o.push_str("\\r"),
+                b'\t' => o.push_str("\\t"),
+                b'<' | b'>' | b'&' | 0..=0x1f => {
+                    o.push_str("\\u00");
+                    o.push(HEX[(b >> 4) as usize] as char);
+                    o.push(HEX[(b & 0xf) as usize] as char);
+                }
+                _ => o.push(b as char),
+            }
+            rest = &rest[1..];
+            continue;
+        }
+        let (c, w) = crate::gofmt::decode_rune(rest);
+        match c {
+            None => o.push_str("\\ufffd"),
+            Some('\u{2028}') => o.push_str("\\u2028"),
+            Some('\u{2029}') => o.push_str("\\u2029"),
+            Some(c) => o.push(c),
+        }
+        rest = &rest[w..];
+    }
+    o.push('"');
+    o
+}
+
+/// Builds one JSON object with Go's field order and `omitempty` rules.
+#[derive(Default)]
+pub struct Obj {
+    s: String,
+}
+
+impl Obj {
+    pub fn new() -> Obj {
+        Obj::default()
+    }
+    fn key(&mut self, k: &str) {
+        if !self.s.is_empty() {
+            self.s.push(',');
+        }
+        self.s.push_str(&go_string(k.as_bytes()));
+        self.s.push(':');
+    }
+    /// Always present (no omitempty).
+    pub fn raw(mut self, k: &str, v: &str) -> Obj {
+        self.key(k);
+        self.s.push_str(v);
+        self
+    }
+    pub fn num<T: std::fmt::Display + Default + PartialEq>(self, k: &str, v: T) -> Obj {
+        if v == T::default() {
+            return self;
+        }
+        let v = v.to_string();
+        self.raw(k, &v)
+    }
+    pub fn boolean(self, k: &str, v: bool) -> Obj {
+        if !v {
+            return self;
+        }
+        self.raw(k, "true")
+    }
+    pub fn string(self, k: &str, v: &str) -> Obj {
+        if v.is_empty() {
+            return self;
+        }
+        self.raw(k, &go_string(v.as_bytes()))
+    }
+    pub fn bytes(self, k: &str, v: &[u8]) -> Obj {
+        if v.is_empty() {
+            return self;
+        }
+        let b = base64::engine::general_purpose::STANDARD.encode(v);
+        self.raw(k, &format!("\"{b}\""))
+    }
+    pub fn obj(self, k: &str, v: Option<String>) -> Obj {
+        match v {
+            Some(v) => self.raw(k, &v),
+            None => self,
+        }
+    }
+    pub fn list(self, k: &str, items: Vec<String>) -> Obj {
+        if items.is_empty() {
+            return self;
+        }
+        self.raw(k, &format!("[{}]", items.join(",")))
+    }
+    pub fn strings(self, k: &str, v: &[String]) -> Obj {
+        self.list(k, v.iter().map(|s| go_string(s.as_bytes())).collect())
+    }
+    pub fn finish(self) -> String {
+        format!("{{{}}}", self.s)
+    }
+}
+
+pub fn header(h: &Option<ResponseHeader>) -> Option<String> {
+    h.as_ref().map(|h| {
+        Obj::new()
+            .num("cluster_id", h.cluster_id)
+            .num("member_id", h.member_id)
+            .num("revision", h.revision)
+            .num("raft_term", h.raft_term)
+            .finish()
+    })
+}
+
+pub fn kv(kv: &KeyValue) -> String {
+    Obj::new()
+        .bytes("key", &kv.key)
+        .num("create_revision", kv.create_revision)
+        .num("mod_revision", kv.mod_revision)
+        .num("version", kv.version)
+        .bytes("value", &kv.value)
+        .num("lease", kv.lease)
+        .finish()
+}
+
+pub fn range(r: &RangeResponse) -> String {
+    Obj::new()
+        .obj("header", header(&r.header))
+        .list("kvs", r.kvs.iter().map(kv).collect())
+        .boolean("more", r.more)
+        .num("count", r.count)
+        .finish()
+}
+
+pub fn put(r: &PutResponse) -> String {
+    Obj::new()
+        .obj("header", header(&r.header))
+        .obj("prev_kv", r.prev_kv.as_ref().map(kv))
+        .finish()
+}
+
+pub fn del(r: &DeleteRangeResponse) -> String {
+    Obj::new()
+        .obj("header", header(&r.header))
+        .num("deleted", r.deleted)
+        .list("prev_kvs", r.prev_kvs.iter().map(kv).collect())
+        .finish()
+}
+
+/// `ResponseOp` has an untagged oneof interface field, so Go names it
+/// `Response` and keeps it even when nil.
+fn response_op(op: &ResponseOp) -> String {
+    let inner = match &op.response {
+        None => "null".to_string(),
+        Some(Response::ResponseRange(r)) => Obj::new().raw("response_range", &range(r)).finish(),
+        Some(Response::ResponsePut(r)) => Obj::new().raw("response_put", &put(r)).finish(),
+        Some(Response::ResponseDeleteRange(r)) => {
+            Obj::new().raw("response_delete_range", &del(r)).finish()
+        }
+        Some(Response::ResponseTxn(r)) => Obj::new().raw("response_txn", &txn(r)).finish(),
+    };
+    Obj::new().raw("Response", &inner).finish()
+}
+
+pub fn txn(r: &TxnResponse) -> String {
+    Obj::new()
+        .obj("header", header(&r.header))
+        .boolean("succeeded", r.succeeded)
+        .list("responses", r.responses.iter().map(response_op).collect())
+        .finish()
+}
+
+fn member(m: &Member) -> String {
+    Obj::new()
+        .num("ID", m.id)
+        .string("name", &m.name)
+        .strings("peerURLs", &m.peer_ur_ls)
+        .strings("clientURLs", &m.client_ur_ls)
+        .boolean("isLearner", m.is_learner)
+        .finish()
+}
+
+pub fn member_list(r: &MemberListResponse) -> String {
+    Obj::new()
+        .obj("header", header(&r.header))
+        .list("members", r.members.iter().map(member).collect())
+        .finish()
+}
+
+/// etcdctl 3.5's hand-built `--hex` member list: IDs as quoted hex,
+/// `raft_term` as unquoted hex, names unescaped and `clientURLS`.
+pub fn member_list_hex(r: &MemberListResponse) -> String {
+    let h = super::header(&r.header);
+    let mut s = format!(
+        "{{\"header\":{{\"cluster_id\":\"{:x}\",\"member_id\":\"{:x}\",\"raft_term\":{:x}}}",
+        h.cluster_id, h.member_id, h.raft_term
+    );
+    for (i, m) in r.members.iter().enumerate() {
+        s.push_str(if i == 0 {
+            ",\"members\":[{\"ID\":\""
+        } else {
+            ",{\"ID\":\""
+        });
+        let urls = |v: &[String]| -> String {
+            if v.is_empty() {
+                // encoding/json of a nil slice
+                "null".to_string()
+            } else {
+                format!(
+                    "[{}]",
+                    v.iter()
+                        .map(|u| go_string(u.as_bytes()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            }
+        };
+        s.push_str(&format!(
+            "{:x}\",\"name\":\"{}\",\"peerURLs\":{},\"clientURLS\":{}}}",
+            m.id,
+            m.name,
+            urls(&m.peer_ur_ls),
+            urls(&m.client_ur_ls)
+        ));
+        if i + 1 == r.members.len() {
+            s.push(']');
+        }
+    }
+    s.push('}');
+    s
+}
+
+fn status(r: &StatusResponse) -> String {
+    Obj::new()
+        .obj("header", header(&r.header))
+        .string("version", &r.version)
+        .num("dbSize", r.db_size)
+        .num("leader", r.leader)
+        .num("raftIndex", r.raft_index)
+        .num("raftTerm", r.raft_term)
+        .num("raftAppliedIndex", r.raft_applied_index)
+        .strings("errors", &r.errors)
+        .num("dbSizeInUse", r.db_size_in_use)
+        .boolean("isLearner", r.is_learner)
+        .finish()
+}
+
+pub fn endpoint_status(list: &[EpStatus]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|s| {
+            Obj::new()
+                .raw("Endpoint", &go_string(s.ep.as_bytes()))
+                .raw("Status", &status(&s.resp))
+                .finish()
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+pub fn endpoint_health(list: &[EpHealth]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|h| {
+            Obj::new()
+                .raw("endpoint", &go_string(h.ep.as_bytes()))
+                .raw("health", if h.health { "true" } else { "false" })
+                .raw("took", &go_string(h.took.as_bytes()))
+                .string("error", &h.error)
+                .finish()
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+impl Printer for JsonPrinter {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+    fn put(&self, w: &mut Streams, r: &PutResponse) -> Result<()> {
+        w.print(&format!("{}\n", put(r)));
+        Ok(())
+    }
+    fn get(&self, w: &mut Streams, r: &RangeResponse) -> Result<()> {
+        w.print(&format!("{}\n", range(r)));
+        Ok(())
+    }
+    fn del(&self, w: &mut Streams, r: &DeleteRangeResponse) -> Result<()> {
+        w.print(&format!("{}\n", del(r)));
+        Ok(())
+    }
+    fn txn(&self, w: &mut Streams, r: &TxnResponse) -> Result<()> {
+        w.print(&format!("{}\n", txn(r)));
+        Ok(())
+    }
+    fn endpoint_status(&self, w: &mut Streams, s: &[EpStatus]) -> Result<()> {
+        w.print(&format!("{}\n", endpoint_status(s)));
+        Ok(())
+    }
+    fn endpoint_health(&self, w: &mut Streams, h: &[EpHealth]) -> Result<()> {
+        w.print(&format!("{}\n", endpoint_health(h)));
+        Ok(())
+    }
+    fn member_list(&self, w: &mut Streams, r: &MemberListResponse) -> Result<()> {
+        let s = if self.hex {
+            member_list_hex(r)
+        } else {
+            member_list(r)
+        };
+        w.print(&format!("{s}\n"));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdr() -> Option<ResponseHeader> {
+        Some(ResponseHeader {
+            cluster_id: 14841639068965178418,
+            member_id: 10276657743932975437,
+            revision: 5,
+            raft_term: 2,
+        })
+    }
+
+    #[test]
+    fn escapes_like_go() {
+        assert_eq!(
+            go_string(b"a<b>&\"\\\n\x01"),
+            "\"a\\u003cb\\u003e\\u0026\\\"\\\\\\n\\u0001\""
+        );
+        assert_eq!(go_string(b"\xff\xe2\x80\xa8"), "\"\\ufffd\\u2028\"");
+        assert_eq!(go_string("é".as_bytes()), "\"é\"");
+    }
+
+    #[test]
+    fn range_matches_etcdctl() {
+        let r = RangeResponse {
+            header: hdr(),
+            kvs: vec![KeyValue {
+                key: b"foo".to_vec(),
+                create_revision: 2,
+                mod_revision: 5,
+                version: 4,
+                value: b"bar4".to_vec(),
+                lease: 0,
+            }],
+            more: false,
+            count: 1,
+        };
+        assert_eq!(
+            range(&r),
+            "{\"header\":{\"cluster_id\":14841639068965178418,\"member_id\":10276657743932975437,\"revision\":5,\"raft_term\":2},\"kvs\":[{\"key\":\"Zm9v\",\"create_revision\":2,\"mod_revision\":5,\"version\":4,\"value\":\"YmFyNA==\"}],\"count\":1}"
+        );
+    }
+
+    #[test]
+    fn member_list_forms() {
+        let r = MemberListResponse {
+            header: Some(ResponseHeader {
+                cluster_id: 0xcdf818194e3a8c32,
+                member_id: 0x8e9e05c52164694d,
+                revision: 0,
+                raft_term: 2,
+            }),
+            members: vec![Member {
+                id: 0x8e9e05c52164694d,
+                name: "default".into(),
+                peer_ur_ls: vec!["http://localhost:2380".into()],
+                client_ur_ls: vec!["http://127.0.0.1:42379".into()],
+                is_learner: false,
+            }],
+        };
+        assert_eq!(member_list(&r), "{\"header\":{\"cluster_id\":14841639068965178418,\"member_id\":10276657743932975437,\"raft_term\":2},\"members\":[{\"ID\":10276657743932975437,\"name\":\"default\",\"peerURLs\":[\"http://localhost:2380\"],\"clientURLs\":[\"http://127.0.0.1:42379\"]}]}");
+        assert_eq!(member_list_hex(&r), "{\"header\":{\"cluster_id\":\"cdf818194e3a8c32\",\"member_id\":\"8e9e05c52164694d\",\"raft_term\":2},\"members\":[{\"ID\":\"8e9e05c52164694d\",\"name\":\"default\",\"peerURLs\":[\"http://localhost:2380\"],\"clientURLS\":[\"http://127.0.0.1:42379\"]}]}");
+    }
+}

@@ -1,0 +1,189 @@
+//! The default `simple` writer: plain lines, keys and values verbatim (or
+//! `\x66`-style with `--hex`).
+
+use std::fmt::Write as _;
+
+use oxcd_proto::etcdserverpb::response_op::Response;
+use oxcd_proto::etcdserverpb::{
+    DeleteRangeResponse, MemberListResponse, PutResponse, RangeResponse, TxnResponse,
+};
+use oxcd_proto::mvccpb::KeyValue;
+
+use super::{EpHealth, EpStatus, Printer, Streams};
+use crate::error::Result;
+
+pub struct SimplePrinter {
+    pub hex: bool,
+    pub value_only: bool,
+}
+
+/// `\x66\x6f\x6f` form of `--hex`.
+pub fn hex_escape(b: &[u8]) -> Vec<u8> {
+    let mut s = String::with_capacity(b.len() * 4);
+    for byte in b {
+        let _ = write!(s, "\\x{byte:02x}");
+    }
+    s.into_bytes()
+}
+
+impl SimplePrinter {
+    fn kv(&self, out: &mut Vec<u8>, kv: &KeyValue) {
+        let (k, v) = if self.hex {
+            (hex_escape(&kv.key), hex_escape(&kv.value))
+        } else {
+            (kv.key.clone(), kv.value.clone())
+        };
+        if !self.value_only {
+            out.extend_from_slice(&k);
+            out.push(b'\n');
+        }
+        out.extend_from_slice(&v);
+        out.push(b'\n');
+    }
+
+    pub fn put_bytes(&self, out: &mut Vec<u8>, r: &PutResponse) {
+        out.extend_from_slice(b"OK\n");
+        if let Some(kv) = &r.prev_kv {
+            self.kv(out, kv);
+        }
+    }
+
+    pub fn get_bytes(&self, out: &mut Vec<u8>, r: &RangeResponse) {
+        for kv in &r.kvs {
+            self.kv(out, kv);
+        }
+    }
+
+    pub fn del_bytes(&self, out: &mut Vec<u8>, r: &DeleteRangeResponse) {
+        out.extend_from_slice(format!("{}\n", r.deleted).as_bytes());
+        for kv in &r.prev_kvs {
+            self.kv(out, kv);
+        }
+    }
+
+    pub fn txn_bytes(&self, out: &mut Vec<u8>, r: &TxnResponse) {
+        out.extend_from_slice(if r.succeeded {
+            b"SUCCESS\n"
+        } else {
+            b"FAILURE\n"
+        });
+        for op in &r.responses {
+            out.push(b'\n');
+            match &op.response {
+                Some(Response::ResponseDeleteRange(d)) => self.del_bytes(out, d),
+                Some(Response::ResponsePut(p)) => self.put_bytes(out, p),
+                Some(Response::ResponseRange(g)) => self.get_bytes(out, g),
+                // Nested txn results have no simple form in etcdctl either.
+                other => {
+                    out.extend_from_slice(format!("unexpected response {other:?}\n").as_bytes())
+                }
+            }
+        }
+    }
+}
+
+impl Printer for SimplePrinter {
+    fn name(&self) -> &'static str {
+        "simple"
+    }
+    fn set_value_only(&mut self) {
+        self.value_only = true;
+    }
+    fn put(&self, w: &mut Streams, r: &PutResponse) -> Result<()> {
+        let mut out = Vec::new();
+        self.put_bytes(&mut out, r);
+        w.print_bytes(&out);
+        Ok(())
+    }
+    fn get(&self, w: &mut Streams, r: &RangeResponse) -> Result<()> {
+        let mut out = Vec::new();
+        self.get_bytes(&mut out, r);
+        w.print_bytes(&out);
+        Ok(())
+    }
+    fn del(&self, w: &mut Streams, r: &DeleteRangeResponse) -> Result<()> {
+        let mut out = Vec::new();
+        self.del_bytes(&mut out, r);
+        w.print_bytes(&out);
+        Ok(())
+    }
+    fn txn(&self, w: &mut Streams, r: &TxnResponse) -> Result<()> {
+        let mut out = Vec::new();
+        self.txn_bytes(&mut out, r);
+        w.print_bytes(&out);
+        Ok(())
+    }
+    fn endpoint_status(&self, w: &mut Streams, s: &[EpStatus]) -> Result<()> {
+        let (_, rows) = super::endpoint_status_rows(s);
+        for row in rows {
+            w.print(&format!("{}\n", row.join(", ")));
+        }
+        Ok(())
+    }
+    fn endpoint_health(&self, w: &mut Streams, hs: &[EpHealth]) -> Result<()> {
+        for h in hs {
+            if h.error.is_empty() {
+                w.print(&format!(
+                    "{} is healthy: successfully committed proposal: took = {}\n",
+                    h.ep, h.took
+                ));
+            } else {
+                w.eprint(&format!(
+                    "{} is unhealthy: failed to commit proposal: {}\n",
+                    h.ep, h.error
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn member_list(&self, w: &mut Streams, r: &MemberListResponse) -> Result<()> {
+        let (_, rows) = super::member_list_rows(r);
+        for row in rows {
+            w.print(&format!("{}\n", row.join(", ")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(k: &str, v: &str) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: v.into(),
+            ..KeyValue::default()
+        }
+    }
+
+    #[test]
+    fn keys_only_prints_empty_value_lines() {
+        let p = SimplePrinter {
+            hex: false,
+            value_only: false,
+        };
+        let r = RangeResponse {
+            kvs: vec![kv("foo", ""), kv("foo1", "")],
+            ..RangeResponse::default()
+        };
+        let mut out = Vec::new();
+        p.get_bytes(&mut out, &r);
+        assert_eq!(out, b"foo\n\nfoo1\n\n");
+    }
+
+    #[test]
+    fn hex_form() {
+        let p = SimplePrinter {
+            hex: true,
+            value_only: false,
+        };
+        let r = RangeResponse {
+            kvs: vec![kv("foo", "bar4")],
+            ..RangeResponse::default()
+        };
+        let mut out = Vec::new();
+        p.get_bytes(&mut out, &r);
+        assert_eq!(out, b"\\x66\\x6f\\x6f\n\\x62\\x61\\x72\\x34\n");
+    }
+}
