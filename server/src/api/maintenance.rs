@@ -75,8 +75,14 @@ impl Maintenance for Api {
         Err(EtcdError::Unsupported("hash").into())
     }
 
-    async fn hash_kv(&self, _: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
-        Err(EtcdError::Unsupported("hashkv").into())
+    async fn hash_kv(&self, req: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        let rev = req.into_inner().revision;
+        let (hash, current, compact_revision) = self.srv.read(|st, kv| st.store.hash_kv(kv, rev))?;
+        Ok(Response::new(HashKvResponse {
+            header: Some(self.srv.header(current)),
+            hash,
+            compact_revision,
+        }))
     }
 
     type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;

@@ -94,29 +94,39 @@ impl KeyIndex {
         None
     }
 
+    /// Where a compaction at `at` cuts this key's history: the first
+    /// generation to keep, and the index of its latest revision at or before
+    /// `at` (if any). Generations deleted at or before `at` go entirely.
+    fn cut_at(&self, at: i64) -> (usize, Option<usize>) {
+        let last = self.gens.len().saturating_sub(1);
+        let mut gi = 0;
+        while gi < last {
+            match self.gens[gi].revs.last() {
+                Some(tomb) if tomb.main <= at => gi += 1,
+                _ => break,
+            }
+        }
+        let n = self.gens.get(gi).and_then(|g| g.revs.iter().rposition(|r| r.main <= at));
+        (gi, n)
+    }
+
+    /// The revision a compaction at `at` keeps for this key, if any.
+    pub fn kept_at(&self, at: i64) -> Option<Rev> {
+        let (gi, n) = self.cut_at(at);
+        n.map(|n| self.gens[gi].revs[n])
+    }
+
     /// Drops what a compaction at `at` makes unreachable; revisions that must
     /// stay in the backend are added to `keep`. Returns true when the key is
     /// gone from the index entirely.
     pub fn compact(&mut self, at: i64, keep: &mut HashSet<Rev>) -> bool {
-        let last = self.gens.len().saturating_sub(1);
-        let mut drop_gens = 0;
-        for (gi, g) in self.gens.iter_mut().enumerate() {
-            if g.revs.is_empty() {
-                break;
-            }
-            let closed = gi != last;
-            if closed && g.revs[g.revs.len() - 1].main <= at {
-                // deleted at or before `at`: the whole generation goes
-                drop_gens = gi + 1;
-                continue;
-            }
-            if let Some(n) = g.revs.iter().rposition(|r| r.main <= at) {
-                g.revs.drain(..n);
-                keep.insert(g.revs[0]);
-            }
-            break;
+        let (gi, n) = self.cut_at(at);
+        if let Some(n) = n {
+            let g = &mut self.gens[gi];
+            g.revs.drain(..n);
+            keep.insert(g.revs[0]);
         }
-        self.gens.drain(..drop_gens);
+        self.gens.drain(..gi);
         self.gens.is_empty() || (self.gens.len() == 1 && self.gens[0].revs.is_empty())
     }
 }
@@ -154,6 +164,11 @@ impl TreeIndex {
 
     pub fn tombstone(&mut self, key: &[u8], rev: Rev) {
         self.keys.entry(key.to_vec()).or_default().tombstone(rev);
+    }
+
+    /// The revisions a compaction at `at` would keep (etcd's `Keep`).
+    pub fn keep(&self, at: i64) -> HashSet<Rev> {
+        self.keys.values().filter_map(|ki| ki.kept_at(at)).collect()
     }
 
     pub fn compact(&mut self, at: i64) -> HashSet<Rev> {
