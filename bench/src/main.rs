@@ -28,10 +28,26 @@ fn parse() -> Result<Opts, String> {
         let mut val = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
             "--endpoint" => o.endpoint = val("--endpoint")?,
-            "--clients" => o.clients = val("--clients")?.parse().map_err(|e| format!("--clients: {e}"))?,
-            "--seconds" => o.seconds = val("--seconds")?.parse().map_err(|e| format!("--seconds: {e}"))?,
-            "--value-size" => o.value_size = val("--value-size")?.parse().map_err(|e| format!("--value-size: {e}"))?,
-            "--conns" => o.conns = val("--conns")?.parse().map_err(|e| format!("--conns: {e}"))?,
+            "--clients" => {
+                o.clients = val("--clients")?
+                    .parse()
+                    .map_err(|e| format!("--clients: {e}"))?
+            }
+            "--seconds" => {
+                o.seconds = val("--seconds")?
+                    .parse()
+                    .map_err(|e| format!("--seconds: {e}"))?
+            }
+            "--value-size" => {
+                o.value_size = val("--value-size")?
+                    .parse()
+                    .map_err(|e| format!("--value-size: {e}"))?
+            }
+            "--conns" => {
+                o.conns = val("--conns")?
+                    .parse()
+                    .map_err(|e| format!("--conns: {e}"))?
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -54,7 +70,11 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let url = if o.endpoint.contains("://") { o.endpoint.clone() } else { format!("http://{}", o.endpoint) };
+    let url = if o.endpoint.contains("://") {
+        o.endpoint.clone()
+    } else {
+        format!("http://{}", o.endpoint)
+    };
     let mut chans = Vec::new();
     for _ in 0..o.conns {
         match Channel::from_shared(url.clone()) {

@@ -141,11 +141,20 @@ impl State {
         Ok(())
     }
 
-    fn put(&mut self, t: &mut Tables<'_>, ctx: &mut WriteCtx, r: PutRequest) -> Result<PutResponse> {
+    fn put(
+        &mut self,
+        t: &mut Tables<'_>,
+        ctx: &mut WriteCtx,
+        r: PutRequest,
+    ) -> Result<PutResponse> {
         let prev = self.store.get(&t.kv, &r.key, ctx.read_rev())?;
         let (value, lease) = match &prev {
             Some(p) => (
-                if r.ignore_value { p.value.clone() } else { r.value },
+                if r.ignore_value {
+                    p.value.clone()
+                } else {
+                    r.value
+                },
                 if r.ignore_lease { p.lease } else { r.lease },
             ),
             None => (r.value, r.lease),
@@ -171,7 +180,9 @@ impl State {
         ctx: &mut WriteCtx,
         r: DeleteRangeRequest,
     ) -> Result<DeleteRangeResponse> {
-        let prev = self.store.delete_range(&mut t.kv, ctx, &r.key, &r.range_end)?;
+        let prev = self
+            .store
+            .delete_range(&mut t.kv, ctx, &r.key, &r.range_end)?;
         for kv in &prev {
             if kv.lease != 0 {
                 self.lessor.detach(kv.lease, &kv.key);
@@ -184,15 +195,25 @@ impl State {
         })
     }
 
-    fn txn(&mut self, t: &mut Tables<'_>, ctx: &mut WriteCtx, r: TxnRequest) -> Result<TxnResponse> {
+    fn txn(
+        &mut self,
+        t: &mut Tables<'_>,
+        ctx: &mut WriteCtx,
+        r: TxnRequest,
+    ) -> Result<TxnResponse> {
         let succeeded = self.compare_all(&t.kv, &r.compare, ctx.read_rev())?;
         let ops = if succeeded { r.success } else { r.failure };
         let mut responses = Vec::with_capacity(ops.len());
         for op in ops {
             let resp = match op.request {
-                Some(request_op::Request::RequestRange(rr)) => response_op::Response::ResponseRange(
-                    range(&self.store, &t.kv, &rr, ctx.read_rev())?,
-                ),
+                Some(request_op::Request::RequestRange(rr)) => {
+                    response_op::Response::ResponseRange(range(
+                        &self.store,
+                        &t.kv,
+                        &rr,
+                        ctx.read_rev(),
+                    )?)
+                }
                 Some(request_op::Request::RequestPut(p)) => {
                     response_op::Response::ResponsePut(self.put(t, ctx, p)?)
                 }
@@ -258,16 +279,18 @@ impl State {
             return Err(EtcdError::FutureRev);
         }
         self.store.compact(&mut t.kv, r.revision)?;
-        t.meta.insert(
-            META_COMPACT_REV,
-            u64_bytes(r.revision as u64).as_slice(),
-        )?;
+        t.meta
+            .insert(META_COMPACT_REV, u64_bytes(r.revision as u64).as_slice())?;
         Ok(CompactionResponse {
             header: rev_header(self.store.current_rev),
         })
     }
 
-    fn lease_grant(&mut self, t: &mut Tables<'_>, r: LeaseGrantRequest) -> Result<LeaseGrantResponse> {
+    fn lease_grant(
+        &mut self,
+        t: &mut Tables<'_>,
+        r: LeaseGrantRequest,
+    ) -> Result<LeaseGrantResponse> {
         if self.lessor.contains(r.id) {
             return Err(EtcdError::LeaseExist);
         }
@@ -445,7 +468,10 @@ pub fn range<T: ReadableTable<&'static [u8], &'static [u8]>>(
 
 /// Is this txn free of writes (so it can be served without the log)?
 pub fn txn_is_read_only(r: &TxnRequest) -> bool {
-    r.success.iter().chain(r.failure.iter()).all(op_is_read_only)
+    r.success
+        .iter()
+        .chain(r.failure.iter())
+        .all(op_is_read_only)
 }
 
 fn op_is_read_only(op: &RequestOp) -> bool {

@@ -8,7 +8,11 @@ use sha1::{Digest, Sha1};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "oxcd", version, about = "An etcd-compatible key-value server (etcd v3 API)")]
+#[command(
+    name = "oxcd",
+    version,
+    about = "An etcd-compatible key-value server (etcd v3 API)"
+)]
 pub struct Flags {
     /// Human-readable name for this member.
     #[arg(long, env = "ETCD_NAME", default_value = "default")]
@@ -20,22 +24,42 @@ pub struct Flags {
     #[arg(long, env = "ETCD_WAL_DIR")]
     pub wal_dir: Option<PathBuf>,
     /// List of URLs to listen on for client traffic.
-    #[arg(long, env = "ETCD_LISTEN_CLIENT_URLS", default_value = "http://localhost:2379")]
+    #[arg(
+        long,
+        env = "ETCD_LISTEN_CLIENT_URLS",
+        default_value = "http://localhost:2379"
+    )]
     pub listen_client_urls: String,
     /// List of this member's client URLs to advertise to the public.
-    #[arg(long, env = "ETCD_ADVERTISE_CLIENT_URLS", default_value = "http://localhost:2379")]
+    #[arg(
+        long,
+        env = "ETCD_ADVERTISE_CLIENT_URLS",
+        default_value = "http://localhost:2379"
+    )]
     pub advertise_client_urls: String,
     /// List of URLs to listen on for peer traffic.
-    #[arg(long, env = "ETCD_LISTEN_PEER_URLS", default_value = "http://localhost:2380")]
+    #[arg(
+        long,
+        env = "ETCD_LISTEN_PEER_URLS",
+        default_value = "http://localhost:2380"
+    )]
     pub listen_peer_urls: String,
     /// List of this member's peer URLs to advertise to the rest of the cluster.
-    #[arg(long, env = "ETCD_INITIAL_ADVERTISE_PEER_URLS", default_value = "http://localhost:2380")]
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+        default_value = "http://localhost:2380"
+    )]
     pub initial_advertise_peer_urls: String,
     /// Initial cluster configuration for bootstrapping (name=url,...).
     #[arg(long, env = "ETCD_INITIAL_CLUSTER")]
     pub initial_cluster: Option<String>,
     /// Initial cluster token for the cluster during bootstrap.
-    #[arg(long, env = "ETCD_INITIAL_CLUSTER_TOKEN", default_value = "etcd-cluster")]
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_CLUSTER_TOKEN",
+        default_value = "etcd-cluster"
+    )]
     pub initial_cluster_token: String,
     /// Initial cluster state ('new' or 'existing').
     #[arg(long, env = "ETCD_INITIAL_CLUSTER_STATE", default_value = "new")]
@@ -134,16 +158,25 @@ pub fn cluster_id(member_ids: &[u64]) -> u64 {
 fn parse_urls(flag: &str, s: &str) -> Result<Vec<url::Url>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let u = url::Url::parse(part).map_err(|e| format!("invalid URL {part:?} in --{flag}: {e}"))?;
+        let u =
+            url::Url::parse(part).map_err(|e| format!("invalid URL {part:?} in --{flag}: {e}"))?;
         match u.scheme() {
             "http" => {}
             "https" | "unixs" => {
-                return Err(format!("--{flag}: TLS ({part}) is not supported by this oxcd yet"))
+                return Err(format!(
+                    "--{flag}: TLS ({part}) is not supported by this oxcd yet"
+                ))
             }
-            other => return Err(format!("--{flag}: URL scheme must be http, https, unix or unixs: {other}")),
+            other => {
+                return Err(format!(
+                    "--{flag}: URL scheme must be http, https, unix or unixs: {other}"
+                ))
+            }
         }
         if u.port().is_none() || u.host_str().is_none() {
-            return Err(format!("--{flag}: URL address does not have the form \"host:port\": {part}"));
+            return Err(format!(
+                "--{flag}: URL address does not have the form \"host:port\": {part}"
+            ));
         }
         out.push(u);
     }
@@ -227,7 +260,12 @@ impl Config {
 
     pub fn from_flags(f: Flags, m: &ArgMatches) -> Result<Config, String> {
         check_env_conflicts(m)?;
-        if f.cert_file.is_some() || f.key_file.is_some() || f.trusted_ca_file.is_some() || f.client_cert_auth || f.auto_tls {
+        if f.cert_file.is_some()
+            || f.key_file.is_some()
+            || f.trusted_ca_file.is_some()
+            || f.client_cert_auth
+            || f.auto_tls
+        {
             return Err("client TLS (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth, --auto-tls) is not supported by this oxcd yet".into());
         }
         if f.initial_cluster_state != "new" && f.initial_cluster_state != "existing" {
@@ -239,27 +277,43 @@ impl Config {
         if m.value_source("listen_client_urls") != Some(ValueSource::DefaultValue)
             && m.value_source("advertise_client_urls") == Some(ValueSource::DefaultValue)
         {
-            return Err("--advertise-client-urls is required when --listen-client-urls is set explicitly".into());
+            return Err(
+                "--advertise-client-urls is required when --listen-client-urls is set explicitly"
+                    .into(),
+            );
         }
         let listen_client_urls = parse_urls("listen-client-urls", &f.listen_client_urls)?;
-        let advertise_client_urls: Vec<String> = parse_urls("advertise-client-urls", &f.advertise_client_urls)?
-            .iter()
-            .map(url_string)
-            .collect();
+        let advertise_client_urls: Vec<String> =
+            parse_urls("advertise-client-urls", &f.advertise_client_urls)?
+                .iter()
+                .map(url_string)
+                .collect();
         let listen_peer_urls = parse_urls("listen-peer-urls", &f.listen_peer_urls)?;
-        let mut adv_peer: Vec<String> = parse_urls("initial-advertise-peer-urls", &f.initial_advertise_peer_urls)?
-            .iter()
-            .map(url_string)
-            .collect();
+        let mut adv_peer: Vec<String> = parse_urls(
+            "initial-advertise-peer-urls",
+            &f.initial_advertise_peer_urls,
+        )?
+        .iter()
+        .map(url_string)
+        .collect();
         adv_peer.sort();
         let ic = f.initial_cluster.clone().unwrap_or_else(|| {
-            adv_peer.iter().map(|u| format!("{}={u}", f.name)).collect::<Vec<_>>().join(",")
+            adv_peer
+                .iter()
+                .map(|u| format!("{}={u}", f.name))
+                .collect::<Vec<_>>()
+                .join(",")
         });
         let initial_members = parse_initial_cluster(&ic, &f.initial_cluster_token)?;
         let me = initial_members
             .iter()
             .find(|m| m.name == f.name)
-            .ok_or_else(|| format!("couldn't find local name {:?} in the initial cluster configuration", f.name))?;
+            .ok_or_else(|| {
+                format!(
+                    "couldn't find local name {:?} in the initial cluster configuration",
+                    f.name
+                )
+            })?;
         if me.peer_urls != adv_peer {
             return Err(format!(
                 "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={}",
@@ -272,7 +326,9 @@ impl Config {
         for m in &initial_members {
             for u in &m.peer_urls {
                 if !seen.insert(u.clone()) {
-                    return Err(format!("--initial-cluster: peer URL {u} is used by more than one member"));
+                    return Err(format!(
+                        "--initial-cluster: peer URL {u} is used by more than one member"
+                    ));
                 }
             }
         }
@@ -284,7 +340,9 @@ impl Config {
         }
         let ids: Vec<u64> = initial_members.iter().map(|m| m.id).collect();
         Ok(Config {
-            data_dir: f.data_dir.unwrap_or_else(|| PathBuf::from(format!("{}.etcd", f.name))),
+            data_dir: f
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", f.name))),
             wal_dir: f.wal_dir,
             listen_client_urls,
             advertise_client_urls,
@@ -292,7 +350,11 @@ impl Config {
             member_id: me.id,
             cluster_id: cluster_id(&ids),
             initial_members,
-            quota_backend_bytes: if f.quota_backend_bytes == 0 { DEFAULT_QUOTA } else { f.quota_backend_bytes as u64 },
+            quota_backend_bytes: if f.quota_backend_bytes == 0 {
+                DEFAULT_QUOTA
+            } else {
+                f.quota_backend_bytes as u64
+            },
             max_request_bytes: f.max_request_bytes as usize,
             max_txn_ops: f.max_txn_ops as usize,
             max_wals: f.max_wals as usize,
@@ -331,8 +393,17 @@ mod tests {
 
     #[test]
     fn rejects_misconfiguration() {
-        assert!(cfg(&["--name", "x"]).is_ok(), "initial cluster follows the name");
-        let e = cfg(&["--name", "x", "--initial-cluster", "default=http://localhost:2380"]).unwrap_err();
+        assert!(
+            cfg(&["--name", "x"]).is_ok(),
+            "initial cluster follows the name"
+        );
+        let e = cfg(&[
+            "--name",
+            "x",
+            "--initial-cluster",
+            "default=http://localhost:2380",
+        ])
+        .unwrap_err();
         assert!(e.contains("couldn't find local name \"x\""), "{e}");
         let e = cfg(&["--initial-cluster-state", "bogus"]).unwrap_err();
         assert!(e.contains("valid values are"), "{e}");
@@ -344,7 +415,11 @@ mod tests {
 
     #[test]
     fn single_dash_flags_are_accepted() {
-        let a = normalize_args(["oxcd", "-name", "n1", "--data-dir", "d", "-"].iter().map(|s| s.to_string()));
+        let a = normalize_args(
+            ["oxcd", "-name", "n1", "--data-dir", "d", "-"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
         assert_eq!(a, vec!["oxcd", "--name", "n1", "--data-dir", "d", "-"]);
     }
 }

@@ -14,7 +14,11 @@ fn die(msg: impl std::fmt::Display) -> ! {
 }
 
 async fn bind(u: &url::Url) -> TcpListener {
-    let host = u.host_str().unwrap_or("localhost").trim_start_matches('[').trim_end_matches(']');
+    let host = u
+        .host_str()
+        .unwrap_or("localhost")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = u.port().unwrap_or(0);
     match TcpListener::bind((host, port)).await {
         Ok(l) => l,
@@ -46,7 +50,9 @@ async fn expire_leases(srv: Arc<Server>) {
             Err(_) => return,
         };
         for id in expired {
-            let _ = srv.propose(Op::LeaseRevoke(LeaseRevokeRequest { id })).await;
+            let _ = srv
+                .propose(Op::LeaseRevoke(LeaseRevokeRequest { id }))
+                .await;
         }
     }
 }
@@ -57,7 +63,10 @@ fn main() {
         Err(Ok(clap_err)) => clap_err.exit(),
         Err(Err(msg)) => die(msg),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => die(format!("cannot start the runtime: {e}")),
     };
@@ -90,7 +99,11 @@ fn main() {
             "oxcd: member {:x} of cluster {:x} ready, serving client traffic on {}",
             srv.member_id,
             srv.cluster_id,
-            client_urls.iter().map(|u| u.as_str().trim_end_matches('/')).collect::<Vec<_>>().join(",")
+            client_urls
+                .iter()
+                .map(|u| u.as_str().trim_end_matches('/'))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         let expiry = tokio::spawn(expire_leases(srv.clone()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -103,7 +103,10 @@ impl Server {
         drop(kv);
         drop(rtxn);
 
-        let wal_dir = cfg.wal_dir.clone().unwrap_or_else(|| member_dir.join("wal"));
+        let wal_dir = cfg
+            .wal_dir
+            .clone()
+            .unwrap_or_else(|| member_dir.join("wal"));
         let (wal, replay) = Wal::open(&wal_dir, ci).map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let db_size = std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0);
@@ -289,15 +292,23 @@ impl Server {
                 };
                 let t = match txn.take() {
                     Some(t) => t,
-                    None => self.db.begin_write().unwrap_or_else(|e| fatal("opening a store transaction", e)),
+                    None => self
+                        .db
+                        .begin_write()
+                        .unwrap_or_else(|e| fatal("opening a store transaction", e)),
                 };
                 if let Err(e) = self.apply_into(&t, ops, last_index, answer) {
                     fatal("applying to the store", e);
                 }
                 txn = Some(t);
             }
-            let durable = since_durable >= DURABLE_ENTRIES || last_durable.elapsed() >= DURABLE_EVERY;
-            let pending = self.state.read().map(|s| s.store.pending.len()).unwrap_or(0);
+            let durable =
+                since_durable >= DURABLE_ENTRIES || last_durable.elapsed() >= DURABLE_EVERY;
+            let pending = self
+                .state
+                .read()
+                .map(|s| s.store.pending.len())
+                .unwrap_or(0);
             if idle || durable || pending >= MAX_PENDING || last_commit.elapsed() >= COMMIT_EVERY {
                 if let Some(t) = txn.take() {
                     if let Err(e) = self.commit(t, last_index, durable) {
@@ -316,7 +327,10 @@ impl Server {
             Some(t) => Ok(t),
             None => self.db.begin_write(),
         };
-        if let Err(e) = t.map_err(EtcdError::from).and_then(|t| self.commit(t, last_index, true)) {
+        if let Err(e) = t
+            .map_err(EtcdError::from)
+            .and_then(|t| self.commit(t, last_index, true))
+        {
             eprintln!("oxcd: final store commit failed (the WAL still has every write): {e}");
         }
     }
@@ -465,7 +479,10 @@ fn bootstrap(db: &Database, cfg: &Config) -> Result<(u64, u64, u64, u64)> {
         w.open_table(ALARM)?;
         let mut meta = w.open_table(META)?;
         let mut members = w.open_table(MEMBERS)?;
-        match (meta_u64(&meta, META_CLUSTER_ID)?, meta_u64(&meta, META_MEMBER_ID)?) {
+        match (
+            meta_u64(&meta, META_CLUSTER_ID)?,
+            meta_u64(&meta, META_MEMBER_ID)?,
+        ) {
             (Some(c), Some(m)) => {
                 out = (
                     c,

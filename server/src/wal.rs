@@ -65,7 +65,10 @@ fn segment_name(seq: u64, index: u64) -> String {
 fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
     let stem = name.strip_suffix(".wal")?;
     let (a, b) = stem.split_once('-')?;
-    Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+    Some((
+        u64::from_str_radix(a, 16).ok()?,
+        u64::from_str_radix(b, 16).ok()?,
+    ))
 }
 
 /// Reserves the segment's blocks up front (zeros), like etcd's WAL.
@@ -149,13 +152,13 @@ impl Wal {
                         }
                         match typ {
                             REC_CRC => {
-                                let prev = payload
-                                    .try_into()
-                                    .map(u32::from_le_bytes)
-                                    .map_err(|_| WalError::Corrupt {
-                                        file: path.clone(),
-                                        offset: off as u64,
-                                        why: "bad CRC record",
+                                let prev =
+                                    payload.try_into().map(u32::from_le_bytes).map_err(|_| {
+                                        WalError::Corrupt {
+                                            file: path.clone(),
+                                            offset: off as u64,
+                                            why: "bad CRC record",
+                                        }
                                     })?;
                                 if !first || prev != crc {
                                     return Err(WalError::Corrupt {
@@ -166,19 +169,17 @@ impl Wal {
                                 }
                             }
                             REC_ENTRY => {
-                                let e = <Entry as prost::Message>::decode(payload).map_err(
-                                    |e| WalError::BadEntry {
-                                        file: path.clone(),
-                                        why: e.to_string(),
-                                    },
-                                )?;
+                                let e =
+                                    <Entry as prost::Message>::decode(payload).map_err(|e| {
+                                        WalError::BadEntry {
+                                            file: path.clone(),
+                                            why: e.to_string(),
+                                        }
+                                    })?;
                                 if last_index != 0 && e.index != last_index + 1 {
                                     return Err(WalError::BadEntry {
                                         file: path.clone(),
-                                        why: format!(
-                                            "index {} follows {}",
-                                            e.index, last_index
-                                        ),
+                                        why: format!("index {} follows {}", e.index, last_index),
                                     });
                                 }
                                 last_index = e.index;
@@ -250,7 +251,10 @@ impl Wal {
 
     fn create_segment(dir: &Path, seq: u64, first_index: u64, crc: u32) -> Result<Wal, WalError> {
         let path = dir.join(segment_name(seq, first_index));
-        let mut file = OpenOptions::new().create_new(true).write(true).open(&path)?;
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)?;
         preallocate(&file, SEGMENT_BYTES)?;
         let mut buf = Vec::new();
         let mut c = crc;
@@ -275,7 +279,12 @@ impl Wal {
         }
         let mut buf = Vec::new();
         for e in entries {
-            frame(&mut buf, &mut self.crc, REC_ENTRY, &prost::Message::encode_to_vec(e));
+            frame(
+                &mut buf,
+                &mut self.crc,
+                REC_ENTRY,
+                &prost::Message::encode_to_vec(e),
+            );
             self.last_index = e.index;
             self.last_term = e.term;
         }
@@ -386,7 +395,10 @@ mod tests {
         let d = tempfile::tempdir().expect("tmp");
         write(d.path(), 5);
         let (w, es) = Wal::open(d.path(), 2).expect("reopen");
-        assert_eq!(es.iter().map(|e| e.index).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert_eq!(
+            es.iter().map(|e| e.index).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
         assert_eq!(w.last_index, 5);
     }
 
@@ -402,7 +414,13 @@ mod tests {
         fs::write(&p, &data).expect("write");
         let (mut w, es) = Wal::open(d.path(), 0).expect("repair");
         assert_eq!(es.len(), 2);
-        assert!(d.path().join(format!("{}.broken", p.file_name().unwrap().to_string_lossy())).exists());
+        assert!(d
+            .path()
+            .join(format!(
+                "{}.broken",
+                p.file_name().unwrap().to_string_lossy()
+            ))
+            .exists());
         w.append(&[entry(3)]).expect("append after repair");
         w.sync().expect("sync");
         let (_, es) = Wal::open(d.path(), 0).expect("reopen");

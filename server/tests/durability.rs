@@ -212,6 +212,9 @@ async fn kill9_under_load_loses_no_acknowledged_write() {
             let resp = range_all(&mut c).await;
             let header_rev = resp.header.as_ref().expect("header").revision;
             let after = by_key(resp.kvs);
+            eprintln!(
+                "round {round}: {total} puts acknowledged by {CLIENTS} clients, {killed_mid_stream} in flight at the kill; revision after restart {header_rev}"
+            );
             check_after_crash(round, &writers, &after, header_rev, &committed);
 
             // the next write continues the sequence

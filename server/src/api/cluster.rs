@@ -9,7 +9,10 @@ use tonic::{Request, Response, Status};
 
 #[tonic::async_trait]
 impl Cluster for Api {
-    async fn member_add(&self, _: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+    async fn member_add(
+        &self,
+        _: Request<MemberAddRequest>,
+    ) -> Result<Response<MemberAddResponse>, Status> {
         Err(EtcdError::Unsupported("member add").into())
     }
 
@@ -27,7 +30,10 @@ impl Cluster for Api {
         Err(EtcdError::Unsupported("member update").into())
     }
 
-    async fn member_list(&self, _: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+    async fn member_list(
+        &self,
+        _: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
         let mut members = self
             .srv
             .members

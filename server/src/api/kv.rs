@@ -27,7 +27,9 @@ fn check_put(r: &PutRequest) -> Result<(), EtcdError> {
 /// etcd's checkTxnRequest plus its interval check: no two writes of one
 /// branch may touch the same key.
 fn check_txn(r: &TxnRequest, max_ops: usize, depth: usize) -> Result<(), EtcdError> {
-    if depth == 0 && (r.compare.len() > max_ops || r.success.len() > max_ops || r.failure.len() > max_ops) {
+    if depth == 0
+        && (r.compare.len() > max_ops || r.success.len() > max_ops || r.failure.len() > max_ops)
+    {
         return Err(EtcdError::TooManyOps);
     }
     for c in &r.compare {
@@ -38,7 +40,9 @@ fn check_txn(r: &TxnRequest, max_ops: usize, depth: usize) -> Result<(), EtcdErr
     for ops in [&r.success, &r.failure] {
         for op in ops.iter() {
             match &op.request {
-                Some(request_op::Request::RequestRange(q)) if q.key.is_empty() => return Err(EtcdError::EmptyKey),
+                Some(request_op::Request::RequestRange(q)) if q.key.is_empty() => {
+                    return Err(EtcdError::EmptyKey)
+                }
                 Some(request_op::Request::RequestPut(p)) => check_put(p)?,
                 Some(request_op::Request::RequestDeleteRange(d)) if d.key.is_empty() => {
                     return Err(EtcdError::EmptyKey)
@@ -67,7 +71,9 @@ fn collect_writes(ops: &[RequestOp], puts: &mut Vec<Vec<u8>>, dels: &mut Vec<(Ve
     for op in ops {
         match &op.request {
             Some(request_op::Request::RequestPut(p)) => puts.push(p.key.clone()),
-            Some(request_op::Request::RequestDeleteRange(d)) => dels.push((d.key.clone(), d.range_end.clone())),
+            Some(request_op::Request::RequestDeleteRange(d)) => {
+                dels.push((d.key.clone(), d.range_end.clone()))
+            }
             Some(request_op::Request::RequestTxn(t)) => {
                 // a nested txn takes one branch or the other, so each branch on its own
                 // must not clash with this level's writes
@@ -94,7 +100,9 @@ impl Kv for Api {
         if r.key.is_empty() {
             return Err(EtcdError::EmptyKey.into());
         }
-        let mut resp = self.srv.read(|st, kv| apply::range(&st.store, kv, &r, st.store.current_rev))?;
+        let mut resp = self
+            .srv
+            .read(|st, kv| apply::range(&st.store, kv, &r, st.store.current_rev))?;
         self.srv.fill(&mut resp.header);
         Ok(Response::new(resp))
     }
@@ -109,7 +117,9 @@ impl Kv for Api {
                 self.srv.fill(&mut p.header);
                 Ok(Response::new(p))
             }
-            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+            other => Err(Status::internal(format!(
+                "unexpected apply result {other:?}"
+            ))),
         }
     }
 
@@ -127,7 +137,9 @@ impl Kv for Api {
                 self.srv.fill(&mut d.header);
                 Ok(Response::new(d))
             }
-            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+            other => Err(Status::internal(format!(
+                "unexpected apply result {other:?}"
+            ))),
         }
     }
 
@@ -141,7 +153,11 @@ impl Kv for Api {
             no_space(&self.srv).await?;
             match self.srv.propose(Op::Txn(r)).await? {
                 Applied::Txn(t) => t,
-                other => return Err(Status::internal(format!("unexpected apply result {other:?}"))),
+                other => {
+                    return Err(Status::internal(format!(
+                        "unexpected apply result {other:?}"
+                    )))
+                }
             }
         };
         self.srv.fill(&mut resp.header);
@@ -158,7 +174,9 @@ impl Kv for Api {
                 self.srv.fill(&mut c.header);
                 Ok(Response::new(c))
             }
-            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+            other => Err(Status::internal(format!(
+                "unexpected apply result {other:?}"
+            ))),
         }
     }
 }
@@ -183,19 +201,27 @@ mod tests {
             success: vec![put("a"), put("a")],
             ..Default::default()
         };
-        assert!(matches!(check_txn(&dup, 128, 0), Err(EtcdError::DuplicateKey)));
+        assert!(matches!(
+            check_txn(&dup, 128, 0),
+            Err(EtcdError::DuplicateKey)
+        ));
         let del = RequestOp {
-            request: Some(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
-                key: b"a".to_vec(),
-                range_end: b"c".to_vec(),
-                ..Default::default()
-            })),
+            request: Some(request_op::Request::RequestDeleteRange(
+                DeleteRangeRequest {
+                    key: b"a".to_vec(),
+                    range_end: b"c".to_vec(),
+                    ..Default::default()
+                },
+            )),
         };
         let clash = TxnRequest {
             success: vec![put("b"), del],
             ..Default::default()
         };
-        assert!(matches!(check_txn(&clash, 128, 0), Err(EtcdError::DuplicateKey)));
+        assert!(matches!(
+            check_txn(&clash, 128, 0),
+            Err(EtcdError::DuplicateKey)
+        ));
         let ok = TxnRequest {
             success: vec![put("a")],
             failure: vec![put("a")],

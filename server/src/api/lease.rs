@@ -14,7 +14,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 #[tonic::async_trait]
 impl Lease for Api {
-    async fn lease_grant(&self, req: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+    async fn lease_grant(
+        &self,
+        req: Request<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
         let mut r = req.into_inner();
         if r.ttl > MAX_TTL {
             return Err(EtcdError::LeaseTtlTooLarge.into());
@@ -28,21 +31,29 @@ impl Lease for Api {
                 self.srv.fill(&mut g.header);
                 Ok(Response::new(g))
             }
-            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+            other => Err(Status::internal(format!(
+                "unexpected apply result {other:?}"
+            ))),
         }
     }
 
-    async fn lease_revoke(&self, req: Request<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
+    async fn lease_revoke(
+        &self,
+        req: Request<LeaseRevokeRequest>,
+    ) -> Result<Response<LeaseRevokeResponse>, Status> {
         match self.srv.propose(Op::LeaseRevoke(req.into_inner())).await? {
             Applied::LeaseRevoke(mut g) => {
                 self.srv.fill(&mut g.header);
                 Ok(Response::new(g))
             }
-            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+            other => Err(Status::internal(format!(
+                "unexpected apply result {other:?}"
+            ))),
         }
     }
 
-    type LeaseKeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
+    type LeaseKeepAliveStream =
+        Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
 
     async fn lease_keep_alive(
         &self,
@@ -53,7 +64,12 @@ impl Lease for Api {
         let out = async_stream(move |tx| async move {
             while let Some(Ok(r)) = inbound.next().await {
                 // an unknown lease answers TTL 0, which clients read as "expired"
-                let ttl = srv.state.write().ok().and_then(|mut s| s.lessor.renew(r.id)).unwrap_or(0);
+                let ttl = srv
+                    .state
+                    .write()
+                    .ok()
+                    .and_then(|mut s| s.lessor.renew(r.id))
+                    .unwrap_or(0);
                 let resp = LeaseKeepAliveResponse {
                     header: Some(srv.header(srv.current_rev())),
                     id: r.id,
@@ -72,7 +88,11 @@ impl Lease for Api {
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
         let r = req.into_inner();
-        let st = self.srv.state.read().map_err(|_| Status::internal("state lock poisoned"))?;
+        let st = self
+            .srv
+            .state
+            .read()
+            .map_err(|_| Status::internal("state lock poisoned"))?;
         let rev = st.store.current_rev;
         let resp = match st.lessor.leases.get(&r.id) {
             Some(l) => LeaseTimeToLiveResponse {
@@ -80,7 +100,11 @@ impl Lease for Api {
                 id: r.id,
                 ttl: l.remaining(Instant::now()),
                 granted_ttl: l.ttl,
-                keys: if r.keys { l.keys.iter().cloned().collect() } else { Vec::new() },
+                keys: if r.keys {
+                    l.keys.iter().cloned().collect()
+                } else {
+                    Vec::new()
+                },
             },
             // etcd answers an unknown lease with TTL -1 rather than an error
             None => LeaseTimeToLiveResponse {
@@ -93,8 +117,15 @@ impl Lease for Api {
         Ok(Response::new(resp))
     }
 
-    async fn lease_leases(&self, _: Request<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
-        let st = self.srv.state.read().map_err(|_| Status::internal("state lock poisoned"))?;
+    async fn lease_leases(
+        &self,
+        _: Request<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        let st = self
+            .srv
+            .state
+            .read()
+            .map_err(|_| Status::internal("state lock poisoned"))?;
         let mut ids: Vec<i64> = st.lessor.leases.keys().copied().collect();
         ids.sort_unstable();
         Ok(Response::new(LeaseLeasesResponse {

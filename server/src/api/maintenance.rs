@@ -18,7 +18,11 @@ impl Maintenance for Api {
     async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
         let r = req.into_inner();
         let mut resp = if r.action() == alarm_request::AlarmAction::Get {
-            let st = self.srv.state.read().map_err(|_| Status::internal("state lock poisoned"))?;
+            let st = self
+                .srv
+                .state
+                .read()
+                .map_err(|_| Status::internal("state lock poisoned"))?;
             AlarmResponse {
                 header: None,
                 alarms: st
@@ -30,7 +34,11 @@ impl Maintenance for Api {
         } else {
             match self.srv.propose(Op::Alarm(r)).await? {
                 Applied::Alarm(a) => a,
-                other => return Err(Status::internal(format!("unexpected apply result {other:?}"))),
+                other => {
+                    return Err(Status::internal(format!(
+                        "unexpected apply result {other:?}"
+                    )))
+                }
             }
         };
         resp.header = Some(self.srv.header(self.srv.current_rev()));
@@ -47,7 +55,9 @@ impl Maintenance for Api {
                 s.alarms
                     .iter()
                     .map(|&(m, a)| {
-                        let name = AlarmType::try_from(a).map(|t| t.as_str_name()).unwrap_or("NONE");
+                        let name = AlarmType::try_from(a)
+                            .map(|t| t.as_str_name())
+                            .unwrap_or("NONE");
                         format!("memberID:{m} alarm:{name} ")
                     })
                     .collect()
@@ -67,7 +77,10 @@ impl Maintenance for Api {
         }))
     }
 
-    async fn defragment(&self, _: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+    async fn defragment(
+        &self,
+        _: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
         Err(EtcdError::Unsupported("defragment").into())
     }
 
@@ -75,9 +88,13 @@ impl Maintenance for Api {
         Err(EtcdError::Unsupported("hash").into())
     }
 
-    async fn hash_kv(&self, req: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+    async fn hash_kv(
+        &self,
+        req: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
         let rev = req.into_inner().revision;
-        let (hash, current, compact_revision) = self.srv.read(|st, kv| st.store.hash_kv(kv, rev))?;
+        let (hash, current, compact_revision) =
+            self.srv.read(|st, kv| st.store.hash_kv(kv, rev))?;
         Ok(Response::new(HashKvResponse {
             header: Some(self.srv.header(current)),
             hash,
@@ -87,21 +104,32 @@ impl Maintenance for Api {
 
     type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;
 
-    async fn snapshot(&self, _: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+    async fn snapshot(
+        &self,
+        _: Request<SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
         Err(EtcdError::Unsupported("snapshot").into())
     }
 
-    async fn move_leader(&self, req: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+    async fn move_leader(
+        &self,
+        req: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
         // one member is always its own leader: moving to itself is a no-op, as in etcd
         if req.into_inner().target_id != self.srv.member_id {
-            return Err(Status::failed_precondition("etcdserver: bad leader transferee"));
+            return Err(Status::failed_precondition(
+                "etcdserver: bad leader transferee",
+            ));
         }
         Ok(Response::new(MoveLeaderResponse {
             header: Some(self.srv.header(self.srv.current_rev())),
         }))
     }
 
-    async fn downgrade(&self, _: Request<DowngradeRequest>) -> Result<Response<DowngradeResponse>, Status> {
+    async fn downgrade(
+        &self,
+        _: Request<DowngradeRequest>,
+    ) -> Result<Response<DowngradeResponse>, Status> {
         Err(EtcdError::Unsupported("downgrade").into())
     }
 }

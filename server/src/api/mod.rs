@@ -11,8 +11,9 @@ use crate::apply::{Applied, Op};
 use crate::error::EtcdError;
 use crate::node::Server;
 use oxcd_proto::etcdserverpb::{
-    alarm_request::AlarmAction, auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
-    lease_server::LeaseServer, maintenance_server::MaintenanceServer, AlarmRequest, AlarmType,
+    alarm_request::AlarmAction, auth_server::AuthServer, cluster_server::ClusterServer,
+    kv_server::KvServer, lease_server::LeaseServer, maintenance_server::MaintenanceServer,
+    AlarmRequest, AlarmType,
 };
 use std::sync::Arc;
 use tonic::Status;
@@ -70,6 +71,9 @@ pub async fn serve(
         .add_service(ClusterServer::new(api.clone()).max_decoding_message_size(limit))
         .add_service(MaintenanceServer::new(api.clone()).max_decoding_message_size(limit))
         .add_service(AuthServer::new(api).max_decoding_message_size(limit))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
         .await
 }

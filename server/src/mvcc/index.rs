@@ -106,7 +106,10 @@ impl KeyIndex {
                 _ => break,
             }
         }
-        let n = self.gens.get(gi).and_then(|g| g.revs.iter().rposition(|r| r.main <= at));
+        let n = self
+            .gens
+            .get(gi)
+            .and_then(|g| g.revs.iter().rposition(|r| r.main <= at));
         (gi, n)
     }
 
@@ -194,8 +197,14 @@ mod tests {
         ki.tombstone(r(6));
         ki.put(r(8));
         assert_eq!(ki.get(1), None);
-        assert_eq!(ki.get(3).map(|k| (k.modified.main, k.version)), Some((2, 1)));
-        assert_eq!(ki.get(5).map(|k| (k.modified.main, k.version)), Some((4, 2)));
+        assert_eq!(
+            ki.get(3).map(|k| (k.modified.main, k.version)),
+            Some((2, 1))
+        );
+        assert_eq!(
+            ki.get(5).map(|k| (k.modified.main, k.version)),
+            Some((4, 2))
+        );
         assert_eq!(ki.get(6), None);
         assert_eq!(ki.get(7), None);
         let k = ki.get(9).expect("alive");

@@ -176,7 +176,10 @@ impl Store {
             value,
             lease,
         };
-        t.insert(rev.to_bytes(false).as_slice(), kv.encode_to_vec().as_slice())?;
+        t.insert(
+            rev.to_bytes(false).as_slice(),
+            kv.encode_to_vec().as_slice(),
+        )?;
         self.pending.insert(rev, kv);
         self.index.put(key, rev);
         ctx.sub += 1;
@@ -201,7 +204,10 @@ impl Store {
                 key: kv.key.clone(),
                 ..Default::default()
             };
-            t.insert(rev.to_bytes(true).as_slice(), tomb.encode_to_vec().as_slice())?;
+            t.insert(
+                rev.to_bytes(true).as_slice(),
+                tomb.encode_to_vec().as_slice(),
+            )?;
             self.index.tombstone(&kv.key, rev);
             ctx.sub += 1;
             prev.push(kv);
@@ -219,7 +225,11 @@ impl Store {
         t: &T,
         rev: i64,
     ) -> Result<(u32, i64, i64)> {
-        let compact = if self.compact_rev > 0 { self.compact_rev } else { -1 };
+        let compact = if self.compact_rev > 0 {
+            self.compact_rev
+        } else {
+            -1
+        };
         if rev > 0 && rev <= compact {
             return Err(EtcdError::Compacted);
         }
