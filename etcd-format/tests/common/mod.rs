@@ -1,0 +1,58 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+pub fn snapshot_bytes() -> Vec<u8> {
+    std::fs::read(fixture("snapshot.db")).expect("fixture snapshot.db")
+}
+
+/// (hash, revision, totalKey, totalSize) from etcdutl's JSON.
+pub fn parse_status_json(s: &str) -> (u32, i64, u64, u64) {
+    let v: serde_json::Value = serde_json::from_str(s.trim()).expect("status json");
+    let n = |k: &str| v[k].as_i64().unwrap_or_else(|| panic!("field {k} in {s}"));
+    (
+        n("hash") as u32,
+        n("revision"),
+        n("totalKey") as u64,
+        n("totalSize") as u64,
+    )
+}
+
+/// The real etcd 3.5.1 binary directory, when present. Absent binaries
+/// skip the test, except under CI where they must exist.
+pub fn etcd_bin(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.ci/etcd/v3.5.1")
+        .join(name);
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{} missing and CI is set", p.display());
+    }
+    eprintln!("SKIPPED: {} not found", p.display());
+    None
+}
+
+/// Runs `etcdutl snapshot status -w json` on a file.
+pub fn etcdutl_status(etcdutl: &Path, file: &Path) -> (u32, i64, u64, u64) {
+    let out = Command::new(etcdutl)
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(file)
+        .output()
+        .expect("run etcdutl");
+    assert!(
+        out.status.success(),
+        "etcdutl status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_status_json(&String::from_utf8_lossy(&out.stdout))
+}
