@@ -12,3 +12,4 @@ pub mod lease;
 pub mod mvcc;
 pub mod node;
 pub mod wal;
+pub mod watch;

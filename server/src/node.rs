@@ -54,6 +54,7 @@ pub struct Server {
     /// highest index committed durably to the store (WAL before it may go)
     durable_index: AtomicU64,
     pub db_size: AtomicU64,
+    pub hub: crate::watch::Hub,
     proposals: Mutex<Option<mpsc::Sender<Proposal>>>,
     lease_ids: Mutex<u64>,
 }
@@ -122,6 +123,7 @@ impl Server {
             applied_index: AtomicU64::new(ci),
             durable_index: AtomicU64::new(ci),
             db_size: AtomicU64::new(db_size),
+            hub: Default::default(),
             proposals: Mutex::new(Some(tx)),
             lease_ids: Mutex::new(lease_id_seed(member_id)),
             cfg,
@@ -350,6 +352,11 @@ impl Server {
             .write()
             .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
         let mut results = Vec::with_capacity(ops.len());
+        st.store.events = if self.hub.is_empty() {
+            None
+        } else {
+            Some(Vec::new())
+        };
         {
             let mut t = Tables {
                 kv: txn.open_table(KEY)?,
@@ -378,6 +385,11 @@ impl Server {
             )?;
         }
         self.applied_index.store(last_index, Ordering::SeqCst);
+        if let Some(events) = st.store.events.take() {
+            if !events.is_empty() {
+                self.hub.notify(&events, self.header(st.store.current_rev));
+            }
+        }
         answer(results);
         Ok(())
     }

@@ -6,13 +6,14 @@ mod cluster;
 mod kv;
 mod lease;
 mod maintenance;
+mod watch;
 
 use crate::apply::{Applied, Op};
 use crate::error::EtcdError;
 use crate::node::Server;
 use oxcd_proto::etcdserverpb::{
     alarm_request::AlarmAction, auth_server::AuthServer, cluster_server::ClusterServer,
-    kv_server::KvServer, lease_server::LeaseServer, maintenance_server::MaintenanceServer,
+    kv_server::KvServer, lease_server::LeaseServer, maintenance_server::MaintenanceServer, watch_server::WatchServer,
     AlarmRequest, AlarmType,
 };
 use std::sync::Arc;
@@ -70,7 +71,8 @@ pub async fn serve(
         .add_service(LeaseServer::new(api.clone()).max_decoding_message_size(limit))
         .add_service(ClusterServer::new(api.clone()).max_decoding_message_size(limit))
         .add_service(MaintenanceServer::new(api.clone()).max_decoding_message_size(limit))
-        .add_service(AuthServer::new(api).max_decoding_message_size(limit))
+        .add_service(AuthServer::new(api.clone()).max_decoding_message_size(limit))
+        .add_service(WatchServer::new(api).max_decoding_message_size(limit))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

@@ -12,7 +12,8 @@ use oxcd_proto::mvccpb::KeyValue;
 use prost::Message;
 use redb::{ReadableTable, Table};
 use revision::Rev;
-use std::collections::HashMap;
+use oxcd_proto::mvccpb::{event::EventType, Event};
+use std::collections::BTreeMap;
 
 pub type KvTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
@@ -59,9 +60,12 @@ pub struct RangeKeys {
 #[derive(Debug, Default)]
 pub struct Store {
     pub index: TreeIndex,
-    /// records written since the store's last commit: reads look here
-    /// first, so an open write transaction need not be committed to be seen
-    pub pending: HashMap<Rev, KeyValue>,
+    /// records (and tombstones) written since the store's last commit:
+    /// reads look here first, so an open write transaction need not be
+    /// committed to be seen
+    pub pending: BTreeMap<Rev, (KeyValue, bool)>,
+    /// when watchers exist: the changes applied since the last drain
+    pub events: Option<Vec<Event>>,
     pub current_rev: i64,
     /// last compacted revision; 0 when never compacted
     pub compact_rev: i64,
@@ -128,7 +132,7 @@ impl Store {
         t: &T,
         rev: Rev,
     ) -> Result<KeyValue> {
-        if let Some(kv) = self.pending.get(&rev) {
+        if let Some((kv, false)) = self.pending.get(&rev) {
             return Ok(kv.clone());
         }
         let k = rev.to_bytes(false);
@@ -180,7 +184,17 @@ impl Store {
             rev.to_bytes(false).as_slice(),
             kv.encode_to_vec().as_slice(),
         )?;
-        self.pending.insert(rev, kv);
+        if self.events.is_some() {
+            let prev_kv = self.get(t, key, main)?;
+            if let Some(ev) = self.events.as_mut() {
+                ev.push(Event {
+                    r#type: EventType::Put as i32,
+                    kv: Some(kv.clone()),
+                    prev_kv,
+                });
+            }
+        }
+        self.pending.insert(rev, (kv, false));
         self.index.put(key, rev);
         ctx.sub += 1;
         Ok(())
@@ -208,6 +222,17 @@ impl Store {
                 rev.to_bytes(true).as_slice(),
                 tomb.encode_to_vec().as_slice(),
             )?;
+            if let Some(ev) = self.events.as_mut() {
+                ev.push(Event {
+                    r#type: EventType::Delete as i32,
+                    kv: Some(KeyValue {
+                        mod_revision: rev.main,
+                        ..tomb.clone()
+                    }),
+                    prev_kv: Some(kv.clone()),
+                });
+            }
+            self.pending.insert(rev, (tomb, true));
             self.index.tombstone(&kv.key, rev);
             ctx.sub += 1;
             prev.push(kv);
@@ -238,19 +263,45 @@ impl Store {
         }
         let rev = if rev <= 0 { self.current_rev } else { rev };
         let keep = self.index.keep(rev);
-        let upper = Rev::new(rev + 1, 0).to_bytes(false);
         let mut h = crc32c::crc32c(b"key");
-        for item in t.range::<&[u8]>(..upper.as_slice())? {
-            let (k, v) = item?;
-            let (kr, _) = Rev::from_bytes(k.value())
-                .ok_or_else(|| EtcdError::Storage("malformed revision key".into()))?;
-            if kr.main <= compact && !keep.is_empty() && !keep.contains(&kr) {
-                continue;
+        self.for_each_record(t, 0, rev, |r, tomb, v| {
+            if !(r.main <= compact && !keep.is_empty() && !keep.contains(&r)) {
+                h = crc32c::crc32c_append(h, &r.to_bytes(tomb));
+                h = crc32c::crc32c_append(h, v);
             }
-            h = crc32c::crc32c_append(h, k.value());
-            h = crc32c::crc32c_append(h, v.value());
-        }
+            Ok(())
+        })?;
         Ok((h, self.current_rev, compact))
+    }
+
+    /// Visits every record with `from <= main <= to` in revision order,
+    /// committed ones and pending ones alike: (revision, tombstone, bytes).
+    pub fn for_each_record<T: ReadableTable<&'static [u8], &'static [u8]>>(
+        &self,
+        t: &T,
+        from: i64,
+        to: i64,
+        mut f: impl FnMut(Rev, bool, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let lo = Rev::new(from, 0);
+        let hi = Rev::new(to.saturating_add(1), 0);
+        let mut pending = self.pending.range(lo..hi).peekable();
+        let (lo_b, hi_b) = (lo.to_bytes(false), hi.to_bytes(false));
+        for item in t.range::<&[u8]>(lo_b.as_slice()..hi_b.as_slice())? {
+            let (k, v) = item?;
+            let (r, tomb) = Rev::from_bytes(k.value())
+                .ok_or_else(|| EtcdError::Storage("malformed revision key".into()))?;
+            while let Some((pr, (kv, ptomb))) = pending.next_if(|(pr, _)| **pr < r) {
+                f(*pr, *ptomb, &kv.encode_to_vec())?;
+            }
+            // committed and still pending (the overlay is cleared just after a commit)
+            pending.next_if(|(pr, _)| **pr == r);
+            f(r, tomb, v.value())?;
+        }
+        for (pr, (kv, ptomb)) in pending {
+            f(*pr, *ptomb, &kv.encode_to_vec())?;
+        }
+        Ok(())
     }
 
     /// Compacts history up to `rev`: older revisions of every key are dropped

@@ -1,0 +1,141 @@
+//! The Watch service: one bidirectional stream carries many watchers.
+
+use super::Api;
+use crate::error::EtcdError;
+use crate::node::Server;
+use crate::watch::{Outbox, Watcher, MAX_EVENTS_PER_RESPONSE};
+use oxcd_proto::etcdserverpb::watch_server::Watch;
+use oxcd_proto::etcdserverpb::{
+    watch_create_request::FilterType, watch_request::RequestUnion, WatchCreateRequest, WatchRequest,
+    WatchResponse,
+};
+use oxcd_proto::mvccpb::{event::EventType, Event, KeyValue};
+use prost::Message;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+#[tonic::async_trait]
+impl Watch for Api {
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+
+    async fn watch(&self, req: Request<Streaming<WatchRequest>>) -> Result<Response<Self::WatchStream>, Status> {
+        let mut inbound = req.into_inner();
+        let (out, rx) = tokio::sync::mpsc::unbounded_channel();
+        let srv = self.srv.clone();
+        let stream = srv.hub.new_stream();
+        tokio::spawn(async move {
+            let mut next_id = 0i64;
+            while let Some(Ok(msg)) = inbound.next().await {
+                match msg.request_union {
+                    Some(RequestUnion::CreateRequest(c)) => {
+                        let id = if c.watch_id != 0 { c.watch_id } else { next_id };
+                        next_id = next_id.max(id + 1);
+                        if let Err(e) = create(&srv, stream, id, c, &out) {
+                            let _ = out.send(Err(e.into()));
+                        }
+                    }
+                    Some(RequestUnion::CancelRequest(c)) => {
+                        if srv.hub.remove(stream, c.watch_id) {
+                            let _ = out.send(Ok(WatchResponse {
+                                header: Some(srv.header(srv.current_rev())),
+                                watch_id: c.watch_id,
+                                canceled: true,
+                                ..Default::default()
+                            }));
+                        }
+                    }
+                    Some(RequestUnion::ProgressRequest(_)) => {
+                        // a progress notification carries no watch ID (-1)
+                        let _ = out.send(Ok(WatchResponse {
+                            header: Some(srv.header(srv.current_rev())),
+                            watch_id: -1,
+                            ..Default::default()
+                        }));
+                    }
+                    None => {}
+                }
+            }
+            srv.hub.remove_stream(stream);
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))))
+    }
+}
+
+/// Registers a watcher, first sending its history from `start_revision`
+/// when that lies in the past. Runs under the state read lock so that no
+/// batch is applied between the history and the registration.
+fn create(srv: &Arc<Server>, stream: u64, id: i64, c: WatchCreateRequest, out: &Outbox) -> Result<(), EtcdError> {
+    let w = Watcher {
+        id,
+        prev_kv: c.prev_kv,
+        no_put: c.filters.contains(&(FilterType::Noput as i32)),
+        no_delete: c.filters.contains(&(FilterType::Nodelete as i32)),
+        key: c.key,
+        end: c.range_end,
+        out: out.clone(),
+    };
+    srv.read(|st, kv| {
+        let cur = st.store.current_rev;
+        let header = srv.header(cur);
+        let created = WatchResponse {
+            header: Some(header),
+            watch_id: id,
+            created: true,
+            ..Default::default()
+        };
+        if out.send(Ok(created)).is_err() {
+            return Ok(());
+        }
+        let start = c.start_revision;
+        if start > 0 && start < st.store.compact_rev {
+            let _ = out.send(Ok(WatchResponse {
+                header: Some(header),
+                watch_id: id,
+                canceled: true,
+                compact_revision: st.store.compact_rev,
+                cancel_reason: EtcdError::Compacted.to_string(),
+                ..Default::default()
+            }));
+            return Ok(());
+        }
+        if start > 0 && start <= cur {
+            let mut events = Vec::new();
+            st.store.for_each_record(kv, start, cur, |r, tomb, bytes| {
+                let rec = KeyValue::decode(bytes)?;
+                let prev_kv = if w.prev_kv {
+                    st.store.get(kv, &rec.key, r.main - 1).ok().flatten()
+                } else {
+                    None
+                };
+                let e = if tomb {
+                    Event {
+                        r#type: EventType::Delete as i32,
+                        kv: Some(KeyValue {
+                            mod_revision: r.main,
+                            ..rec
+                        }),
+                        prev_kv,
+                    }
+                } else {
+                    Event {
+                        r#type: EventType::Put as i32,
+                        kv: Some(rec),
+                        prev_kv,
+                    }
+                };
+                events.extend(w.select([&e]));
+                if events.len() >= MAX_EVENTS_PER_RESPONSE {
+                    w.send(&header, std::mem::take(&mut events));
+                }
+                Ok(())
+            })?;
+            if !events.is_empty() {
+                w.send(&header, events);
+            }
+        }
+        srv.hub.add(stream, w);
+        Ok(())
+    })
+}

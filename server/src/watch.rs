@@ -1,0 +1,127 @@
+//! Watchers and the hub that hands them the changes of each applied batch.
+//! The hub is notified while the state lock is held for writing, and
+//! watchers are registered under the read lock, so a new watcher's history
+//! catch-up and its live events meet without a gap or an overlap.
+
+use oxcd_proto::etcdserverpb::{ResponseHeader, WatchResponse};
+use oxcd_proto::mvccpb::{event::EventType, Event};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use tokio::sync::mpsc::UnboundedSender;
+
+pub type Outbox = UnboundedSender<Result<WatchResponse, tonic::Status>>;
+
+/// Largest number of events sent in one response.
+pub const MAX_EVENTS_PER_RESPONSE: usize = 1000;
+
+pub struct Watcher {
+    pub id: i64,
+    pub key: Vec<u8>,
+    pub end: Vec<u8>,
+    pub prev_kv: bool,
+    pub no_put: bool,
+    pub no_delete: bool,
+    pub out: Outbox,
+}
+
+impl Watcher {
+    fn wants(&self, e: &Event) -> bool {
+        let Some(kv) = &e.kv else { return false };
+        let is_put = e.r#type == EventType::Put as i32;
+        if (is_put && self.no_put) || (!is_put && self.no_delete) {
+            return false;
+        }
+        in_range(&kv.key, &self.key, &self.end)
+    }
+
+    /// The events this watcher asked for, shaped as it asked.
+    pub fn select<'a>(&self, events: impl IntoIterator<Item = &'a Event>) -> Vec<Event> {
+        events
+            .into_iter()
+            .filter(|e| self.wants(e))
+            .map(|e| {
+                let mut e = e.clone();
+                if !self.prev_kv {
+                    e.prev_kv = None;
+                }
+                e
+            })
+            .collect()
+    }
+
+    /// Sends events in responses of bounded size; false once the client is gone.
+    pub fn send(&self, header: &ResponseHeader, events: Vec<Event>) -> bool {
+        for chunk in events.chunks(MAX_EVENTS_PER_RESPONSE) {
+            let resp = WatchResponse {
+                header: Some(*header),
+                watch_id: self.id,
+                events: chunk.to_vec(),
+                ..Default::default()
+            };
+            if self.out.send(Ok(resp)).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// etcd's key-range test: empty `end` is one key, `"\0"` means to the end.
+pub fn in_range(k: &[u8], start: &[u8], end: &[u8]) -> bool {
+    if end.is_empty() {
+        return k == start;
+    }
+    k >= start && (end == [0] || k < end)
+}
+
+#[derive(Default)]
+pub struct Hub {
+    watchers: Mutex<HashMap<(u64, i64), Watcher>>,
+    streams: AtomicU64,
+}
+
+impl Hub {
+    pub fn new_stream(&self) -> u64 {
+        self.streams.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.watchers.lock().map(|w| w.is_empty()).unwrap_or(true)
+    }
+
+    pub fn add(&self, stream: u64, w: Watcher) {
+        if let Ok(mut m) = self.watchers.lock() {
+            m.insert((stream, w.id), w);
+        }
+    }
+
+    pub fn contains(&self, stream: u64, id: i64) -> bool {
+        self.watchers
+            .lock()
+            .map(|m| m.contains_key(&(stream, id)))
+            .unwrap_or(false)
+    }
+
+    pub fn remove(&self, stream: u64, id: i64) -> bool {
+        self.watchers
+            .lock()
+            .map(|mut m| m.remove(&(stream, id)).is_some())
+            .unwrap_or(false)
+    }
+
+    pub fn remove_stream(&self, stream: u64) {
+        if let Ok(mut m) = self.watchers.lock() {
+            m.retain(|(s, _), _| *s != stream);
+        }
+    }
+
+    /// Delivers a batch's events; drops watchers whose client is gone.
+    pub fn notify(&self, events: &[Event], header: ResponseHeader) {
+        let Ok(mut m) = self.watchers.lock() else { return };
+        m.retain(|_, w| {
+            let mine = w.select(events);
+            mine.is_empty() || w.send(&header, mine)
+        });
+    }
+}
