@@ -11,5 +11,6 @@ pub mod error;
 pub mod lease;
 pub mod mvcc;
 pub mod node;
+pub mod snapshot;
 pub mod wal;
 pub mod watch;

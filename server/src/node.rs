@@ -44,7 +44,7 @@ pub struct Server {
     pub cfg: Config,
     pub cluster_id: u64,
     pub member_id: u64,
-    db: Database,
+    pub(crate) db: Database,
     db_path: PathBuf,
     pub state: RwLock<State>,
     pub members: RwLock<Vec<Member>>,

@@ -118,7 +118,9 @@ impl Hub {
 
     /// Delivers a batch's events; drops watchers whose client is gone.
     pub fn notify(&self, events: &[Event], header: ResponseHeader) {
-        let Ok(mut m) = self.watchers.lock() else { return };
+        let Ok(mut m) = self.watchers.lock() else {
+            return;
+        };
         m.retain(|_, w| {
             let mine = w.select(events);
             mine.is_empty() || w.send(&header, mine)

@@ -611,10 +611,16 @@ async fn corrupt_and_expect_refusal(what: &str, flip: impl Fn(usize, usize) -> u
     let size = data.len() as u64;
 
     let args = base_args("default", dir.path(), free_port(), free_port());
-    let (status, stderr) = run_to_exit(&oxcd_bin(), &args);
+    let (status, stderr) = try_run_to_exit(&oxcd_bin(), &args);
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "{what}: oxcd started and kept running on a WAL damaged mid-log at offset {at} (record at {rec}) instead of refusing; stderr:\n{}",
+            tail(&stderr, 2000)
+        )
+    });
     assert!(
         !status.success(),
-        "{what}: oxcd started on a WAL damaged at offset {at}; stderr:\n{}",
+        "{what}: oxcd exited 0 on a WAL damaged at offset {at}; stderr:\n{}",
         tail(&stderr, 2000)
     );
     assert!(!stderr.contains("panicked"), "{what}: panicked:\n{stderr}");

@@ -13,8 +13,8 @@ use crate::error::EtcdError;
 use crate::node::Server;
 use oxcd_proto::etcdserverpb::{
     alarm_request::AlarmAction, auth_server::AuthServer, cluster_server::ClusterServer,
-    kv_server::KvServer, lease_server::LeaseServer, maintenance_server::MaintenanceServer, watch_server::WatchServer,
-    AlarmRequest, AlarmType,
+    kv_server::KvServer, lease_server::LeaseServer, maintenance_server::MaintenanceServer,
+    watch_server::WatchServer, AlarmRequest, AlarmType,
 };
 use std::sync::Arc;
 use tonic::Status;

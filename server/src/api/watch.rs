@@ -6,8 +6,8 @@ use crate::node::Server;
 use crate::watch::{Outbox, Watcher, MAX_EVENTS_PER_RESPONSE};
 use oxcd_proto::etcdserverpb::watch_server::Watch;
 use oxcd_proto::etcdserverpb::{
-    watch_create_request::FilterType, watch_request::RequestUnion, WatchCreateRequest, WatchRequest,
-    WatchResponse,
+    watch_create_request::FilterType, watch_request::RequestUnion, WatchCreateRequest,
+    WatchRequest, WatchResponse,
 };
 use oxcd_proto::mvccpb::{event::EventType, Event, KeyValue};
 use prost::Message;
@@ -20,7 +20,10 @@ use tonic::{Request, Response, Status, Streaming};
 impl Watch for Api {
     type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
 
-    async fn watch(&self, req: Request<Streaming<WatchRequest>>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        req: Request<Streaming<WatchRequest>>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let mut inbound = req.into_inner();
         let (out, rx) = tokio::sync::mpsc::unbounded_channel();
         let srv = self.srv.clone();
@@ -59,14 +62,22 @@ impl Watch for Api {
             }
             srv.hub.remove_stream(stream);
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+        )))
     }
 }
 
 /// Registers a watcher, first sending its history from `start_revision`
 /// when that lies in the past. Runs under the state read lock so that no
 /// batch is applied between the history and the registration.
-fn create(srv: &Arc<Server>, stream: u64, id: i64, c: WatchCreateRequest, out: &Outbox) -> Result<(), EtcdError> {
+fn create(
+    srv: &Arc<Server>,
+    stream: u64,
+    id: i64,
+    c: WatchCreateRequest,
+    out: &Outbox,
+) -> Result<(), EtcdError> {
     let w = Watcher {
         id,
         prev_kv: c.prev_kv,

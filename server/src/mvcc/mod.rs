@@ -9,10 +9,10 @@ pub mod revision;
 use crate::error::{EtcdError, Result};
 use index::TreeIndex;
 use oxcd_proto::mvccpb::KeyValue;
+use oxcd_proto::mvccpb::{event::EventType, Event};
 use prost::Message;
 use redb::{ReadableTable, Table};
 use revision::Rev;
-use oxcd_proto::mvccpb::{event::EventType, Event};
 use std::collections::BTreeMap;
 
 pub type KvTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
@@ -281,27 +281,9 @@ impl Store {
         t: &T,
         from: i64,
         to: i64,
-        mut f: impl FnMut(Rev, bool, &[u8]) -> Result<()>,
+        f: impl FnMut(Rev, bool, &[u8]) -> Result<()>,
     ) -> Result<()> {
-        let lo = Rev::new(from, 0);
-        let hi = Rev::new(to.saturating_add(1), 0);
-        let mut pending = self.pending.range(lo..hi).peekable();
-        let (lo_b, hi_b) = (lo.to_bytes(false), hi.to_bytes(false));
-        for item in t.range::<&[u8]>(lo_b.as_slice()..hi_b.as_slice())? {
-            let (k, v) = item?;
-            let (r, tomb) = Rev::from_bytes(k.value())
-                .ok_or_else(|| EtcdError::Storage("malformed revision key".into()))?;
-            while let Some((pr, (kv, ptomb))) = pending.next_if(|(pr, _)| **pr < r) {
-                f(*pr, *ptomb, &kv.encode_to_vec())?;
-            }
-            // committed and still pending (the overlay is cleared just after a commit)
-            pending.next_if(|(pr, _)| **pr == r);
-            f(r, tomb, v.value())?;
-        }
-        for (pr, (kv, ptomb)) in pending {
-            f(*pr, *ptomb, &kv.encode_to_vec())?;
-        }
-        Ok(())
+        merge_records(&self.pending, t, from, to, f)
     }
 
     /// Compacts history up to `rev`: older revisions of every key are dropped
@@ -325,4 +307,34 @@ impl Store {
         self.compact_rev = rev;
         Ok(())
     }
+}
+
+/// The records of a committed table and a pending overlay, merged in
+/// revision order (see [`Store::for_each_record`]).
+pub fn merge_records<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    pending: &BTreeMap<Rev, (KeyValue, bool)>,
+    t: &T,
+    from: i64,
+    to: i64,
+    mut f: impl FnMut(Rev, bool, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let lo = Rev::new(from, 0);
+    let hi = Rev::new(to.saturating_add(1), 0);
+    let mut pending = pending.range(lo..hi).peekable();
+    let (lo_b, hi_b) = (lo.to_bytes(false), hi.to_bytes(false));
+    for item in t.range::<&[u8]>(lo_b.as_slice()..hi_b.as_slice())? {
+        let (k, v) = item?;
+        let (r, tomb) = Rev::from_bytes(k.value())
+            .ok_or_else(|| EtcdError::Storage("malformed revision key".into()))?;
+        while let Some((pr, (kv, ptomb))) = pending.next_if(|(pr, _)| **pr < r) {
+            f(*pr, *ptomb, &kv.encode_to_vec())?;
+        }
+        // committed and still pending (the overlay is cleared just after a commit)
+        pending.next_if(|(pr, _)| **pr == r);
+        f(r, tomb, v.value())?;
+    }
+    for (pr, (kv, ptomb)) in pending {
+        f(*pr, *ptomb, &kv.encode_to_vec())?;
+    }
+    Ok(())
 }

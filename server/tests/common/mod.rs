@@ -9,7 +9,7 @@ use oxcd_proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use oxcd_proto::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -340,20 +340,27 @@ pub fn wait_timeout(c: &mut Child, t: Duration) -> Option<ExitStatus> {
 /// dir): returns its status and stderr. Fails if it is still up after
 /// [`EXIT_TIMEOUT`].
 pub fn run_to_exit(bin: &Path, args: &[String]) -> (ExitStatus, String) {
+    match try_run_to_exit(bin, args) {
+        (Some(st), text) => (st, text),
+        (None, text) => panic!(
+            "{} {:?} was still running after {EXIT_TIMEOUT:?}; stderr:\n{}",
+            bin.display(),
+            args,
+            tail(&text, 4000)
+        ),
+    }
+}
+
+/// The same, but `None` (after killing it) if it was still running after
+/// [`EXIT_TIMEOUT`].
+pub fn try_run_to_exit(bin: &Path, args: &[String]) -> (Option<ExitStatus>, String) {
     let logs = tempfile::tempdir().expect("log dir");
     let log = logs.path().join("stderr.log");
-    let err = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(&log)
-        .expect("stderr log");
-    let out = logs.path().join("stdout.log");
-    let out_f = File::create(&out).expect("stdout log");
+    let err = File::create(&log).expect("stderr log");
     let mut child = Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
-        .stdout(out_f)
+        .stdout(Stdio::null())
         .stderr(err)
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
@@ -362,16 +369,7 @@ pub fn run_to_exit(bin: &Path, args: &[String]) -> (ExitStatus, String) {
         let _ = child.kill();
         let _ = child.wait();
     }
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    match st {
-        Some(st) => (st, text),
-        None => panic!(
-            "{} {:?} was still running after {EXIT_TIMEOUT:?}; stderr:\n{}",
-            bin.display(),
-            args,
-            tail(&text, 4000)
-        ),
-    }
+    (st, std::fs::read_to_string(&log).unwrap_or_default())
 }
 
 /// The last `n` bytes of `s` (on a char boundary).
