@@ -85,8 +85,12 @@ impl State {
             }
             Op::DeleteRange(r) => Applied::DeleteRange(self.delete(t, &mut ctx, r)?),
             Op::Txn(r) => {
-                self.check_txn(&t.kv, &r, ctx.read_rev())?;
-                Applied::Txn(self.txn(t, &mut ctx, r)?)
+                // like etcd, every compare (nested ones too) is decided on
+                // the state before the txn's first write
+                let mut path = Vec::new();
+                self.txn_path(&t.kv, &r, ctx.read_rev(), &mut path)?;
+                self.check_txn(&t.kv, &r, ctx.read_rev(), &mut path.iter().copied())?;
+                Applied::Txn(self.txn(t, &mut ctx, r, &mut path.into_iter())?)
             }
             Op::Compaction(r) => Applied::Compaction(self.compact(t, r)?),
             Op::LeaseGrant(r) => Applied::LeaseGrant(self.lease_grant(t, r)?),
@@ -121,20 +125,39 @@ impl State {
         Ok(())
     }
 
-    /// Checks every put of the branch a txn will take, so that a failing txn
-    /// changes nothing.
+    /// The branch every txn level takes, in the order the txn meets them:
+    /// the txn's own compare result, then those of its nested txns.
+    fn txn_path<T: ReadableTable<&'static [u8], &'static [u8]>>(
+        &self,
+        kv: &T,
+        r: &TxnRequest,
+        rev: i64,
+        path: &mut Vec<bool>,
+    ) -> Result<()> {
+        let ok = self.compare_all(kv, &r.compare, rev)?;
+        path.push(ok);
+        for op in if ok { &r.success } else { &r.failure } {
+            if let Some(request_op::Request::RequestTxn(n)) = &op.request {
+                self.txn_path(kv, n, rev, path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every put of the branches a txn will take, so that a failing
+    /// txn changes nothing.
     fn check_txn<T: ReadableTable<&'static [u8], &'static [u8]>>(
         &self,
         kv: &T,
         r: &TxnRequest,
         rev: i64,
+        path: &mut impl Iterator<Item = bool>,
     ) -> Result<()> {
-        let ok = self.compare_all(kv, &r.compare, rev)?;
-        let ops = if ok { &r.success } else { &r.failure };
-        for op in ops {
+        let ok = path.next().unwrap_or(false);
+        for op in if ok { &r.success } else { &r.failure } {
             match &op.request {
                 Some(request_op::Request::RequestPut(p)) => self.check_put(kv, p, rev)?,
-                Some(request_op::Request::RequestTxn(t)) => self.check_txn(kv, t, rev)?,
+                Some(request_op::Request::RequestTxn(n)) => self.check_txn(kv, n, rev, path)?,
                 _ => {}
             }
         }
@@ -200,8 +223,9 @@ impl State {
         t: &mut Tables<'_>,
         ctx: &mut WriteCtx,
         r: TxnRequest,
+        path: &mut impl Iterator<Item = bool>,
     ) -> Result<TxnResponse> {
-        let succeeded = self.compare_all(&t.kv, &r.compare, ctx.read_rev())?;
+        let succeeded = path.next().unwrap_or(false);
         let ops = if succeeded { r.success } else { r.failure };
         let mut responses = Vec::with_capacity(ops.len());
         for op in ops {
@@ -221,7 +245,7 @@ impl State {
                     response_op::Response::ResponseDeleteRange(self.delete(t, ctx, d)?)
                 }
                 Some(request_op::Request::RequestTxn(n)) => {
-                    response_op::Response::ResponseTxn(self.txn(t, ctx, n)?)
+                    response_op::Response::ResponseTxn(nested(self.txn(t, ctx, n, path)?))
                 }
                 None => continue,
             };
@@ -347,6 +371,13 @@ impl State {
                 .collect(),
         })
     }
+}
+
+/// etcd fills in only the outermost txn's header revision; nested txn
+/// answers carry an empty header.
+fn nested(mut t: TxnResponse) -> TxnResponse {
+    t.header = rev_header(0);
+    t
 }
 
 fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
@@ -498,7 +529,7 @@ pub fn read_only_txn<T: ReadableTable<&'static [u8], &'static [u8]>>(
                 response_op::Response::ResponseRange(range(&st.store, kv, rr, rev)?)
             }
             Some(request_op::Request::RequestTxn(n)) => {
-                response_op::Response::ResponseTxn(read_only_txn(st, kv, n)?)
+                response_op::Response::ResponseTxn(nested(read_only_txn(st, kv, n)?))
             }
             _ => continue,
         };

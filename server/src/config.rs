@@ -297,7 +297,12 @@ impl Config {
         .map(url_string)
         .collect();
         adv_peer.sort();
-        let ic = f.initial_cluster.clone().unwrap_or_else(|| {
+        // etcd treats its own default value like an unset flag
+        let given = f
+            .initial_cluster
+            .clone()
+            .filter(|c| c != "default=http://localhost:2380");
+        let ic = given.unwrap_or_else(|| {
             adv_peer
                 .iter()
                 .map(|u| format!("{}={u}", f.name))
@@ -397,11 +402,19 @@ mod tests {
             cfg(&["--name", "x"]).is_ok(),
             "initial cluster follows the name"
         );
+        // etcd's own default value counts as unset, so only another one fails
+        assert!(cfg(&[
+            "--name",
+            "x",
+            "--initial-cluster",
+            "default=http://localhost:2380"
+        ])
+        .is_ok());
         let e = cfg(&[
             "--name",
             "x",
             "--initial-cluster",
-            "default=http://localhost:2380",
+            "default=http://127.0.0.1:2380",
         ])
         .unwrap_err();
         assert!(e.contains("couldn't find local name \"x\""), "{e}");

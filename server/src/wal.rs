@@ -331,14 +331,19 @@ impl Wal {
 }
 
 /// Is the damaged record at `off` the last thing written (a write cut
-/// short)? Only zeros, or nothing, may follow the bytes it claims.
+/// short)? Only zeros may follow the bytes it claims, or the file simply
+/// stops inside it. A length that runs past zero padding is not a torn
+/// write but a corrupt length field.
 fn tail_is_single_record(data: &[u8], off: usize) -> bool {
     if data.len() - off < HEADER {
         return true;
     }
     let len = u32::from_le_bytes(data[off..off + 4].try_into().unwrap_or([0; 4])) as usize;
     let end = off.saturating_add(HEADER).saturating_add(len);
-    end >= data.len() || data[end..].iter().all(|&b| b == 0)
+    if end <= data.len() {
+        return data[end..].iter().all(|&b| b == 0);
+    }
+    data.last() != Some(&0)
 }
 
 type Record<'a> = (u8, &'a [u8], u32, usize);

@@ -9,6 +9,7 @@ use oxcd_proto::etcdserverpb::{
     request_op, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
     PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, TxnRequest, TxnResponse,
 };
+use std::collections::HashSet;
 use tonic::{Request, Response, Status};
 
 fn check_put(r: &PutRequest) -> Result<(), EtcdError> {
@@ -51,39 +52,59 @@ fn check_txn(r: &TxnRequest, max_ops: usize, depth: usize) -> Result<(), EtcdErr
                 _ => {}
             }
         }
-        let mut puts = Vec::new();
-        let mut dels = Vec::new();
-        collect_writes(ops, &mut puts, &mut dels);
-        puts.sort();
-        if puts.windows(2).any(|w| w[0] == w[1]) {
-            return Err(EtcdError::DuplicateKey);
-        }
-        for (k, end) in &dels {
-            if puts.iter().any(|p| in_range(p, k, end)) {
-                return Err(EtcdError::DuplicateKey);
-            }
-        }
+        check_intervals(ops)?;
     }
     Ok(())
 }
 
-fn collect_writes(ops: &[RequestOp], puts: &mut Vec<Vec<u8>>, dels: &mut Vec<(Vec<u8>, Vec<u8>)>) {
-    for op in ops {
-        match &op.request {
-            Some(request_op::Request::RequestPut(p)) => puts.push(p.key.clone()),
+type Intervals = (HashSet<Vec<u8>>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// etcd's interval check of one branch: no key may be put twice, nor put
+/// and deleted. The two branches of a nested txn exclude each other, so a
+/// key both of them put is fine. Returns the branch's puts and deletes.
+fn check_intervals(ops: &[RequestOp]) -> Result<Intervals, EtcdError> {
+    let mut dels: Vec<(Vec<u8>, Vec<u8>)> = ops
+        .iter()
+        .filter_map(|op| match &op.request {
             Some(request_op::Request::RequestDeleteRange(d)) => {
-                dels.push((d.key.clone(), d.range_end.clone()))
+                Some((d.key.clone(), d.range_end.clone()))
             }
-            Some(request_op::Request::RequestTxn(t)) => {
-                // a nested txn takes one branch or the other, so each branch on its own
-                // must not clash with this level's writes
-                for branch in [&t.success, &t.failure] {
-                    collect_writes(branch, puts, dels);
-                }
+            _ => None,
+        })
+        .collect();
+    let deleted =
+        |dels: &[(Vec<u8>, Vec<u8>)], k: &[u8]| dels.iter().any(|(s, e)| in_range(k, s, e));
+    let mut puts = HashSet::new();
+    for op in ops {
+        let Some(request_op::Request::RequestTxn(t)) = &op.request else {
+            continue;
+        };
+        let (then_puts, then_dels) = check_intervals(&t.success)?;
+        let (else_puts, else_dels) = check_intervals(&t.failure)?;
+        for k in &then_puts {
+            if puts.contains(k) || deleted(&dels, k) {
+                return Err(EtcdError::DuplicateKey);
             }
-            _ => {}
+            puts.insert(k.clone());
+        }
+        for k in else_puts {
+            if (puts.contains(&k) && !then_puts.contains(&k)) || deleted(&dels, &k) {
+                return Err(EtcdError::DuplicateKey);
+            }
+            puts.insert(k);
+        }
+        dels.extend(then_dels);
+        dels.extend(else_dels);
+    }
+    for op in ops {
+        if let Some(request_op::Request::RequestPut(p)) = &op.request {
+            if puts.contains(&p.key) || deleted(&dels, &p.key) {
+                return Err(EtcdError::DuplicateKey);
+            }
+            puts.insert(p.key.clone());
         }
     }
+    Ok((puts, dels))
 }
 
 fn in_range(k: &[u8], start: &[u8], end: &[u8]) -> bool {
@@ -228,6 +249,26 @@ mod tests {
             ..Default::default()
         };
         assert!(check_txn(&ok, 128, 0).is_ok());
+        let nested = |a: &str, b: &str| RequestOp {
+            request: Some(request_op::Request::RequestTxn(TxnRequest {
+                success: vec![put(a)],
+                failure: vec![put(b)],
+                ..Default::default()
+            })),
+        };
+        let both_branches = TxnRequest {
+            success: vec![nested("x", "x")],
+            ..Default::default()
+        };
+        assert!(check_txn(&both_branches, 128, 0).is_ok());
+        let clash_outer = TxnRequest {
+            success: vec![put("x"), nested("y", "x")],
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_txn(&clash_outer, 128, 0),
+            Err(EtcdError::DuplicateKey)
+        ));
         let many = TxnRequest {
             success: (0..3).map(|i| put(&i.to_string())).collect(),
             ..Default::default()

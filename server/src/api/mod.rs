@@ -56,6 +56,28 @@ pub(crate) async fn no_space(srv: &Server) -> Result<(), Status> {
     Ok(())
 }
 
+/// gRPC-go answers a message over the receive limit with RESOURCE_EXHAUSTED,
+/// tonic with OUT_OF_RANGE: give etcd clients the code they expect.
+fn etcd_limit_code(
+    mut resp: tonic::codegen::http::Response<tonic::body::BoxBody>,
+) -> tonic::codegen::http::Response<tonic::body::BoxBody> {
+    let h = resp.headers_mut();
+    let too_large = h.get("grpc-status").map(|v| v.as_bytes()) == Some(b"11")
+        && h.get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|m| {
+                m.contains("decoded%20message%20length%20too%20large")
+                    || m.contains("decoded message length too large")
+            });
+    if too_large {
+        h.insert(
+            "grpc-status",
+            tonic::codegen::http::HeaderValue::from_static("8"),
+        );
+    }
+    resp
+}
+
 /// Serves the client API on `listener` until `shutdown` resolves.
 pub async fn serve(
     srv: Arc<Server>,
@@ -67,6 +89,7 @@ pub async fn serve(
     // oversized request gets etcd's own error rather than a transport one
     let limit = srv.cfg.max_request_bytes + 512 * 1024;
     tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(etcd_limit_code))
         .add_service(KvServer::new(api.clone()).max_decoding_message_size(limit))
         .add_service(LeaseServer::new(api.clone()).max_decoding_message_size(limit))
         .add_service(ClusterServer::new(api.clone()).max_decoding_message_size(limit))

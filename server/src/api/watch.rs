@@ -39,15 +39,13 @@ impl Watch for Api {
                             let _ = out.send(Err(e.into()));
                         }
                     }
-                    Some(RequestUnion::CancelRequest(c)) => {
-                        if srv.hub.remove(stream, c.watch_id) {
-                            let _ = out.send(Ok(WatchResponse {
-                                header: Some(srv.header(srv.current_rev())),
-                                watch_id: c.watch_id,
-                                canceled: true,
-                                ..Default::default()
-                            }));
-                        }
+                    Some(RequestUnion::CancelRequest(c)) if srv.hub.remove(stream, c.watch_id) => {
+                        let _ = out.send(Ok(WatchResponse {
+                            header: Some(srv.header(srv.current_rev())),
+                            watch_id: c.watch_id,
+                            canceled: true,
+                            ..Default::default()
+                        }));
                     }
                     Some(RequestUnion::ProgressRequest(_)) => {
                         // a progress notification carries no watch ID (-1)
@@ -57,7 +55,7 @@ impl Watch for Api {
                             ..Default::default()
                         }));
                     }
-                    None => {}
+                    Some(RequestUnion::CancelRequest(_)) | None => {}
                 }
             }
             srv.hub.remove_stream(stream);
