@@ -9,7 +9,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let b = r.bucket(&name)?.ok_or("bucket vanished")?;
         for e in b.iter() {
             let e = e?;
-            println!("  {:?} => {:?}", String::from_utf8_lossy(&e.key), String::from_utf8_lossy(&e.value));
+            println!(
+                "  {:?} => {:?}",
+                String::from_utf8_lossy(e.key),
+                String::from_utf8_lossy(e.value)
+            );
         }
     }
     Ok(())

@@ -1,0 +1,587 @@
+//! `etcdutl snapshot restore` as a library function: turns a snapshot
+//! file into a data directory that etcd 3.5 boots from as a brand-new
+//! cluster holding the snapshot's keys, leases, users and roles.
+//!
+//! The layout written (as etcdutl 3.5.1 writes it):
+//!
+//! ```text
+//! DIR/member/snap/db                                  0600  bbolt, trailer removed
+//! DIR/member/snap/0000000000000001-000000000000000N.snap  v2 store + ConfState
+//! DIR/member/wal/0000000000000000-0000000000000000.wal    0600  64 MB segment
+//! ```
+//!
+//! In the database the old membership (`members`, `members_removed`) is
+//! replaced by the `--initial-cluster` members and `meta` gets
+//! `consistent_index = N` (the number of members) and `term = 1`. The WAL
+//! holds a CRC record, the member metadata, an empty snapshot marker, one
+//! ConfChangeAddNode entry per member (term 1, index 1..N, sorted by ID,
+//! context = member JSON), HardState{term 1, vote = smallest ID, commit N}
+//! and a snapshot marker {index N, term 1, voters}.
+//!
+//! `--bump-revision`/`--mark-compacted` do not exist in etcdutl 3.5.1;
+//! they follow etcdutl 3.5.10+/3.6: an empty-valued `key` entry at
+//! latest + bump, and `meta/scheduledCompactRev` set to it, so etcd
+//! compacts up to the bumped revision when it boots.
+//!
+//! The WAL, `.snap` and member records are byte-identical to etcdutl
+//! 3.5.1's (checked by the golden tests); the bbolt file holds the same
+//! buckets and entries, laid out compactly by [`Writer`].
+//!
+//! Unlike etcdutl, which writes in place and leaves partial files behind
+//! on failure, everything is written into a temporary sibling directory,
+//! fsynced, and renamed onto DIR at the end.
+
+mod files;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::bolt::{BucketData, Reader, Writer};
+use crate::member::{self, Member};
+use crate::raftpb::{
+    ConfChange, ConfState, Entry, HardState, Metadata, SnapFile, Snapshot, SnapshotMetadata,
+    WalSnapshot, CONF_CHANGE_ADD_NODE, ENTRY_CONF_CHANGE,
+};
+use crate::schema::{self, RevisionKey};
+use crate::snapshot;
+use crate::wal;
+
+use files::{check_data_dir, mkdir_all, sync_dir, write_file, write_wal, TempDir};
+
+/// Settings of a restore, with etcdutl's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreConfig {
+    /// `--name` (default `default`).
+    pub name: String,
+    /// `--data-dir`; `None` means `<name>.etcd`.
+    pub data_dir: Option<PathBuf>,
+    /// `--wal-dir`; `None` means `<data-dir>/member/wal`.
+    pub wal_dir: Option<PathBuf>,
+    /// `--initial-cluster`, `name=url,…` (default
+    /// `default=http://localhost:2380`, whatever the name).
+    pub initial_cluster: String,
+    /// `--initial-cluster-token` (default `etcd-cluster`).
+    pub initial_cluster_token: String,
+    /// `--initial-advertise-peer-urls`, comma-separated (default
+    /// `http://localhost:2380`).
+    pub initial_advertise_peer_urls: String,
+    pub skip_hash_check: bool,
+    /// `--mark-compacted` (etcdutl ≥ 3.5.10): mark the latest revision as
+    /// the scheduled compaction point. Required together with
+    /// `bump_revision > 0`.
+    pub mark_compacted: bool,
+    /// `--bump-revision` (etcdutl ≥ 3.5.10): add this much to the latest
+    /// revision.
+    pub bump_revision: u64,
+    /// true: refuse any existing data dir, even an empty one (etcd 3.4's
+    /// rule, `data-dir "DIR" exists`); false: refuse only a non-empty or
+    /// unreadable one (etcd 3.5's rule).
+    pub refuse_existing_dir: bool,
+}
+
+impl Default for RestoreConfig {
+    fn default() -> Self {
+        RestoreConfig {
+            name: "default".into(),
+            data_dir: None,
+            wal_dir: None,
+            initial_cluster: "default=http://localhost:2380".into(),
+            initial_cluster_token: "etcd-cluster".into(),
+            initial_advertise_peer_urls: "http://localhost:2380".into(),
+            skip_hash_check: false,
+            mark_compacted: false,
+            bump_revision: 0,
+            refuse_existing_dir: false,
+        }
+    }
+}
+
+impl RestoreConfig {
+    /// The data dir, defaulted to `<name>.etcd`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", self.name)))
+    }
+
+    /// The WAL dir, defaulted to `<data-dir>/member/wal`.
+    pub fn wal_dir(&self) -> PathBuf {
+        self.wal_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("member").join("wal"))
+    }
+
+    /// Formats `(name, peer URL)` pairs as an `--initial-cluster` value.
+    pub fn initial_cluster_of(pairs: &[(&str, &str)]) -> String {
+        let items: Vec<String> = pairs.iter().map(|(n, u)| format!("{n}={u}")).collect();
+        items.join(",")
+    }
+}
+
+/// Why a restore failed. Display texts follow etcdutl 3.5.1.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("--mark-compacted required if --revision-bump > 0")]
+    BumpNeedsMarkCompacted,
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error("couldn't find local name {name:?} in the initial cluster configuration")]
+    LocalNameMissing { name: String },
+    #[error("{0}")]
+    AdvertiseMismatch(String),
+    #[error("initial cluster {0} has duplicate url")]
+    DuplicateUrl(String),
+    #[error("{0}")]
+    BadMembership(String),
+    #[error("data-dir {} not empty or could not be read", go_quote(.0))]
+    DataDirNotEmpty(PathBuf),
+    #[error("data-dir {} exists", go_quote(.0))]
+    DataDirExists(PathBuf),
+    #[error("wal-dir {} exists", go_quote(.0))]
+    WalDirExists(PathBuf),
+    #[error("snapshot missing hash but --skip-hash-check=false")]
+    MissingHash,
+    #[error("expected sha256 {}, got {}", go_bytes(.expected), go_bytes(.got))]
+    HashMismatch { expected: Vec<u8>, got: Vec<u8> },
+    #[error(transparent)]
+    Format(#[from] crate::Error),
+    #[error("{op} {}: {source}", .path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// Go's `%q` of a path (printable ASCII kept, `"` and `\` escaped).
+fn go_quote(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `%v` of a byte slice: `[1 2 3]`.
+fn go_bytes(b: &[u8]) -> String {
+    let items: Vec<String> = b.iter().map(u8::to_string).collect();
+    format!("[{}]", items.join(" "))
+}
+
+/// What a successful restore produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    pub data_dir: PathBuf,
+    pub wal_dir: PathBuf,
+    /// The `.snap` file.
+    pub snap_file: PathBuf,
+    /// This member (`--name`).
+    pub member_id: u64,
+    pub cluster_id: u64,
+    /// All members, sorted by ID.
+    pub members: Vec<Member>,
+    /// Latest revision of the restored key space (after any bump).
+    pub revision: i64,
+    /// The raft index the restored member starts at (= members).
+    pub consistent_index: u64,
+    /// Whether the SHA-256 trailer was verified.
+    pub hash_checked: bool,
+}
+
+/// The cluster described by a config, checked like etcd's
+/// `VerifyBootstrap` (URLs compared literally, without DNS resolution).
+pub fn plan_members(cfg: &RestoreConfig) -> Result<(Vec<Member>, u64), RestoreError> {
+    if (cfg.bump_revision == 0 && cfg.mark_compacted)
+        || (cfg.bump_revision > 0 && !cfg.mark_compacted)
+    {
+        return Err(RestoreError::BumpNeedsMarkCompacted);
+    }
+    let ap: Vec<&str> = cfg.initial_advertise_peer_urls.split(',').collect();
+    let apurls = member::parse_urls(&ap).map_err(RestoreError::InvalidUrl)?;
+    let ics =
+        member::parse_initial_cluster(&cfg.initial_cluster).map_err(RestoreError::InvalidUrl)?;
+    let Some(local) = ics.get(&cfg.name) else {
+        return Err(RestoreError::LocalNameMissing {
+            name: cfg.name.clone(),
+        });
+    };
+    if *local != apurls {
+        return Err(RestoreError::AdvertiseMismatch(advertise_mismatch(
+            &cfg.name, local, &apurls,
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if ics.values().flatten().any(|u| !seen.insert(u.clone())) {
+        // Go's URLsMap.String(): sorted `name=url` pairs.
+        let mut pairs: Vec<String> = ics
+            .iter()
+            .flat_map(|(n, us)| us.iter().map(move |u| format!("{n}={u}")))
+            .collect();
+        pairs.sort();
+        return Err(RestoreError::DuplicateUrl(pairs.join(",")));
+    }
+    let mut members: Vec<Member> = Vec::with_capacity(ics.len());
+    for (name, urls) in &ics {
+        let m = Member::new(name, urls.clone(), &cfg.initial_cluster_token);
+        if members.iter().any(|o| o.id == m.id) {
+            return Err(RestoreError::BadMembership(format!(
+                "member exists with identical ID {}",
+                m.id_hex()
+            )));
+        }
+        if m.id == 0 {
+            return Err(RestoreError::BadMembership(
+                "cannot use 0 as member id".into(),
+            ));
+        }
+        members.push(m);
+    }
+    members.sort_by_key(|m| m.id);
+    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+    Ok((members, member::cluster_id(&ids)))
+}
+
+fn advertise_mismatch(name: &str, local: &[String], ap: &[String]) -> String {
+    let q = |v: &[String]| {
+        let items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+        format!("[{}]", items.join(" "))
+    };
+    let why = if local.len() != ap.len() {
+        format!("len({}) != len({})", q(ap), q(local))
+    } else {
+        let (a, b) = ap
+            .iter()
+            .zip(local)
+            .find(|(a, b)| a != b)
+            .expect("lists differ");
+        format!("{a:?}(resolved from {a:?}) != {b:?}(resolved from {b:?})")
+    };
+    let missing: Vec<String> = local
+        .iter()
+        .filter(|u| !ap.contains(u))
+        .map(|u| format!("{name}={u}"))
+        .collect();
+    if !missing.is_empty() {
+        return format!(
+            "--initial-cluster has {} but missing from --initial-advertise-peer-urls={} ({why})",
+            missing.join(","),
+            ap.join(",")
+        );
+    }
+    let extra: Vec<&str> = ap
+        .iter()
+        .filter(|u| !local.contains(u))
+        .map(String::as_str)
+        .collect();
+    let umap: Vec<String> = ap.iter().map(|u| format!("{name}={u}")).collect();
+    format!(
+        "--initial-advertise-peer-urls has {} but missing from --initial-cluster={}",
+        extra.join(","),
+        umap.join(",")
+    )
+}
+
+/// Checks the SHA-256 trailer as etcdutl does and returns the database.
+pub fn verify_snapshot(bytes: &[u8], skip_hash_check: bool) -> Result<&[u8], RestoreError> {
+    let (db, trailer) = snapshot::split_trailer(bytes);
+    match trailer {
+        None if !skip_hash_check => Err(RestoreError::MissingHash),
+        Some(t) if !skip_hash_check => {
+            let got = Sha256::digest(db);
+            if got.as_slice() != t {
+                return Err(RestoreError::HashMismatch {
+                    expected: t.to_vec(),
+                    got: got.to_vec(),
+                });
+            }
+            Ok(db)
+        }
+        _ => Ok(db),
+    }
+}
+
+type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// The restored database: the snapshot's buckets with the membership
+/// replaced, the consistent index set, and the optional revision bump.
+/// Returns the file and its latest revision.
+pub fn rebuild_db(
+    db: &[u8],
+    members: &[Member],
+    bump_revision: u64,
+    mark_compacted: bool,
+) -> Result<(Vec<u8>, i64), crate::Error> {
+    let reader = Reader::new(db)?;
+    let mut buckets: BTreeMap<Vec<u8>, Entries> = BTreeMap::new();
+    for top in reader.root().iter() {
+        let top = top?;
+        let name = String::from_utf8_lossy(top.key).into_owned();
+        let bucket = match top.is_bucket {
+            true => reader.bucket(top.key)?,
+            false => None,
+        }
+        .ok_or(crate::Error::NotABucket { name: name.clone() })?;
+        let mut entries = Entries::new();
+        for e in bucket.iter() {
+            let e = e?;
+            if e.is_bucket {
+                return Err(crate::Error::BadValue {
+                    what: "bucket",
+                    reason: format!("{name:?} holds a nested bucket"),
+                });
+            }
+            entries.insert(e.key.to_vec(), e.value.to_vec());
+        }
+        buckets.insert(top.key.to_vec(), entries);
+    }
+    // TrimMembershipFromBackend, then AddMember for each new member (the
+    // three membership buckets are created if missing).
+    let mut new_members = Entries::new();
+    for m in members {
+        new_members.insert(m.id_hex().into_bytes(), m.json().into_bytes());
+    }
+    buckets.insert(schema::MEMBERS.to_vec(), new_members);
+    buckets.insert(schema::MEMBERS_REMOVED.to_vec(), Entries::new());
+    buckets.entry(schema::CLUSTER.to_vec()).or_default();
+
+    let key = buckets.entry(schema::KEY.to_vec()).or_default();
+    let mut latest = schema::Revision::default();
+    for k in key.keys() {
+        if let Some(r) = RevisionKey::decode_lenient(k) {
+            latest = latest.max(r.rev);
+        }
+    }
+    // etcdutl 3.5.10+ (`--bump-revision` with `--mark-compacted`; 3.5.1
+    // lacks both): an empty value at the bumped revision, and the
+    // scheduled compaction set to it so etcd compacts up to it on boot.
+    let bump = mark_compacted && bump_revision > 0;
+    if bump {
+        latest = schema::Revision {
+            main: latest.main + bump_revision as i64,
+            sub: 0,
+        };
+        key.insert(RevisionKey::new(latest.main, 0, false).encode(), Vec::new());
+    }
+    let meta = buckets.entry(schema::META.to_vec()).or_default();
+    if bump {
+        meta.insert(
+            schema::META_SCHEDULED_COMPACT.to_vec(),
+            RevisionKey::new(latest.main, 0, false).encode(),
+        );
+    }
+    // cindex.UpdateConsistentIndex(commit = N, term = 1).
+    let n = members.len() as u64;
+    meta.insert(
+        schema::META_CONSISTENT_INDEX.to_vec(),
+        n.to_be_bytes().to_vec(),
+    );
+    meta.insert(schema::META_TERM.to_vec(), 1u64.to_be_bytes().to_vec());
+
+    let data: Vec<BucketData> = buckets
+        .into_iter()
+        .map(|(name, e)| BucketData::new(name, e.into_iter().collect()))
+        .collect();
+    let out = Writer::new().write(&data)?;
+    Reader::new(&out)?.check()?;
+    Ok((out, latest.main))
+}
+
+fn conf_state(members: &[Member]) -> ConfState {
+    ConfState {
+        voters: members.iter().map(|m| m.id).collect(),
+        ..Default::default()
+    }
+}
+
+/// The `.snap` file: name and bytes.
+pub fn snap_file(members: &[Member]) -> (String, Vec<u8>) {
+    let n = members.len() as u64;
+    let snap = Snapshot {
+        data: Some(member::v2_store_json(members)),
+        metadata: SnapshotMetadata {
+            conf_state: conf_state(members),
+            index: n,
+            term: 1,
+        },
+    };
+    let body = snap.encode_to_vec();
+    let file = SnapFile {
+        crc: crc32c::crc32c(&body),
+        data: Some(body),
+    };
+    (format!("{:016x}-{:016x}.snap", 1, n), file.encode_to_vec())
+}
+
+/// The records of the first WAL segment (without the preallocated tail).
+pub fn wal_records(members: &[Member], local_id: u64, cluster_id: u64) -> Vec<u8> {
+    let mut enc = wal::Encoder::new(0);
+    enc.crc_record();
+    let md = Metadata {
+        node_id: local_id,
+        cluster_id,
+    };
+    enc.metadata(md.encode_to_vec());
+    enc.snapshot(&WalSnapshot::default());
+    for (i, m) in members.iter().enumerate() {
+        let cc = ConfChange {
+            id: 0,
+            r#type: CONF_CHANGE_ADD_NODE,
+            node_id: m.id,
+            context: Some(m.json().into_bytes()),
+        };
+        enc.entry(&Entry {
+            r#type: ENTRY_CONF_CHANGE,
+            term: 1,
+            index: i as u64 + 1,
+            data: Some(cc.encode_to_vec()),
+        });
+    }
+    let n = members.len() as u64;
+    enc.state(&HardState {
+        term: 1,
+        vote: members.first().map_or(0, |m| m.id),
+        commit: n,
+    });
+    enc.snapshot(&WalSnapshot {
+        index: n,
+        term: 1,
+        conf_state: Some(conf_state(members)),
+    });
+    enc.into_bytes()
+}
+
+/// Restores `snapshot_bytes` (a `snapshot save` file, or a raw db with
+/// `skip_hash_check`) into a new data directory.
+pub fn restore(snapshot_bytes: &[u8], cfg: &RestoreConfig) -> Result<RestoreReport, RestoreError> {
+    let (members, cluster_id) = plan_members(cfg)?;
+    let local_id = members
+        .iter()
+        .find(|m| m.name == cfg.name)
+        .map(|m| m.id)
+        .expect("local member checked");
+    let data_dir = cfg.data_dir();
+    check_data_dir(&data_dir, cfg.refuse_existing_dir)?;
+    let separate_wal = cfg.wal_dir.is_some();
+    let wal_dir = cfg.wal_dir();
+    if separate_wal && fs::symlink_metadata(&wal_dir).is_ok() {
+        return Err(RestoreError::WalDirExists(wal_dir));
+    }
+    let db = verify_snapshot(snapshot_bytes, cfg.skip_hash_check)?;
+    let (db, revision) = rebuild_db(db, &members, cfg.bump_revision, cfg.mark_compacted)?;
+    let (snap_name, snap) = snap_file(&members);
+    let records = wal_records(&members, local_id, cluster_id);
+
+    let data_tmp = TempDir::new(&data_dir)?;
+    let snap_dir = data_tmp.path.join("member").join("snap");
+    mkdir_all(&snap_dir)?;
+    write_file(&snap_dir.join("db"), &db, 0o600)?;
+    write_file(&snap_dir.join(&snap_name), &snap, 0o666)?;
+    let wal_tmp = if separate_wal {
+        Some(TempDir::new(&wal_dir)?)
+    } else {
+        None
+    };
+    let wal_target = match &wal_tmp {
+        Some(t) => t.path.clone(),
+        None => data_tmp.path.join("member").join("wal"),
+    };
+    mkdir_all(&wal_target)?;
+    write_wal(&wal_target.join(wal::segment_name(0, 0)), &records)?;
+    for d in [&wal_target, &snap_dir, &data_tmp.path.join("member")] {
+        sync_dir(d)?;
+    }
+    sync_dir(&data_tmp.path)?;
+    if let Some(t) = wal_tmp {
+        t.commit(&wal_dir)?;
+    }
+    if let Err(e) = data_tmp.commit(&data_dir) {
+        if separate_wal {
+            let _ = fs::remove_dir_all(&wal_dir);
+        }
+        return Err(e);
+    }
+    Ok(RestoreReport {
+        snap_file: data_dir.join("member").join("snap").join(snap_name),
+        data_dir,
+        wal_dir,
+        member_id: local_id,
+        cluster_id,
+        consistent_index: members.len() as u64,
+        members,
+        revision,
+        hash_checked: !cfg.skip_hash_check,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_texts() {
+        let e = RestoreError::HashMismatch {
+            expected: vec![10, 255],
+            got: vec![1],
+        };
+        assert_eq!(e.to_string(), "expected sha256 [10 255], got [1]");
+        let e = RestoreError::DataDirNotEmpty("/var/lib/etcd".into());
+        assert_eq!(
+            e.to_string(),
+            "data-dir \"/var/lib/etcd\" not empty or could not be read"
+        );
+        assert_eq!(
+            RestoreError::DataDirExists("d".into()).to_string(),
+            "data-dir \"d\" exists"
+        );
+    }
+
+    #[test]
+    fn defaults_and_planning() {
+        let cfg = RestoreConfig::default();
+        assert_eq!(cfg.data_dir(), PathBuf::from("default.etcd"));
+        assert_eq!(cfg.wal_dir(), PathBuf::from("default.etcd/member/wal"));
+        let (ms, cid) = plan_members(&cfg).expect("plan");
+        assert_eq!(ms[0].id_hex(), "8e9e05c52164694d");
+        assert_eq!(format!("{cid:x}"), "cdf818194e3a8c32");
+        let other = RestoreConfig {
+            name: "x".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            plan_members(&other).unwrap_err().to_string(),
+            "couldn't find local name \"x\" in the initial cluster configuration"
+        );
+        let bump = RestoreConfig {
+            bump_revision: 5,
+            ..Default::default()
+        };
+        assert!(matches!(
+            plan_members(&bump),
+            Err(RestoreError::BumpNeedsMarkCompacted)
+        ));
+        let mismatch = RestoreConfig {
+            initial_advertise_peer_urls: "http://other:2380".into(),
+            ..Default::default()
+        };
+        assert!(plan_members(&mismatch)
+            .unwrap_err()
+            .to_string()
+            .starts_with("--initial-cluster has default=http://localhost:2380 but missing"));
+    }
+}
