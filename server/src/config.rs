@@ -4,7 +4,6 @@
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
-use sha1::{Digest, Sha1};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -132,28 +131,7 @@ pub struct Config {
 
 const DEFAULT_QUOTA: u64 = 2 * 1024 * 1024 * 1024;
 
-/// etcd's member ID: SHA-1 over the sorted peer URLs and the cluster token.
-pub fn member_id(peer_urls: &[String], token: &str) -> u64 {
-    let mut urls = peer_urls.to_vec();
-    urls.sort();
-    let mut h = Sha1::new();
-    for u in &urls {
-        h.update(u.as_bytes());
-    }
-    h.update(token.as_bytes());
-    u64::from_be_bytes(h.finalize()[..8].try_into().expect("sha1 is 20 bytes"))
-}
-
-/// etcd's cluster ID: SHA-1 over the sorted member IDs (big-endian).
-pub fn cluster_id(member_ids: &[u64]) -> u64 {
-    let mut ids = member_ids.to_vec();
-    ids.sort_unstable();
-    let mut h = Sha1::new();
-    for id in ids {
-        h.update(id.to_be_bytes());
-    }
-    u64::from_be_bytes(h.finalize()[..8].try_into().expect("sha1 is 20 bytes"))
-}
+pub use etcd_format::member::{cluster_id, member_id};
 
 fn parse_urls(flag: &str, s: &str) -> Result<Vec<url::Url>, String> {
     let mut out = Vec::new();

@@ -8,6 +8,7 @@ pub mod api;
 pub mod apply;
 pub mod config;
 pub mod error;
+pub mod import;
 pub mod lease;
 pub mod mvcc;
 pub mod node;

@@ -85,6 +85,13 @@ impl Server {
         std::fs::create_dir_all(&snap_dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", snap_dir.display()))?;
         let db_path = snap_dir.join("oxcd.redb");
+        let wal_dir = cfg
+            .wal_dir
+            .clone()
+            .unwrap_or_else(|| member_dir.join("wal"));
+        if !db_path.exists() && crate::import::etcd_db(&cfg.data_dir).exists() {
+            crate::import::import(&cfg.data_dir, &wal_dir, &db_path)?;
+        }
         let db = Database::create(&db_path)
             .map_err(|e| format!("cannot open store {}: {e}", db_path.display()))?;
         let shown = db_path.display().to_string();
@@ -101,14 +108,17 @@ impl Server {
         };
         load_leases_and_alarms(&rtxn, &kv, &mut state).map_err(se)?;
         let members = load_members(&rtxn).map_err(se)?;
+        let stored_term = rtxn
+            .open_table(META)
+            .map_err(|e| se(e.into()))
+            .and_then(|t| meta_u64(&t, META_TERM).map_err(se))?
+            .unwrap_or(0);
         drop(kv);
         drop(rtxn);
 
-        let wal_dir = cfg
-            .wal_dir
-            .clone()
-            .unwrap_or_else(|| member_dir.join("wal"));
-        let (wal, replay) = Wal::open(&wal_dir, ci).map_err(|e| e.to_string())?;
+        let (mut wal, replay) = Wal::open(&wal_dir, ci).map_err(|e| e.to_string())?;
+        // a new term follows every term the store has seen (etcd's too, on import)
+        wal.last_term = wal.last_term.max(stored_term);
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let db_size = std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0);
         let srv = Server {

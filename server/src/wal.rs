@@ -58,12 +58,14 @@ pub struct Wal {
     pub last_term: u64,
 }
 
+/// Our segments end in `.oxwal`, so that they can sit beside the `.wal`
+/// files of an etcd data dir oxcd was started on without touching them.
 fn segment_name(seq: u64, index: u64) -> String {
-    format!("{seq:016x}-{index:016x}.wal")
+    format!("{seq:016x}-{index:016x}.oxwal")
 }
 
 fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
-    let stem = name.strip_suffix(".wal")?;
+    let stem = name.strip_suffix(".oxwal")?;
     let (a, b) = stem.split_once('-')?;
     Some((
         u64::from_str_radix(a, 16).ok()?,
@@ -118,7 +120,8 @@ impl Wal {
         fs::create_dir_all(dir)?;
         let segs = segments(dir)?;
         if segs.is_empty() {
-            let wal = Wal::create_segment(dir, 0, 1, 0)?;
+            // a new log continues after what the store already holds
+            let wal = Wal::create_segment(dir, 0, after + 1, 0)?;
             sync_dir(dir)?;
             return Ok((wal, Vec::new()));
         }

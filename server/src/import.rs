@@ -1,0 +1,227 @@
+//! Starting oxcd on a data dir in etcd 3.5's layout — restored by
+//! `snapshot restore`, or left by a stopped etcd. Its bbolt database is
+//! imported into oxcd's own store once (revisions, leases, alarms,
+//! membership and the member/cluster IDs kept); etcd's files are only
+//! read, never changed.
+//!
+//! Refused, with a clear error: a corrupt database or WAL, committed WAL
+//! entries the database does not hold yet (etcd would replay them; we do
+//! not read etcd's request encoding), and an etcd with auth enabled.
+
+use crate::mvcc::backend::*;
+use etcd_format::bolt::Reader;
+use etcd_format::raftpb::Metadata;
+use etcd_format::schema::{self, MetaInfo};
+use oxcd_proto::etcdserverpb::{AlarmMember, Member};
+use prost::Message;
+use redb::{Database, Durability};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const WAL_METADATA: i64 = 1;
+const WAL_ENTRY: i64 = 2;
+const WAL_STATE: i64 = 3;
+
+/// etcd's database file in a data dir.
+pub fn etcd_db(data_dir: &Path) -> PathBuf {
+    data_dir.join("member").join("snap").join("db")
+}
+
+/// What etcd's WAL says: the IDs, and the highest committed index of an
+/// entry carrying a request.
+struct WalFacts {
+    member_id: u64,
+    cluster_id: u64,
+    last_request: u64,
+}
+
+fn scan_wal(dir: &Path) -> Result<WalFacts, String> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| format!("cannot read etcd WAL dir {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("no etcd WAL files in {}", dir.display()));
+    }
+    let mut ids = None;
+    let (mut commit, mut entries) = (0u64, Vec::new());
+    for f in &files {
+        let bytes = fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        let records = etcd_format::wal::decode_segment(&bytes)
+            .map_err(|e| format!("corrupt etcd WAL {}: {e}", f.display()))?;
+        for r in records {
+            let data = r.data.unwrap_or_default();
+            let bad = |e: prost::DecodeError| format!("corrupt etcd WAL {}: {e}", f.display());
+            match r.r#type {
+                WAL_METADATA if ids.is_none() => {
+                    ids = Some(Metadata::decode(data.as_slice()).map_err(bad)?)
+                }
+                WAL_ENTRY => {
+                    let e = etcd_format::raftpb::Entry::decode(data.as_slice()).map_err(bad)?;
+                    // type 0 is a normal entry; an empty one is a new leader's
+                    if e.r#type == 0 && e.data.as_ref().is_some_and(|d| !d.is_empty())
+                    {
+                        entries.push(e.index);
+                    }
+                }
+                WAL_STATE => {
+                    let hs =
+                        etcd_format::raftpb::HardState::decode(data.as_slice()).map_err(bad)?;
+                    commit = commit.max(hs.commit);
+                }
+                _ => {}
+            }
+        }
+    }
+    let ids = ids.ok_or_else(|| format!("etcd WAL in {} has no metadata record", dir.display()))?;
+    Ok(WalFacts {
+        member_id: ids.node_id,
+        cluster_id: ids.cluster_id,
+        last_request: entries
+            .into_iter()
+            .filter(|&i| i <= commit)
+            .max()
+            .unwrap_or(0),
+    })
+}
+
+fn member_from_json(v: &[u8]) -> Result<Member, String> {
+    let j: serde_json::Value =
+        serde_json::from_slice(v).map_err(|e| format!("member record: {e}"))?;
+    let strings = |k: &str| -> Vec<String> {
+        j.get(k)
+            .and_then(|x| x.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(Member {
+        id: j
+            .get("id")
+            .and_then(|x| x.as_u64())
+            .ok_or("member record without id")?,
+        name: j
+            .get("name")
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string(),
+        peer_ur_ls: strings("peerURLs"),
+        client_ur_ls: strings("clientURLs"),
+        is_learner: j
+            .get("isLearner")
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false),
+    })
+}
+
+/// Imports the etcd data dir's database into a new store at `db_path`
+/// (written beside it first, then renamed into place).
+pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), String> {
+    let src = etcd_db(data_dir);
+    let bytes = fs::read(&src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+    let bad_db =
+        |e: etcd_format::Error| format!("etcd database {} is not usable: {e}", src.display());
+    let r = Reader::new(&bytes).map_err(bad_db)?;
+    r.check().map_err(bad_db)?;
+    let meta = MetaInfo::read(&r).map_err(bad_db)?;
+    let wal = scan_wal(wal_dir)?;
+    if wal.last_request > meta.consistent_index {
+        return Err(format!(
+            "etcd data dir {} has committed WAL entries up to index {} that its database (index {}) does not hold yet: \
+             start it once with etcd 3.5 and stop it cleanly, then start oxcd on it",
+            data_dir.display(),
+            wal.last_request,
+            meta.consistent_index
+        ));
+    }
+    if let Some(auth) = r.bucket(schema::AUTH).map_err(bad_db)? {
+        if auth.get(schema::AUTH_ENABLED).map_err(bad_db)? == Some(&[1u8][..]) {
+            return Err(
+                "this etcd data dir has authentication enabled, which oxcd does not support yet"
+                    .into(),
+            );
+        }
+    }
+
+    let tmp = db_path.with_extension("redb.importing");
+    let _ = fs::remove_file(&tmp);
+    let se = |e: redb::Error| format!("store {}: {e}", tmp.display());
+    let db = Database::create(&tmp).map_err(|e| se(e.into()))?;
+    let mut w = db.begin_write().map_err(|e| se(e.into()))?;
+    w.set_durability(Durability::Immediate);
+    {
+        let mut kv = w.open_table(KEY).map_err(|e| se(e.into()))?;
+        let mut lease = w.open_table(LEASE).map_err(|e| se(e.into()))?;
+        let mut members = w.open_table(MEMBERS).map_err(|e| se(e.into()))?;
+        let mut alarm = w.open_table(ALARM).map_err(|e| se(e.into()))?;
+        let mut m = w.open_table(META).map_err(|e| se(e.into()))?;
+        let each = |name: &[u8],
+                    f: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), String>|
+         -> Result<(), String> {
+            if let Some(b) = r.bucket(name).map_err(bad_db)? {
+                for e in b.iter() {
+                    let e = e.map_err(bad_db)?;
+                    f(e.key, e.value)?;
+                }
+            }
+            Ok(())
+        };
+        each(schema::KEY, &mut |k, v| {
+            kv.insert(k, v).map(|_| ()).map_err(|e| se(e.into()))
+        })?;
+        each(schema::LEASE, &mut |_, v| {
+            let l = schema::Lease::decode_value(v).map_err(bad_db)?;
+            lease
+                .insert(l.id, l.ttl)
+                .map(|_| ())
+                .map_err(|e| se(e.into()))
+        })?;
+        each(schema::MEMBERS, &mut |_, v| {
+            let mem = member_from_json(v)?;
+            members
+                .insert(mem.id, mem.encode_to_vec().as_slice())
+                .map(|_| ())
+                .map_err(|e| se(e.into()))
+        })?;
+        each(schema::ALARM, &mut |k, _| {
+            let a = AlarmMember::decode(k).map_err(|e| format!("alarm record: {e}"))?;
+            alarm
+                .insert((a.member_id, a.alarm), ())
+                .map(|_| ())
+                .map_err(|e| se(e.into()))
+        })?;
+        let compact = meta.finished_compact.unwrap_or(0).max(0) as u64;
+        for (k, v) in [
+            (META_CONSISTENT_INDEX, meta.consistent_index),
+            (META_TERM, meta.term),
+            (META_COMPACT_REV, compact),
+            (META_CLUSTER_ID, wal.cluster_id),
+            (META_MEMBER_ID, wal.member_id),
+        ] {
+            m.insert(k, u64_bytes(v).as_slice())
+                .map_err(|e| se(e.into()))?;
+        }
+    }
+    w.commit().map_err(|e| se(e.into()))?;
+    drop(db);
+    fs::rename(&tmp, db_path)
+        .map_err(|e| format!("cannot move {} into place: {e}", tmp.display()))?;
+    if let Some(dir) = db_path.parent() {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("sync {}: {e}", dir.display()))?;
+    }
+    eprintln!(
+        "oxcd: imported etcd data dir {} (member {:x}, cluster {:x}, consistent index {}); etcd's files are left as they were",
+        data_dir.display(),
+        wal.member_id,
+        wal.cluster_id,
+        meta.consistent_index
+    );
+    Ok(())
+}
