@@ -18,6 +18,9 @@ use redb::{Database, Durability};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// A visitor of one bucket's (key, value) pairs.
+type Visit<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<(), String>;
+
 const WAL_METADATA: i64 = 1;
 const WAL_ENTRY: i64 = 2;
 const WAL_STATE: i64 = 3;
@@ -61,8 +64,7 @@ fn scan_wal(dir: &Path) -> Result<WalFacts, String> {
                 WAL_ENTRY => {
                     let e = etcd_format::raftpb::Entry::decode(data.as_slice()).map_err(bad)?;
                     // type 0 is a normal entry; an empty one is a new leader's
-                    if e.r#type == 0 && e.data.as_ref().is_some_and(|d| !d.is_empty())
-                    {
+                    if e.r#type == 0 && e.data.as_ref().is_some_and(|d| !d.is_empty()) {
                         entries.push(e.index);
                     }
                 }
@@ -160,9 +162,7 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
         let mut members = w.open_table(MEMBERS).map_err(|e| se(e.into()))?;
         let mut alarm = w.open_table(ALARM).map_err(|e| se(e.into()))?;
         let mut m = w.open_table(META).map_err(|e| se(e.into()))?;
-        let each = |name: &[u8],
-                    f: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), String>|
-         -> Result<(), String> {
+        let each = |name: &[u8], f: Visit<'_>| -> Result<(), String> {
             if let Some(b) = r.bucket(name).map_err(bad_db)? {
                 for e in b.iter() {
                     let e = e.map_err(bad_db)?;
