@@ -9,6 +9,7 @@ use std::time::Duration;
 use oxcd_proto::etcdserverpb::auth_client::AuthClient;
 use oxcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use oxcd_proto::etcdserverpb::kv_client::KvClient;
+use oxcd_proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use oxcd_proto::etcdserverpb::AuthenticateRequest;
 use tonic::metadata::MetadataValue;
@@ -143,12 +144,35 @@ impl Client {
         Ok(client)
     }
 
-    /// Wraps a request message, attaching the auth token.
-    pub fn req<T>(&self, msg: T) -> tonic::Request<T> {
+    /// Connects like [`Client::connect`], but keeps retrying unreachable
+    /// endpoints without a deadline: the RPCs etcdctl runs without a command
+    /// timeout wait for the server until it answers (or the process is
+    /// interrupted). With `--user` the connection is part of client
+    /// creation and fails as usual.
+    pub async fn connect_wait(cfg: &ClientConfig) -> Result<Client> {
+        loop {
+            match Self::connect(cfg).await {
+                Err(CtlError::Rpc(m)) if cfg.auth.is_none() && m == DEADLINE => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Wraps a request message, attaching the auth token (no deadline).
+    pub fn req_untimed<T>(&self, msg: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(msg);
         if let Some(t) = &self.token {
             r.metadata_mut().insert("token", t.clone());
         }
+        r
+    }
+
+    /// Wraps a request message, attaching the auth token and the command
+    /// timeout.
+    pub fn req<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = self.req_untimed(msg);
         if self.command_timeout > 0 {
             r.set_timeout(nanos(self.command_timeout));
         }
@@ -171,12 +195,26 @@ impl Client {
         }
     }
 
+    /// Runs one RPC without a deadline and maps its error.
+    pub async fn call_untimed<T, F>(&self, fut: F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        fut.await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| CtlError::Rpc(status_text(&s)))
+    }
+
     pub fn kv(&self) -> KvClient<Channel> {
         KvClient::new(self.channel.clone())
     }
 
     pub fn maintenance(&self) -> MaintenanceClient<Channel> {
         MaintenanceClient::new(self.channel.clone())
+    }
+
+    pub fn lease(&self) -> LeaseClient<Channel> {
+        LeaseClient::new(self.channel.clone())
     }
 
     pub fn cluster(&self) -> ClusterClient<Channel> {

@@ -233,6 +233,22 @@ static ENDPOINT_FLAGS: &[FlagSpec] = &[flag(
     "use all endpoints from the cluster member list",
 )];
 
+static LEASE_TTL_FLAGS: &[FlagSpec] = &[flag(
+    "keys",
+    None,
+    Bool,
+    "false",
+    "Get keys attached to this lease",
+)];
+
+static LEASE_KEEP_ALIVE_FLAGS: &[FlagSpec] = &[flag(
+    "once",
+    None,
+    Bool,
+    "false",
+    "Resets the keep-alive time to its original value and cobrautl.Exits immediately",
+)];
+
 const PUT_LONG: &str = "
 Puts the given key into the store.
 
@@ -282,6 +298,31 @@ static ENDPOINT_SUBS: &[CmdSpec] = &[
         "hashkv",
         "hashkv",
         "Prints the KV history hash for each endpoint in --endpoints",
+    ),
+];
+
+static ALARM_SUBS: &[CmdSpec] = &[
+    leaf("disarm", "disarm", "Disarms all alarms", "", &[]),
+    leaf("list", "list", "Lists all alarms", "", &[]),
+];
+
+static LEASE_SUBS: &[CmdSpec] = &[
+    leaf("grant", "grant <ttl>", "Creates leases", "", &[]),
+    leaf("revoke", "revoke <leaseID>", "Revokes leases", "", &[]),
+    leaf(
+        "timetolive",
+        "timetolive <leaseID> [options]",
+        "Get lease information",
+        "",
+        LEASE_TTL_FLAGS,
+    ),
+    leaf("list", "list", "List all active leases", "", &[]),
+    leaf(
+        "keep-alive",
+        "keep-alive [options] <leaseID>",
+        "Keeps leases alive (renew)",
+        "",
+        LEASE_KEEP_ALIVE_FLAGS,
     ),
 ];
 
@@ -392,10 +433,12 @@ pub static COMMANDS: &[CmdSpec] = &[
         hidden: false,
         subs: ENDPOINT_SUBS,
     },
-    stub(
+    leaf(
         "move-leader",
         "move-leader <transferee-member-id>",
         "Transfers leadership to another etcd cluster member.",
+        "",
+        &[],
     ),
     stub(
         "watch",

@@ -33,27 +33,6 @@ pub(crate) const fn group(
     }
 }
 
-pub(crate) static ALARM_SUBS: &[CmdSpec] = &[
-    stub("disarm", "disarm", "Disarms all alarms"),
-    stub("list", "list", "Lists all alarms"),
-];
-
-pub(crate) static LEASE_SUBS: &[CmdSpec] = &[
-    stub("grant", "grant <ttl>", "Creates leases"),
-    stub("revoke", "revoke <leaseID>", "Revokes leases"),
-    stub(
-        "timetolive",
-        "timetolive <leaseID> [options]",
-        "Get lease information",
-    ),
-    stub("list", "list", "List all active leases"),
-    stub(
-        "keep-alive",
-        "keep-alive [options] <leaseID>",
-        "Keeps leases alive (renew)",
-    ),
-];
-
 pub(crate) static SNAPSHOT_SUBS: &[CmdSpec] = &[
     stub(
         "save",

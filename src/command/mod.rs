@@ -8,13 +8,16 @@ use crate::flags::FlagSet;
 use crate::global::{self, ClientConfig, Globals};
 use crate::printer::{Printer, Streams};
 
+pub mod alarm;
 pub mod compaction;
 pub mod completion;
 pub mod del;
 pub mod endpoint;
 pub mod get;
 pub mod kvops;
+pub mod lease;
 pub mod member;
+pub mod move_leader;
 pub mod put;
 pub mod txn;
 pub mod version;
@@ -54,6 +57,14 @@ pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
         ["endpoint", "status"] => endpoint::status(ctx).await,
         ["endpoint", "health"] => endpoint::health(ctx).await,
         ["member", "list"] => member::list(ctx).await,
+        ["lease", "grant"] => lease::grant(ctx).await,
+        ["lease", "revoke"] => lease::revoke(ctx).await,
+        ["lease", "timetolive"] => lease::timetolive(ctx).await,
+        ["lease", "list"] => lease::list(ctx).await,
+        ["lease", "keep-alive"] => lease::keep_alive(ctx).await,
+        ["alarm", "list"] => alarm::list(ctx).await,
+        ["alarm", "disarm"] => alarm::disarm(ctx).await,
+        ["move-leader"] => move_leader::run(ctx).await,
         ["completion", shell] => completion::run(ctx, shell),
         _ => Err(CtlError::General(format!(
             "command {:?} is not implemented",

@@ -4,13 +4,14 @@ use std::fmt::Write as _;
 
 use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
-    DeleteRangeResponse, MemberListResponse, PutResponse, RangeResponse, ResponseHeader,
-    TxnResponse,
+    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
+    PutResponse, RangeResponse, ResponseHeader, TxnResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 
 use super::{EpHealth, EpStatus, Printer, Streams};
-use crate::error::Result;
+use crate::error::{CtlError, Result};
 use crate::gofmt::{quote, string_slice};
 
 pub struct FieldsPrinter;
@@ -118,6 +119,45 @@ pub fn endpoint_health(o: &mut String, list: &[EpHealth]) {
     }
 }
 
+/// `ID` and `TTL` after the header (grant and keep-alive).
+fn id_ttl(o: &mut String, h: &Option<ResponseHeader>, id: i64, ttl: i64) {
+    hdr(o, h);
+    let _ = writeln!(o, "\"ID\" : {id}");
+    let _ = writeln!(o, "\"TTL\" : {ttl}");
+}
+
+pub fn time_to_live(o: &mut String, r: &LeaseTimeToLiveResponse) {
+    id_ttl(o, &r.header, r.id, r.ttl);
+    let _ = writeln!(o, "\"GrantedTTL\" : {}", r.granted_ttl);
+    for k in &r.keys {
+        let _ = writeln!(o, "\"Key\" : {}", quote(k));
+    }
+}
+
+pub fn lease_list(o: &mut String, r: &LeaseLeasesResponse) {
+    hdr(o, &r.header);
+    for l in &r.leases {
+        let _ = writeln!(o, "\"ID\" : {}", l.id);
+    }
+}
+
+/// etcdctl dereferences the header: `alarm disarm` builds its response
+/// without one, so its fields output is Go's nil-pointer panic (exit 2).
+pub fn alarm(o: &mut String, r: &AlarmResponse) -> Result<()> {
+    if r.header.is_none() {
+        return Err(CtlError::Panic(
+            "runtime error: invalid memory address or nil pointer dereference".into(),
+        ));
+    }
+    hdr(o, &r.header);
+    for a in &r.alarms {
+        let _ = writeln!(o, "\"MemberID\" : {}", a.member_id);
+        let _ = writeln!(o, "\"AlarmType\" : {}", super::alarm_type_name(a.alarm));
+        o.push('\n');
+    }
+    Ok(())
+}
+
 impl Printer for FieldsPrinter {
     fn name(&self) -> &'static str {
         "fields"
@@ -161,6 +201,47 @@ impl Printer for FieldsPrinter {
     fn member_list(&self, w: &mut Streams, r: &MemberListResponse) -> Result<()> {
         let mut o = String::new();
         member_list(&mut o, r);
+        w.print(&o);
+        Ok(())
+    }
+    fn lease_grant(&self, w: &mut Streams, r: &LeaseGrantResponse) -> Result<()> {
+        let mut o = String::new();
+        id_ttl(&mut o, &r.header, r.id, r.ttl);
+        w.print(&o);
+        Ok(())
+    }
+    fn lease_revoke(&self, w: &mut Streams, _id: i64, r: &LeaseRevokeResponse) -> Result<()> {
+        let mut o = String::new();
+        hdr(&mut o, &r.header);
+        w.print(&o);
+        Ok(())
+    }
+    fn lease_keep_alive(&self, w: &mut Streams, r: &LeaseKeepAliveResponse) -> Result<()> {
+        let mut o = String::new();
+        id_ttl(&mut o, &r.header, r.id, r.ttl);
+        w.print(&o);
+        Ok(())
+    }
+    fn lease_time_to_live(
+        &self,
+        w: &mut Streams,
+        r: &LeaseTimeToLiveResponse,
+        _keys: bool,
+    ) -> Result<()> {
+        let mut o = String::new();
+        time_to_live(&mut o, r);
+        w.print(&o);
+        Ok(())
+    }
+    fn lease_list(&self, w: &mut Streams, r: &LeaseLeasesResponse) -> Result<()> {
+        let mut o = String::new();
+        lease_list(&mut o, r);
+        w.print(&o);
+        Ok(())
+    }
+    fn alarm(&self, w: &mut Streams, r: &AlarmResponse) -> Result<()> {
+        let mut o = String::new();
+        alarm(&mut o, r)?;
         w.print(&o);
         Ok(())
     }

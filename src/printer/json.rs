@@ -5,8 +5,10 @@
 use base64::Engine as _;
 use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
-    DeleteRangeResponse, Member, MemberListResponse, PutResponse, RangeResponse, ResponseHeader,
-    ResponseOp, StatusResponse, TxnResponse,
+    AlarmMember, AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, Member, MemberListResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse,
+    TxnResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 
@@ -298,6 +300,95 @@ pub fn endpoint_health(list: &[EpHealth]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// clientv3's lease responses embed `*pb.ResponseHeader`, so its fields
+/// are promoted to the top level (each omitted when zero, all of them when
+/// the header is missing).
+fn flat_header(h: &Option<ResponseHeader>) -> Obj {
+    match h {
+        Some(h) => Obj::new()
+            .num("cluster_id", h.cluster_id)
+            .num("member_id", h.member_id)
+            .num("revision", h.revision)
+            .num("raft_term", h.raft_term),
+        None => Obj::new(),
+    }
+}
+
+/// clientv3 `LeaseGrantResponse`: `ID`, `TTL` and `Error` have no json tags.
+pub fn lease_grant(r: &LeaseGrantResponse) -> String {
+    flat_header(&r.header)
+        .raw("ID", &r.id.to_string())
+        .raw("TTL", &r.ttl.to_string())
+        .raw("Error", &go_string(r.error.as_bytes()))
+        .finish()
+}
+
+pub fn lease_revoke(r: &LeaseRevokeResponse) -> String {
+    Obj::new().obj("header", header(&r.header)).finish()
+}
+
+pub fn lease_keep_alive(r: &LeaseKeepAliveResponse) -> String {
+    flat_header(&r.header)
+        .raw("ID", &r.id.to_string())
+        .raw("TTL", &r.ttl.to_string())
+        .finish()
+}
+
+/// clientv3 `LeaseTimeToLiveResponse`: no keys is a nil slice, `null`.
+pub fn lease_time_to_live(r: &LeaseTimeToLiveResponse) -> String {
+    let keys = if r.keys.is_empty() {
+        "null".to_string()
+    } else {
+        let items: Vec<String> = r
+            .keys
+            .iter()
+            .map(|k| {
+                format!(
+                    "\"{}\"",
+                    base64::engine::general_purpose::STANDARD.encode(k)
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    };
+    flat_header(&r.header)
+        .raw("id", &r.id.to_string())
+        .raw("ttl", &r.ttl.to_string())
+        .raw("granted-ttl", &r.granted_ttl.to_string())
+        .raw("keys", &keys)
+        .finish()
+}
+
+/// clientv3 `LeaseLeasesResponse`: the list is always made, so never `null`.
+pub fn lease_list(r: &LeaseLeasesResponse) -> String {
+    let items: Vec<String> = r
+        .leases
+        .iter()
+        .map(|l| Obj::new().raw("id", &l.id.to_string()).finish())
+        .collect();
+    flat_header(&r.header)
+        .raw("leases", &format!("[{}]", items.join(",")))
+        .finish()
+}
+
+fn alarm_member(a: &AlarmMember) -> String {
+    Obj::new()
+        .num("memberID", a.member_id)
+        .num("alarm", a.alarm)
+        .finish()
+}
+
+pub fn alarm(r: &AlarmResponse) -> String {
+    Obj::new()
+        .obj("header", header(&r.header))
+        .list("alarms", r.alarms.iter().map(alarm_member).collect())
+        .finish()
+}
+
+pub fn move_leader(r: &MoveLeaderResponse) -> String {
+    Obj::new().obj("header", header(&r.header)).finish()
+}
+
 impl Printer for JsonPrinter {
     fn name(&self) -> &'static str {
         "json"
@@ -333,6 +424,45 @@ impl Printer for JsonPrinter {
             member_list(r)
         };
         w.print(&format!("{s}\n"));
+        Ok(())
+    }
+    fn lease_grant(&self, w: &mut Streams, r: &LeaseGrantResponse) -> Result<()> {
+        w.print(&format!("{}\n", lease_grant(r)));
+        Ok(())
+    }
+    fn lease_revoke(&self, w: &mut Streams, _id: i64, r: &LeaseRevokeResponse) -> Result<()> {
+        w.print(&format!("{}\n", lease_revoke(r)));
+        Ok(())
+    }
+    fn lease_keep_alive(&self, w: &mut Streams, r: &LeaseKeepAliveResponse) -> Result<()> {
+        w.print(&format!("{}\n", lease_keep_alive(r)));
+        Ok(())
+    }
+    fn lease_time_to_live(
+        &self,
+        w: &mut Streams,
+        r: &LeaseTimeToLiveResponse,
+        _keys: bool,
+    ) -> Result<()> {
+        w.print(&format!("{}\n", lease_time_to_live(r)));
+        Ok(())
+    }
+    fn lease_list(&self, w: &mut Streams, r: &LeaseLeasesResponse) -> Result<()> {
+        w.print(&format!("{}\n", lease_list(r)));
+        Ok(())
+    }
+    fn alarm(&self, w: &mut Streams, r: &AlarmResponse) -> Result<()> {
+        w.print(&format!("{}\n", alarm(r)));
+        Ok(())
+    }
+    fn move_leader(
+        &self,
+        w: &mut Streams,
+        _leader: u64,
+        _target: u64,
+        r: &MoveLeaderResponse,
+    ) -> Result<()> {
+        w.print(&format!("{}\n", move_leader(r)));
         Ok(())
     }
 }
@@ -400,5 +530,33 @@ mod tests {
         };
         assert_eq!(member_list(&r), "{\"header\":{\"cluster_id\":14841639068965178418,\"member_id\":10276657743932975437,\"raft_term\":2},\"members\":[{\"ID\":10276657743932975437,\"name\":\"default\",\"peerURLs\":[\"http://localhost:2380\"],\"clientURLs\":[\"http://127.0.0.1:42379\"]}]}");
         assert_eq!(member_list_hex(&r), "{\"header\":{\"cluster_id\":\"cdf818194e3a8c32\",\"member_id\":\"8e9e05c52164694d\",\"raft_term\":2},\"members\":[{\"ID\":\"8e9e05c52164694d\",\"name\":\"default\",\"peerURLs\":[\"http://localhost:2380\"],\"clientURLS\":[\"http://127.0.0.1:42379\"]}]}");
+    }
+
+    #[test]
+    fn lease_responses_flatten_the_header() {
+        let g = LeaseGrantResponse {
+            header: hdr(),
+            id: 7587899170929783305,
+            ttl: 100,
+            error: String::new(),
+        };
+        assert_eq!(lease_grant(&g), "{\"cluster_id\":14841639068965178418,\"member_id\":10276657743932975437,\"revision\":5,\"raft_term\":2,\"ID\":7587899170929783305,\"TTL\":100,\"Error\":\"\"}");
+        let t = LeaseTimeToLiveResponse {
+            header: None,
+            id: 1,
+            ttl: -1,
+            granted_ttl: 0,
+            keys: vec![],
+        };
+        assert_eq!(
+            lease_time_to_live(&t),
+            "{\"id\":1,\"ttl\":-1,\"granted-ttl\":0,\"keys\":null}"
+        );
+        let l = LeaseLeasesResponse {
+            header: None,
+            leases: vec![],
+        };
+        assert_eq!(lease_list(&l), "{\"leases\":[]}");
+        assert_eq!(alarm(&AlarmResponse::default()), "{}");
     }
 }

@@ -7,7 +7,9 @@
 use std::io::Write;
 
 use oxcd_proto::etcdserverpb::{
-    DeleteRangeResponse, MemberListResponse, PutResponse, RangeResponse, ResponseHeader,
+    AlarmMember, AlarmResponse, AlarmType, DeleteRangeResponse, LeaseGrantResponse,
+    LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
+    MemberListResponse, MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader,
     StatusResponse, TxnResponse,
 };
 
@@ -91,6 +93,41 @@ pub trait Printer {
         Err(CtlError::Unsupported(self.name()))
     }
     fn member_list(&self, _w: &mut Streams, _r: &MemberListResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    fn lease_grant(&self, _w: &mut Streams, _r: &LeaseGrantResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    /// `id` is the revoked lease (the response does not carry it).
+    fn lease_revoke(&self, _w: &mut Streams, _id: i64, _r: &LeaseRevokeResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    fn lease_keep_alive(&self, _w: &mut Streams, _r: &LeaseKeepAliveResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    /// `keys`: whether `--keys` was given.
+    fn lease_time_to_live(
+        &self,
+        _w: &mut Streams,
+        _r: &LeaseTimeToLiveResponse,
+        _keys: bool,
+    ) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    fn lease_list(&self, _w: &mut Streams, _r: &LeaseLeasesResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    /// `alarm list` and `alarm disarm`.
+    fn alarm(&self, _w: &mut Streams, _r: &AlarmResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    fn move_leader(
+        &self,
+        _w: &mut Streams,
+        _leader: u64,
+        _target: u64,
+        _r: &MoveLeaderResponse,
+    ) -> Result<()> {
         Err(CtlError::Unsupported(self.name()))
     }
 }
@@ -194,8 +231,91 @@ pub fn endpoint_health_rows(list: &[EpHealth]) -> (Vec<&'static str>, Vec<Vec<St
     (hdr, rows)
 }
 
+/// A lease ID as Go's `%016x` prints an int64 (a negative one keeps its
+/// sign inside the width).
+pub fn lease_hex(id: i64) -> String {
+    if id < 0 {
+        format!("-{:015x}", id.unsigned_abs())
+    } else {
+        format!("{id:016x}")
+    }
+}
+
+/// Go's `AlarmType.String()`: the enum name, or the number if unknown.
+pub fn alarm_type_name(v: i32) -> String {
+    match AlarmType::try_from(v) {
+        Ok(t) => t.as_str_name().to_string(),
+        Err(_) => v.to_string(),
+    }
+}
+
+/// The protobuf compact text form (`%v` of a gogoproto message): every
+/// non-zero field as `name:value ` (note the trailing space).
+pub fn alarm_text(a: &AlarmMember) -> String {
+    let mut s = String::new();
+    if a.member_id != 0 {
+        s.push_str(&format!("memberID:{} ", a.member_id));
+    }
+    if a.alarm != 0 {
+        s.push_str(&format!("alarm:{} ", alarm_type_name(a.alarm)));
+    }
+    s
+}
+
+/// The compact text form of a response header (`<nil>` when absent).
+pub fn header_text(h: &Option<ResponseHeader>) -> String {
+    let Some(h) = h else {
+        return "<nil>".to_string();
+    };
+    let mut s = String::new();
+    let mut field = |name: &str, v: String| {
+        if v != "0" {
+            s.push_str(&format!("{name}:{v} "));
+        }
+    };
+    field("cluster_id", h.cluster_id.to_string());
+    field("member_id", h.member_id.to_string());
+    field("revision", h.revision.to_string());
+    field("raft_term", h.raft_term.to_string());
+    s
+}
+
 /// A missing header prints as zeros (Go would dereference nil; a server
 /// always sends one).
 pub fn header(h: &Option<ResponseHeader>) -> ResponseHeader {
     h.unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_ids_like_go() {
+        assert_eq!(lease_hex(0x694da2185ef91805), "694da2185ef91805");
+        assert_eq!(lease_hex(0x1234), "0000000000001234");
+        assert_eq!(lease_hex(-1), "-000000000000001");
+    }
+
+    #[test]
+    fn compact_text_forms() {
+        let a = AlarmMember {
+            member_id: 10276657743932975437,
+            alarm: AlarmType::Nospace as i32,
+        };
+        assert_eq!(
+            alarm_text(&a),
+            "memberID:10276657743932975437 alarm:NOSPACE "
+        );
+        assert_eq!(alarm_text(&AlarmMember::default()), "");
+        assert_eq!(alarm_type_name(7), "7");
+        let h = Some(ResponseHeader {
+            cluster_id: 1,
+            member_id: 2,
+            revision: 0,
+            raft_term: 3,
+        });
+        assert_eq!(header_text(&h), "cluster_id:1 member_id:2 raft_term:3 ");
+        assert_eq!(header_text(&None), "<nil>");
+    }
 }

@@ -5,11 +5,13 @@ use std::fmt::Write as _;
 
 use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
-    DeleteRangeResponse, MemberListResponse, PutResponse, RangeResponse, TxnResponse,
+    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, TxnResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 
-use super::{EpHealth, EpStatus, Printer, Streams};
+use super::{alarm_text, lease_hex, EpHealth, EpStatus, Printer, Streams};
 use crate::error::Result;
 
 pub struct SimplePrinter {
@@ -143,6 +145,88 @@ impl Printer for SimplePrinter {
         }
         Ok(())
     }
+    fn lease_grant(&self, w: &mut Streams, r: &LeaseGrantResponse) -> Result<()> {
+        w.print(&format!(
+            "lease {} granted with TTL({}s)\n",
+            lease_hex(r.id),
+            r.ttl
+        ));
+        Ok(())
+    }
+    fn lease_revoke(&self, w: &mut Streams, id: i64, _r: &LeaseRevokeResponse) -> Result<()> {
+        w.print(&format!("lease {} revoked\n", lease_hex(id)));
+        Ok(())
+    }
+    fn lease_keep_alive(&self, w: &mut Streams, r: &LeaseKeepAliveResponse) -> Result<()> {
+        w.print(&format!(
+            "lease {} keepalived with TTL({})\n",
+            lease_hex(r.id),
+            r.ttl
+        ));
+        Ok(())
+    }
+    fn lease_time_to_live(
+        &self,
+        w: &mut Streams,
+        r: &LeaseTimeToLiveResponse,
+        keys: bool,
+    ) -> Result<()> {
+        w.print_bytes(&time_to_live_bytes(r, keys));
+        Ok(())
+    }
+    fn lease_list(&self, w: &mut Streams, r: &LeaseLeasesResponse) -> Result<()> {
+        let mut o = format!("found {} leases\n", r.leases.len());
+        for l in &r.leases {
+            let _ = writeln!(o, "{}", lease_hex(l.id));
+        }
+        w.print(&o);
+        Ok(())
+    }
+    fn alarm(&self, w: &mut Streams, r: &AlarmResponse) -> Result<()> {
+        for a in &r.alarms {
+            w.print(&format!("{}\n", alarm_text(a)));
+        }
+        Ok(())
+    }
+    fn move_leader(
+        &self,
+        w: &mut Streams,
+        leader: u64,
+        target: u64,
+        _r: &MoveLeaderResponse,
+    ) -> Result<()> {
+        w.print(&format!(
+            "Leadership transferred from {leader:x} to {target:x}\n"
+        ));
+        Ok(())
+    }
+}
+
+/// `lease timetolive`: an expired lease (granted TTL 0, TTL -1) is one
+/// line; `--keys` appends the keys as Go's `%v` of a `[]string` (raw bytes).
+pub fn time_to_live_bytes(r: &LeaseTimeToLiveResponse, keys: bool) -> Vec<u8> {
+    if r.granted_ttl == 0 && r.ttl == -1 {
+        return format!("lease {} already expired\n", lease_hex(r.id)).into_bytes();
+    }
+    let mut out = format!(
+        "lease {} granted with TTL({}s), remaining({}s)",
+        lease_hex(r.id),
+        r.granted_ttl,
+        r.ttl
+    )
+    .into_bytes();
+    if keys {
+        out.extend_from_slice(b", attached keys([");
+        for (i, k) in r.keys.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            out.extend_from_slice(k);
+        }
+        out.extend_from_slice(b"])");
+    }
+    out.push(b'\n');
+    out
 }
 
 #[cfg(test)]

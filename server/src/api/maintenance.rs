@@ -140,9 +140,8 @@ impl Maintenance for Api {
                 "etcdserver: bad leader transferee",
             ));
         }
-        Ok(Response::new(MoveLeaderResponse {
-            header: Some(self.srv.header(self.srv.current_rev())),
-        }))
+        // etcd answers a leader move with an empty response (no header)
+        Ok(Response::new(MoveLeaderResponse { header: None }))
     }
 
     async fn downgrade(

@@ -1,0 +1,255 @@
+//! `lease grant|revoke|timetolive|list|keep-alive`. Grant and revoke run
+//! under the command timeout and wrap their errors (`failed to … lease`,
+//! exit 1); timetolive, list and keep-alive have no deadline, wait for an
+//! unreachable server like etcdctl, and fail with exit code 2.
+
+use std::time::Duration;
+
+use oxcd_proto::etcdserverpb::{
+    LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
+    LeaseRevokeRequest, LeaseTimeToLiveRequest,
+};
+use tokio::time::Instant;
+use tonic::codegen::tokio_stream;
+
+use super::Ctx;
+use crate::client::Client;
+use crate::error::{CtlError, Result};
+use crate::global::ClientConfig;
+use crate::gofmt;
+use crate::printer::{lease_hex, Printer};
+
+/// `leaseFromArgs`: a hex lease ID.
+pub fn lease_id(arg: &str) -> Result<i64> {
+    gofmt::parse_int(arg, 16)
+        .map_err(|e| CtlError::BadArgs(format!("bad lease ID arg ({e}), expecting ID in Hex")))
+}
+
+/// RPC failures of grant and revoke, including an unreachable endpoint
+/// (etcdctl dials lazily, so that surfaces in the RPC too).
+fn failed(what: &str, e: CtlError) -> CtlError {
+    match e {
+        CtlError::Rpc(m) => CtlError::General(format!("failed to {what} lease ({m})")),
+        other => other,
+    }
+}
+
+/// timetolive, list and keep-alive report RPC errors with exit code 2.
+fn bad_connection(e: CtlError) -> CtlError {
+    match e {
+        CtlError::Rpc(m) => CtlError::Connection(m),
+        other => other,
+    }
+}
+
+pub async fn grant(ctx: &mut Ctx) -> Result<()> {
+    if ctx.args.len() != 1 {
+        return Err(CtlError::BadArgs(
+            "lease grant command needs TTL argument".into(),
+        ));
+    }
+    let ttl = gofmt::parse_int(&ctx.args[0], 10)
+        .map_err(|e| CtlError::BadArgs(format!("bad TTL ({e})")))?;
+    let (cfg, printer) = ctx.client_config()?;
+    let resp = async {
+        let c = Client::connect(&cfg).await?;
+        let req = LeaseGrantRequest { ttl, id: 0 };
+        c.call(c.lease().lease_grant(c.req(req))).await
+    }
+    .await
+    .map_err(|e| failed("grant", e))?;
+    printer.lease_grant(&mut ctx.w, &resp)
+}
+
+pub async fn revoke(ctx: &mut Ctx) -> Result<()> {
+    if ctx.args.len() != 1 {
+        return Err(CtlError::BadArgs(
+            "lease revoke command needs 1 argument".into(),
+        ));
+    }
+    let id = lease_id(&ctx.args[0])?;
+    let (cfg, printer) = ctx.client_config()?;
+    let resp = async {
+        let c = Client::connect(&cfg).await?;
+        c.call(c.lease().lease_revoke(c.req(LeaseRevokeRequest { id })))
+            .await
+    }
+    .await
+    .map_err(|e| failed("revoke", e))?;
+    printer.lease_revoke(&mut ctx.w, id, &resp)
+}
+
+pub async fn timetolive(ctx: &mut Ctx) -> Result<()> {
+    if ctx.args.len() != 1 {
+        return Err(CtlError::BadArgs(
+            "lease timetolive command needs lease ID as argument".into(),
+        ));
+    }
+    let keys = ctx.flags.bool("keys");
+    // etcdctl builds its client before parsing the ID; only with --user
+    // does that contact the server.
+    let (cfg, printer) = ctx.client_config()?;
+    let early = match cfg.auth {
+        Some(_) => Some(Client::connect(&cfg).await?),
+        None => None,
+    };
+    let id = lease_id(&ctx.args[0])?;
+    let c = match early {
+        Some(c) => c,
+        None => Client::connect_wait(&cfg).await?,
+    };
+    let req = LeaseTimeToLiveRequest { id, keys };
+    let resp = c
+        .call_untimed(c.lease().lease_time_to_live(c.req_untimed(req)))
+        .await
+        .map_err(bad_connection)?;
+    printer.lease_time_to_live(&mut ctx.w, &resp, keys)
+}
+
+/// `lease list` ignores extra arguments.
+pub async fn list(ctx: &mut Ctx) -> Result<()> {
+    let (cfg, printer) = ctx.client_config()?;
+    let c = Client::connect_wait(&cfg).await?;
+    let resp = c
+        .call_untimed(c.lease().lease_leases(c.req_untimed(LeaseLeasesRequest {})))
+        .await
+        .map_err(bad_connection)?;
+    printer.lease_list(&mut ctx.w, &resp)
+}
+
+pub async fn keep_alive(ctx: &mut Ctx) -> Result<()> {
+    if ctx.args.len() != 1 {
+        return Err(CtlError::BadArgs(
+            "lease keep-alive command needs lease ID as argument".into(),
+        ));
+    }
+    let id = lease_id(&ctx.args[0])?;
+    let (cfg, printer) = ctx.client_config()?;
+    if ctx.flags.bool("once") {
+        let c = Client::connect_wait(&cfg).await?;
+        let resp = keep_alive_once(&c, id).await.map_err(bad_connection)?;
+        return printer.lease_keep_alive(&mut ctx.w, &resp);
+    }
+    let early = match cfg.auth {
+        Some(_) => Some(Client::connect(&cfg).await.map_err(bad_connection)?),
+        None => None,
+    };
+    keep_alive_stream(ctx, &cfg, early, &*printer, id).await?;
+    if printer.name() == "simple" {
+        ctx.w
+            .print(&format!("lease {} expired or revoked.\n", lease_hex(id)));
+    }
+    Ok(())
+}
+
+/// One request on a fresh keep-alive stream; a TTL of 0 or less means the
+/// lease is gone (clientv3 `KeepAliveOnce`).
+async fn keep_alive_once(c: &Client, id: i64) -> Result<LeaseKeepAliveResponse> {
+    let reqs = tokio_stream::once(LeaseKeepAliveRequest { id });
+    let mut stream = c
+        .call_untimed(c.lease().lease_keep_alive(c.req_untimed(reqs)))
+        .await?;
+    match stream.message().await {
+        Ok(Some(r)) if r.ttl > 0 => Ok(r),
+        Ok(Some(_)) => Err(CtlError::Rpc(
+            "etcdserver: requested lease not found".into(),
+        )),
+        Ok(None) => Err(CtlError::Rpc(
+            "rpc error: code = Canceled desc = context canceled".into(),
+        )),
+        Err(s) => Err(CtlError::Rpc(crate::error::status_text(&s))),
+    }
+}
+
+/// How often clientv3's keep-alive loops wake up.
+const TICK: Duration = Duration::from_millis(500);
+
+/// clientv3 `KeepAlive` as etcdctl drives it: a request now and then every
+/// TTL/3 after each answer, each answer printed. It ends (Ok) when the
+/// server reports the lease gone, or when no answer came before the
+/// deadline (TTL after the last answer; dial timeout + 1s, or 5s, at
+/// first). A broken stream is reopened every 500ms meanwhile.
+async fn keep_alive_stream(
+    ctx: &mut Ctx,
+    cfg: &ClientConfig,
+    early: Option<Client>,
+    printer: &dyn Printer,
+    id: i64,
+) -> Result<()> {
+    let first = Duration::from_nanos(cfg.dial_timeout.max(0) as u64) + Duration::from_secs(1);
+    let first = if first == Duration::from_secs(1) {
+        Duration::from_secs(5)
+    } else {
+        first
+    };
+    let mut deadline = Instant::now() + first;
+    let mut next_send = Instant::now();
+    let mut client = early;
+    let mut conn = None;
+    loop {
+        if Instant::now() > deadline {
+            return Ok(());
+        }
+        if client.is_none() {
+            match tokio::time::timeout_at(deadline, Client::connect(cfg)).await {
+                Ok(Ok(c)) => client = Some(c),
+                Ok(Err(CtlError::Rpc(_))) => {
+                    tokio::time::sleep(TICK).await;
+                    continue;
+                }
+                Ok(Err(e)) => return Err(bad_connection(e)),
+                Err(_) => return Ok(()),
+            }
+        }
+        let c = client.as_ref().expect("connected above");
+        if conn.is_none() {
+            // grpc-go servers send the response headers with the first
+            // answer, so a request is queued before the stream opens.
+            let (tx, rx) = tokio::sync::mpsc::channel(16);
+            let _ = tx.try_send(LeaseKeepAliveRequest { id });
+            next_send = Instant::now() + TICK;
+            let reqs = tokio_stream::wrappers::ReceiverStream::new(rx);
+            let mut lc = c.lease();
+            let open = c.call_untimed(lc.lease_keep_alive(c.req_untimed(reqs)));
+            match tokio::time::timeout_at(deadline, open).await {
+                Ok(Ok(stream)) => conn = Some((tx, stream)),
+                Ok(Err(_)) => {
+                    tokio::time::sleep(TICK).await;
+                    continue;
+                }
+                Err(_) => return Ok(()),
+            }
+        }
+        let (tx, stream) = conn.as_mut().expect("opened above");
+        let now = Instant::now();
+        if now >= next_send {
+            if tx.send(LeaseKeepAliveRequest { id }).await.is_err() {
+                conn = None;
+                continue;
+            }
+            // Sent again on the next tick unless an answer comes first.
+            next_send = now + TICK;
+        }
+        let wake = (now + TICK).min(next_send);
+        tokio::select! {
+            msg = stream.message() => match msg {
+                Ok(Some(r)) => {
+                    if r.ttl <= 0 {
+                        return Ok(());
+                    }
+                    let now = Instant::now();
+                    let ttl = Duration::from_secs(r.ttl as u64);
+                    next_send = now + ttl / 3;
+                    deadline = now + ttl;
+                    printer.lease_keep_alive(&mut ctx.w, &r)?;
+                    ctx.w.flush();
+                }
+                Ok(None) | Err(_) => {
+                    conn = None;
+                    tokio::time::sleep(TICK).await;
+                }
+            },
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
