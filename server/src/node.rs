@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Largest number of proposals logged with one fdatasync.
 const MAX_BATCH: usize = 4096;
@@ -26,14 +26,10 @@ const DURABLE_EVERY: Duration = Duration::from_secs(1);
 const DURABLE_ENTRIES: u64 = 20_000;
 /// How long applied records may wait in the open store transaction.
 const COMMIT_EVERY: Duration = Duration::from_millis(5);
+/// How long the node loop polls for the next proposal before sleeping.
+const SPIN: Duration = Duration::from_micros(50);
 /// Commit early when this many records wait in the pending overlay.
 const MAX_PENDING: usize = 20_000;
-
-/// A batch the WAL holds, on its way to the apply stage.
-struct Logged {
-    batch: Vec<Proposal>,
-    last_index: u64,
-}
 
 struct Proposal {
     req: InternalRequest,
@@ -55,14 +51,14 @@ pub struct Server {
     durable_index: AtomicU64,
     pub db_size: AtomicU64,
     pub hub: crate::watch::Hub,
-    proposals: Mutex<Option<mpsc::Sender<Proposal>>>,
+    proposals: Mutex<Option<std::sync::mpsc::Sender<Proposal>>>,
     lease_ids: Mutex<u64>,
 }
 
 /// What `Server::open` hands to the node thread.
 pub struct NodeParts {
     wal: Wal,
-    rx: mpsc::Receiver<Proposal>,
+    rx: std::sync::mpsc::Receiver<Proposal>,
 }
 
 fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
@@ -119,7 +115,7 @@ impl Server {
         let (mut wal, replay) = Wal::open(&wal_dir, ci).map_err(|e| e.to_string())?;
         // a new term follows every term the store has seen (etcd's too, on import)
         wal.last_term = wal.last_term.max(stored_term);
-        let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        let (tx, rx) = std::sync::mpsc::channel();
         let db_size = std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0);
         let srv = Server {
             cluster_id,
@@ -193,8 +189,8 @@ impl Server {
             .map_err(|_| EtcdError::Stopped)?
             .clone()
             .ok_or(EtcdError::Stopped)?;
+        // unbounded: gRPC's own stream limits bound what can be in flight
         tx.send(Proposal { req, done })
-            .await
             .map_err(|_| EtcdError::Stopped)?;
         rx.await.map_err(|_| EtcdError::Stopped)?
     }
@@ -206,17 +202,49 @@ impl Server {
         }
     }
 
-    /// The node loop, a two-stage pipeline: this thread logs batches to the
-    /// WAL (one fdatasync each) while a second thread applies the previous
-    /// batch. Runs until [`Server::close`].
+    /// The node loop: logs each batch of proposals to the WAL (one
+    /// fdatasync for the batch), applies it into a store transaction that
+    /// stays open across batches, answers, and commits the store every few
+    /// milliseconds (reads see uncommitted records through the store's
+    /// pending overlay). Runs until [`Server::close`].
     pub fn run(&self, parts: NodeParts) {
-        let NodeParts { mut wal, mut rx } = parts;
+        use std::sync::mpsc::RecvTimeoutError;
+        let NodeParts { mut wal, rx } = parts;
         let term = self.term.load(Ordering::SeqCst);
-        let (apply_tx, apply_rx) = std::sync::mpsc::sync_channel::<Logged>(8);
-        std::thread::scope(|scope| {
-            scope.spawn(move || self.apply_loop(apply_rx));
-            let mut released = 0;
-            while let Some(first) = rx.blocking_recv() {
+        let mut txn: Option<WriteTransaction> = None;
+        let mut last_commit = Instant::now();
+        let mut last_durable = Instant::now();
+        let mut since_durable = 0u64;
+        let mut released = 0;
+        loop {
+            // a short spin before sleeping: a lone client's next request
+            // usually arrives within tens of microseconds, and waking a
+            // sleeping thread costs about as much
+            let spin_until = Instant::now() + SPIN;
+            let mut early = None;
+            while early.is_none() && Instant::now() < spin_until {
+                match rx.try_recv() {
+                    Ok(p) => early = Some(p),
+                    Err(std::sync::mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+                }
+            }
+            let first = if early.is_some() {
+                early
+            } else if txn.is_some() {
+                match rx.recv_timeout(COMMIT_EVERY) {
+                    Ok(p) => Some(p),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(p) => Some(p),
+                    Err(_) => break,
+                }
+            };
+            let idle = first.is_none();
+            if let Some(first) = first {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
@@ -240,62 +268,8 @@ impl Server {
                     fatal("writing the WAL", e);
                 }
                 self.raft_index.store(index, Ordering::SeqCst);
-                let logged = Logged {
-                    batch,
-                    last_index: index,
-                };
-                if apply_tx.send(logged).is_err() {
-                    fatal("applying to the store", "the apply thread is gone");
-                }
-                let durable = self.durable_index.load(Ordering::SeqCst);
-                if durable > released {
-                    released = durable;
-                    if let Err(e) = wal.release(durable, self.cfg.max_wals) {
-                        eprintln!("oxcd: warning: releasing old WAL segments: {e}");
-                    }
-                }
-            }
-            drop(apply_tx);
-        });
-    }
-
-    /// Second stage: applies logged batches in order into a store
-    /// transaction that stays open across batches and is committed every
-    /// few milliseconds; reads see applied records through the store's
-    /// pending overlay meanwhile. Answers go out after apply, while the
-    /// state lock is held, and every answered write is already in the WAL.
-    fn apply_loop(&self, rx: std::sync::mpsc::Receiver<Logged>) {
-        use std::sync::mpsc::RecvTimeoutError;
-        let mut txn: Option<WriteTransaction> = None;
-        let mut last_commit = Instant::now();
-        let mut last_durable = Instant::now();
-        let mut since_durable = 0u64;
-        let mut last_index = self.applied_index.load(Ordering::SeqCst);
-        loop {
-            let first = if txn.is_some() {
-                match rx.recv_timeout(COMMIT_EVERY) {
-                    Ok(l) => Some(l),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match rx.recv() {
-                    Ok(l) => Some(l),
-                    Err(_) => break,
-                }
-            };
-            let idle = first.is_none();
-            if let Some(first) = first {
-                let mut logged = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    logged.push(more);
-                }
-                last_index = logged.last().map(|l| l.last_index).unwrap_or(last_index);
-                let (ops, dones): (Vec<_>, Vec<_>) = logged
-                    .into_iter()
-                    .flat_map(|l| l.batch)
-                    .map(|p| (p.req.op, p.done))
-                    .unzip();
+                let (ops, dones): (Vec<_>, Vec<_>) =
+                    batch.into_iter().map(|p| (p.req.op, p.done)).unzip();
                 since_durable += ops.len() as u64;
                 let answer = |results: Vec<Result<Applied>>| {
                     for (done, r) in dones.into_iter().zip(results) {
@@ -309,7 +283,7 @@ impl Server {
                         .begin_write()
                         .unwrap_or_else(|e| fatal("opening a store transaction", e)),
                 };
-                if let Err(e) = self.apply_into(&t, ops, last_index, answer) {
+                if let Err(e) = self.apply_into(&t, ops, index, answer) {
                     fatal("applying to the store", e);
                 }
                 txn = Some(t);
@@ -323,13 +297,20 @@ impl Server {
                 .unwrap_or(0);
             if idle || durable || pending >= MAX_PENDING || last_commit.elapsed() >= COMMIT_EVERY {
                 if let Some(t) = txn.take() {
-                    if let Err(e) = self.commit(t, last_index, durable) {
+                    if let Err(e) = self.commit(t, wal.last_index, durable) {
                         fatal("committing the store", e);
                     }
                     last_commit = Instant::now();
                     if durable {
                         since_durable = 0;
                         last_durable = last_commit;
+                        let d = self.durable_index.load(Ordering::SeqCst);
+                        if d > released {
+                            released = d;
+                            if let Err(e) = wal.release(d, self.cfg.max_wals) {
+                                eprintln!("oxcd: warning: releasing old WAL segments: {e}");
+                            }
+                        }
                     }
                 }
             }
@@ -339,9 +320,10 @@ impl Server {
             Some(t) => Ok(t),
             None => self.db.begin_write(),
         };
+        let last = wal.last_index;
         if let Err(e) = t
             .map_err(EtcdError::from)
-            .and_then(|t| self.commit(t, last_index, true))
+            .and_then(|t| self.commit(t, last, true))
         {
             eprintln!("oxcd: final store commit failed (the WAL still has every write): {e}");
         }
