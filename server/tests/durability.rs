@@ -412,7 +412,7 @@ fn wal_segments(data: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(wal_dir(data))
         .expect("read wal dir")
         .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .filter(|p| p.extension().is_some_and(|e| e == "oxwal"))
         .collect();
     v.sort();
     assert!(
