@@ -261,22 +261,36 @@ async fn oxcd_refuses_a_corrupt_etcd_data_dir() {
             "nothing half-imported"
         );
 
-        // a flipped byte inside the database's pages
-        let db_copy = dir.path().join("db-bad");
-        copy_dir(&data, &db_copy);
-        let db = db_copy.join("member/snap/db");
-        let len = std::fs::metadata(&db).expect("db").len() as usize;
-        for at in [4096 * 2 + 20, len / 2 + 16] {
-            corrupt_at(&db, at);
+        // bbolt checksums only its meta pages: damage both; and separately
+        // cut the file short (its pages then point past the end)
+        type Damage = fn(&Path);
+        let damages: [(&str, Damage); 2] = [
+            ("metas", |db| {
+                corrupt_at(db, 20);
+                corrupt_at(db, 4096 + 20);
+            }),
+            ("truncated", |db| {
+                let len = std::fs::metadata(db).expect("db").len();
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(db)
+                    .expect("open");
+                f.set_len(len / 4).expect("truncate");
+            }),
+        ];
+        for (what, damage) in damages {
+            let db_copy = dir.path().join(format!("db-{what}"));
+            copy_dir(&data, &db_copy);
+            damage(&db_copy.join("member/snap/db"));
+            let (st, err) = run_to_exit(&oxcd_bin(), &args(&db_copy));
+            assert!(!st.success(), "{what}: started on a corrupt database");
+            assert!(err.contains("etcd database"), "{what}: {err}");
+            assert!(!err.contains("panicked"), "{what}: {err}");
+            assert!(
+                !db_copy.join("member/snap/oxcd.redb").exists(),
+                "{what}: nothing half-imported"
+            );
         }
-        let (st, err) = run_to_exit(&oxcd_bin(), &args(&db_copy));
-        assert!(!st.success(), "started on a corrupt database");
-        assert!(err.contains("etcd database"), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
-        assert!(
-            !db_copy.join("member/snap/oxcd.redb").exists(),
-            "nothing half-imported"
-        );
     })
     .await;
 }
