@@ -947,7 +947,7 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and not __fish_see
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore" -s h -l help -d 'Print help'
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore" -f -a "save" -d 'Stores an etcd node backend snapshot to a given file'
-complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore" -f -a "status" -d '[deprecated] Gets backend snapshot status of a given file'
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore" -f -a "status" -d 'Gets backend snapshot status of a given file'
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore" -f -a "restore" -d 'Restores an etcd member snapshot to an etcd directory'
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
@@ -1004,7 +1004,18 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_su
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l password -d 'password for authentication (if this option is used, --user option shouldn\'t include password)' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
-complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l data-dir -d 'Path to the data directory' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l wal-dir -d 'Path to the WAL directory (use --data-dir if none given)' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l initial-cluster -d 'Initial cluster configuration for restore bootstrap' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l initial-cluster-token -d 'Initial cluster token for the etcd cluster during restore bootstrap' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l initial-advertise-peer-urls -d 'List of this member\'s peer URLs to advertise to the rest of the cluster' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l name -d 'Human-readable name for this member' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l skip-hash-check -d 'Ignore snapshot integrity hash value (required if copied from data directory)' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l mark-compacted -d 'Schedule a compaction at the latest revision of the restored data (needed with --bump-revision)' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l bump-revision -d 'Raise the latest revision of the restored data by this much (needs --mark-compacted)' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -1032,7 +1043,7 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_su
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l password -d 'password for authentication (if this option is used, --user option shouldn\'t include password)' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
-complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"

@@ -45,6 +45,9 @@ pub enum CtlError {
     /// Any other error reported with exit code 1.
     #[error("{0}")]
     General(String),
+    /// A failed `snapshot save` (etcdctl's `ExitInterrupted`): 5.
+    #[error("{0}")]
+    Interrupted(String),
     /// Exit with a code and no `Error:` line (output already printed).
     #[error("exit status {0}")]
     Silent(i32),
@@ -68,6 +71,7 @@ impl CtlError {
             CtlError::BadFeature(_) | CtlError::Unsupported(_) => exit::BAD_FEATURE,
             CtlError::InvalidInput(_) => exit::INVALID_INPUT,
             CtlError::Rpc(_) | CtlError::General(_) => exit::ERROR,
+            CtlError::Interrupted(_) => exit::INTERRUPTED,
             CtlError::Connection(_) => exit::BAD_CONNECTION,
             CtlError::Silent(c) => *c,
             CtlError::Fatal(_) | CtlError::Plain(_) => exit::ERROR,

@@ -42,7 +42,7 @@ pub fn flag_to_env(name: &str) -> String {
     format!("ETCDCTL_{}", name.to_uppercase().replace('-', "_"))
 }
 
-fn zap_ts() -> String {
+pub(crate) fn zap_ts() -> String {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -50,7 +50,7 @@ fn zap_ts() -> String {
 }
 
 /// zap's JSON string escaping (no HTML escaping, unlike encoding/json).
-fn zap_str(s: &str) -> String {
+pub(crate) fn zap_str(s: &str) -> String {
     let mut o = String::from("\"");
     for c in s.chars() {
         match c {
@@ -136,6 +136,21 @@ pub fn client_config(
     g: Globals<'_>,
     stderr: &mut dyn Write,
 ) -> Result<(ClientConfig, Box<dyn Printer>)> {
+    let (cfg, printer) = build_config(g, stderr, true)?;
+    Ok((cfg, printer.expect("writer requested")))
+}
+
+/// [`client_config`] without the writer, for commands that never print a
+/// response (`snapshot save` accepts any `-w`).
+pub fn client_config_only(g: Globals<'_>, stderr: &mut dyn Write) -> Result<ClientConfig> {
+    Ok(build_config(g, stderr, false)?.0)
+}
+
+fn build_config(
+    g: Globals<'_>,
+    stderr: &mut dyn Write,
+    with_printer: bool,
+) -> Result<(ClientConfig, Option<Box<dyn Printer>>)> {
     let inherited = spec::inherited_flags(g.path);
     apply_env(g.flags, &inherited, g.env, &[], stderr)?;
     let fs = &*g.flags;
@@ -149,7 +164,10 @@ pub fn client_config(
     let endpoints = endpoints(fs)?;
     let cfg_tls = secure_cfg(fs)?;
     let auth = auth_cfg(fs)?;
-    let printer = printer_from(fs)?;
+    let printer = match with_printer {
+        true => Some(printer_from(fs)?),
+        false => None,
+    };
     let cfg = ClientConfig {
         endpoints,
         dial_timeout: fs.duration("dial-timeout"),

@@ -13,6 +13,7 @@ pub mod gofmt;
 pub mod help;
 pub mod printer;
 pub mod spec;
+mod spec_snapshot;
 mod spec_stubs;
 pub mod txn_parse;
 

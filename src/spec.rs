@@ -40,7 +40,7 @@ pub struct CmdSpec {
     pub subs: &'static [CmdSpec],
 }
 
-const fn flag(
+pub(crate) const fn flag(
     name: &'static str,
     short: Option<char>,
     kind: Kind,
@@ -78,6 +78,7 @@ pub(crate) const fn leaf(
 
 use Kind::*;
 
+use crate::spec_snapshot::SNAPSHOT_SUBS;
 use crate::spec_stubs::*;
 
 pub const ROOT_NAME: &str = "etcdctl";

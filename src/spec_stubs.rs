@@ -33,24 +33,6 @@ pub(crate) const fn group(
     }
 }
 
-pub(crate) static SNAPSHOT_SUBS: &[CmdSpec] = &[
-    stub(
-        "save",
-        "save <filename>",
-        "Stores an etcd node backend snapshot to a given file",
-    ),
-    stub(
-        "status",
-        "status <filename>",
-        "[deprecated] Gets backend snapshot status of a given file",
-    ),
-    stub(
-        "restore",
-        "restore <filename> [options]",
-        "Restores an etcd member snapshot to an etcd directory",
-    ),
-];
-
 pub(crate) static AUTH_SUBS: &[CmdSpec] = &[
     stub("status", "status", "Returns authentication status"),
     stub("enable", "enable", "Enables authentication"),

@@ -195,7 +195,13 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
                 .map(|_| ())
                 .map_err(|e| se(e.into()))
         })?;
-        let compact = meta.finished_compact.unwrap_or(0).max(0) as u64;
+        // etcd finishes a scheduled compaction when it boots; so do we (reads
+        // below it are refused; its records go at the next compaction)
+        let compact = meta
+            .finished_compact
+            .max(meta.scheduled_compact)
+            .unwrap_or(0)
+            .max(0) as u64;
         for (k, v) in [
             (META_CONSISTENT_INDEX, meta.consistent_index),
             (META_TERM, meta.term),

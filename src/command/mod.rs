@@ -19,6 +19,8 @@ pub mod lease;
 pub mod member;
 pub mod move_leader;
 pub mod put;
+pub mod snapshot;
+mod snapshot_save;
 pub mod txn;
 pub mod version;
 
@@ -41,6 +43,16 @@ impl Ctx {
             env: &self.env,
         };
         global::client_config(g, &mut *self.w.err)
+    }
+
+    /// [`Ctx::client_config`] for commands that print no response.
+    pub fn client_config_only(&mut self) -> Result<ClientConfig> {
+        let g = Globals {
+            path: &self.path,
+            flags: &mut self.flags,
+            env: &self.env,
+        };
+        global::client_config_only(g, &mut *self.w.err)
     }
 }
 
@@ -65,6 +77,9 @@ pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
         ["alarm", "list"] => alarm::list(ctx).await,
         ["alarm", "disarm"] => alarm::disarm(ctx).await,
         ["move-leader"] => move_leader::run(ctx).await,
+        ["snapshot", "save"] => snapshot_save::save(ctx).await,
+        ["snapshot", "status"] => snapshot::status(ctx),
+        ["snapshot", "restore"] => snapshot::restore(ctx),
         ["completion", shell] => completion::run(ctx, shell),
         _ => Err(CtlError::General(format!(
             "command {:?} is not implemented",

@@ -10,7 +10,7 @@ use oxcd_proto::etcdserverpb::{
 };
 use oxcd_proto::mvccpb::KeyValue;
 
-use super::{EpHealth, EpStatus, Printer, Streams};
+use super::{EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
 use crate::error::{CtlError, Result};
 use crate::gofmt::{quote, string_slice};
 
@@ -243,6 +243,13 @@ impl Printer for FieldsPrinter {
         let mut o = String::new();
         alarm(&mut o, r)?;
         w.print(&o);
+        Ok(())
+    }
+    fn snapshot_status(&self, w: &mut Streams, s: &SnapshotStatus) -> Result<()> {
+        w.print(&format!(
+            "\"Hash\" : {}\n\"Revision\" : {}\n\"Keys\" : {}\n\"Size\" : {}\n",
+            s.hash, s.revision, s.total_key, s.total_size
+        ));
         Ok(())
     }
 }

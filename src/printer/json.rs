@@ -12,7 +12,7 @@ use oxcd_proto::etcdserverpb::{
 };
 use oxcd_proto::mvccpb::KeyValue;
 
-use super::{EpHealth, EpStatus, Printer, Streams};
+use super::{EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
 use crate::error::Result;
 
 pub struct JsonPrinter {
@@ -389,6 +389,16 @@ pub fn move_leader(r: &MoveLeaderResponse) -> String {
     Obj::new().obj("header", header(&r.header)).finish()
 }
 
+/// etcdutl's `snapshot.Status`: plain json tags, no omitempty.
+pub fn snapshot_status(s: &SnapshotStatus) -> String {
+    Obj::new()
+        .raw("hash", &s.hash.to_string())
+        .raw("revision", &s.revision.to_string())
+        .raw("totalKey", &s.total_key.to_string())
+        .raw("totalSize", &s.total_size.to_string())
+        .finish()
+}
+
 impl Printer for JsonPrinter {
     fn name(&self) -> &'static str {
         "json"
@@ -463,6 +473,10 @@ impl Printer for JsonPrinter {
         r: &MoveLeaderResponse,
     ) -> Result<()> {
         w.print(&format!("{}\n", move_leader(r)));
+        Ok(())
+    }
+    fn snapshot_status(&self, w: &mut Streams, s: &SnapshotStatus) -> Result<()> {
+        w.print(&format!("{}\n", snapshot_status(s)));
         Ok(())
     }
 }

@@ -15,6 +15,8 @@ use oxcd_proto::etcdserverpb::{
 
 use crate::error::{CtlError, Result};
 
+pub use etcd_format::snapshot::Status as SnapshotStatus;
+
 pub mod fields;
 pub mod json;
 pub mod protobuf;
@@ -130,6 +132,10 @@ pub trait Printer {
     ) -> Result<()> {
         Err(CtlError::Unsupported(self.name()))
     }
+    /// `snapshot status` (etcdutl's `DBStatus`).
+    fn snapshot_status(&self, _w: &mut Streams, _s: &SnapshotStatus) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
 }
 
 /// `NewPrinter`: `None` for an unknown writer name.
@@ -212,6 +218,19 @@ pub fn endpoint_status_rows(list: &[EpStatus]) -> (Vec<&'static str>, Vec<Vec<St
         })
         .collect();
     (hdr, rows)
+}
+
+/// The row of the simple and table `snapshot status` output: the hash in
+/// `%x`, the size humanized.
+pub fn snapshot_status_row(s: &SnapshotStatus) -> (Vec<&'static str>, Vec<String>) {
+    let hdr = vec!["hash", "revision", "total keys", "total size"];
+    let row = vec![
+        format!("{:x}", s.hash),
+        s.revision.to_string(),
+        s.total_key.to_string(),
+        crate::gofmt::humanize_bytes(s.total_size),
+    ];
+    (hdr, row)
 }
 
 /// Rows shared by the table endpoint health output.

@@ -11,7 +11,7 @@ use oxcd_proto::etcdserverpb::{
 };
 use oxcd_proto::mvccpb::KeyValue;
 
-use super::{alarm_text, lease_hex, EpHealth, EpStatus, Printer, Streams};
+use super::{alarm_text, lease_hex, EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
 use crate::error::Result;
 
 pub struct SimplePrinter {
@@ -198,6 +198,11 @@ impl Printer for SimplePrinter {
         w.print(&format!(
             "Leadership transferred from {leader:x} to {target:x}\n"
         ));
+        Ok(())
+    }
+    fn snapshot_status(&self, w: &mut Streams, s: &SnapshotStatus) -> Result<()> {
+        let (_, row) = super::snapshot_status_row(s);
+        w.print(&format!("{}\n", row.join(", ")));
         Ok(())
     }
 }

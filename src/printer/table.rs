@@ -6,7 +6,7 @@
 use oxcd_proto::etcdserverpb::MemberListResponse;
 use unicode_width::UnicodeWidthStr;
 
-use super::{EpHealth, EpStatus, Printer, Streams};
+use super::{EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
 use crate::error::Result;
 
 pub struct TablePrinter;
@@ -192,6 +192,11 @@ impl Printer for TablePrinter {
     fn member_list(&self, w: &mut Streams, r: &MemberListResponse) -> Result<()> {
         let (hdr, rows) = super::member_list_rows(r);
         w.print(&render(&hdr, &rows));
+        Ok(())
+    }
+    fn snapshot_status(&self, w: &mut Streams, s: &SnapshotStatus) -> Result<()> {
+        let (hdr, row) = super::snapshot_status_row(s);
+        w.print(&render(&hdr, &[row]));
         Ok(())
     }
 }

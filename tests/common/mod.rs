@@ -211,7 +211,36 @@ impl Server {
         }
     }
 
+    /// Starts `kind` like [`Server::start`], but on an existing data
+    /// directory (for instance one written by `snapshot restore`). The
+    /// directory is not removed when the server stops.
+    pub fn start_on(kind: ServerKind, data_dir: &Path, extra_flags: &[&str]) -> Server {
+        let mut attempt = 1;
+        loop {
+            match Server::try_start_on(kind, extra_flags, Some(data_dir)) {
+                Ok(server) => return server,
+                Err((msg, logs)) => {
+                    let port_race = logs.to_lowercase().contains("address already in use");
+                    if port_race && attempt < 3 {
+                        eprintln!("{} lost a port race, retrying: {msg}", kind.name());
+                        attempt += 1;
+                        continue;
+                    }
+                    panic!("{msg}\n{logs}");
+                }
+            }
+        }
+    }
+
     fn try_start(kind: ServerKind, extra_flags: &[&str]) -> Result<Server, (String, String)> {
+        Server::try_start_on(kind, extra_flags, None)
+    }
+
+    fn try_start_on(
+        kind: ServerKind,
+        extra_flags: &[&str],
+        data_dir: Option<&Path>,
+    ) -> Result<Server, (String, String)> {
         let bin = kind.binary();
         let dir = tempfile::Builder::new()
             .prefix(&format!("compat-{}-", kind.name()))
@@ -220,7 +249,7 @@ impl Server {
         let [client_port, peer_port] = free_ports::<2>();
         let client_url = format!("http://127.0.0.1:{client_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
-        let data_dir = dir.path().join("data");
+        let data_dir = data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         let stdout = std::fs::File::create(dir.path().join("server.stdout"))
             .expect("create server stdout file");
         let stderr = std::fs::File::create(dir.path().join("server.stderr"))

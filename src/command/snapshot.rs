@@ -1,0 +1,139 @@
+//! `snapshot status <filename>` and `snapshot restore <filename>`: etcdutl's
+//! offline commands, run natively on `etcd_format`. Unlike etcdctl 3.5
+//! they print no deprecation banner. Like etcdctl they never read
+//! `ETCDCTL_*` variables (no client is built), so `-w` comes from the
+//! command line only. `snapshot save` is in `snapshot_save.rs`.
+
+use std::io;
+use std::path::PathBuf;
+
+use etcd_format::restore::{self, RestoreConfig, RestoreError};
+
+use super::Ctx;
+use crate::error::{CtlError, Result};
+use crate::global;
+
+/// Go's text for an OS error (`syscall.Errno.Error()`): the C library's
+/// message with a lower-case first letter, without Rust's `(os error N)`.
+pub fn errno_text(e: &io::Error) -> String {
+    let s = match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code).to_string(),
+        None => return e.to_string(),
+    };
+    let s = match s.rfind(" (os error ") {
+        Some(i) => &s[..i],
+        None => s.as_str(),
+    };
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Go's `*os.PathError` text: `op path: reason`.
+pub fn path_error(op: &str, path: &str, e: &io::Error) -> String {
+    format!("{op} {path}: {}", errno_text(e))
+}
+
+/// Reads a whole snapshot file, failing like etcdutl (`stat` first).
+fn read_file(path: &str) -> Result<Vec<u8>> {
+    std::fs::metadata(path).map_err(|e| CtlError::General(path_error("stat", path, &e)))?;
+    /// Linux's EISDIR: reading (not opening) a directory fails.
+    const EISDIR: i32 = 21;
+    std::fs::read(path).map_err(|e| {
+        let op = match e.raw_os_error() {
+            Some(EISDIR) => "read",
+            _ => "open",
+        };
+        CtlError::General(path_error(op, path, &e))
+    })
+}
+
+pub fn status(ctx: &mut Ctx) -> Result<()> {
+    if ctx.args.len() != 1 {
+        return Err(CtlError::BadArgs(
+            "snapshot status requires exactly one argument".into(),
+        ));
+    }
+    // The writer is checked before the file is read (`-w yaml` → exit 4).
+    let printer = global::printer_from(&ctx.flags)?;
+    let bytes = read_file(&ctx.args[0])?;
+    let st = etcd_format::snapshot::status(&bytes).map_err(|e| CtlError::General(e.to_string()))?;
+    printer.snapshot_status(&mut ctx.w, &st)
+}
+
+/// The restore settings from the flags. Operator rule: any existing data
+/// dir is refused, even an empty one (etcdutl 3.5 accepts an empty one).
+fn restore_config(ctx: &Ctx) -> Result<RestoreConfig> {
+    let dir = |name: &str| {
+        let v = ctx.flags.string(name);
+        (!v.is_empty()).then(|| PathBuf::from(v))
+    };
+    let bump = ctx.flags.int64("bump-revision");
+    if bump < 0 {
+        return Err(CtlError::BadArgs(format!(
+            "invalid argument \"{bump}\" for \"--bump-revision\" flag: must not be negative"
+        )));
+    }
+    Ok(RestoreConfig {
+        name: ctx.flags.string("name"),
+        data_dir: dir("data-dir"),
+        wal_dir: dir("wal-dir"),
+        initial_cluster: ctx.flags.string("initial-cluster"),
+        initial_cluster_token: ctx.flags.string("initial-cluster-token"),
+        initial_advertise_peer_urls: ctx.flags.string("initial-advertise-peer-urls"),
+        skip_hash_check: ctx.flags.bool("skip-hash-check"),
+        mark_compacted: ctx.flags.bool("mark-compacted"),
+        bump_revision: bump as u64,
+        refuse_existing_dir: true,
+    })
+}
+
+fn restore_error(e: RestoreError) -> CtlError {
+    CtlError::General(e.to_string())
+}
+
+/// Prints nothing on success. The cluster settings and the data dir are
+/// checked before the snapshot is read, in etcdutl's order; the restore
+/// itself writes into a temporary sibling and renames it into place, so a
+/// failure leaves nothing behind.
+pub fn restore(ctx: &mut Ctx) -> Result<()> {
+    if ctx.args.len() != 1 {
+        return Err(CtlError::BadArgs(
+            "snapshot restore requires exactly one argument".into(),
+        ));
+    }
+    let cfg = restore_config(ctx)?;
+    restore::plan_members(&cfg).map_err(restore_error)?;
+    let data_dir = cfg.data_dir();
+    if std::fs::symlink_metadata(&data_dir).is_ok() {
+        return Err(restore_error(RestoreError::DataDirExists(data_dir)));
+    }
+    let path = &ctx.args[0];
+    let bytes = std::fs::read(path).map_err(|e| CtlError::General(path_error("open", path, &e)))?;
+    restore::restore(&bytes, &cfg).map_err(restore_error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_errors_read_like_go() {
+        let e = io::Error::from_raw_os_error(2);
+        assert_eq!(
+            path_error("open", "/x/y.part", &e),
+            "open /x/y.part: no such file or directory"
+        );
+        assert_eq!(
+            errno_text(&io::Error::from_raw_os_error(13)),
+            "permission denied"
+        );
+        assert_eq!(
+            errno_text(&io::Error::from_raw_os_error(28)),
+            "no space left on device"
+        );
+    }
+}
