@@ -25,7 +25,7 @@ const MAX_BATCH: usize = 4096;
 const DURABLE_EVERY: Duration = Duration::from_secs(1);
 const DURABLE_ENTRIES: u64 = 20_000;
 /// How long applied records may wait in the open store transaction.
-const COMMIT_EVERY: Duration = Duration::from_millis(5);
+const COMMIT_EVERY: Duration = Duration::from_millis(25);
 /// How long the node loop polls for the next proposal before sleeping.
 const SPIN: Duration = Duration::from_micros(50);
 /// Commit early when this many records wait in the pending overlay.
