@@ -8,4 +8,10 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 # the integration tests start the built binaries
 cargo build --workspace --bins -q
-CI=${CI:-} cargo test --workspace --no-fail-fast
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+CI=${CI:-} cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
+# one closing line over every test binary
+awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "\n%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"

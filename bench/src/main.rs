@@ -13,6 +13,8 @@ struct Opts {
     seconds: f64,
     value_size: usize,
     conns: usize,
+    /// stop after this many puts in all (0: run for `seconds`)
+    total: u64,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -22,6 +24,7 @@ fn parse() -> Result<Opts, String> {
         seconds: 5.0,
         value_size: 256,
         conns: 0,
+        total: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -47,6 +50,11 @@ fn parse() -> Result<Opts, String> {
                 o.conns = val("--conns")?
                     .parse()
                     .map_err(|e| format!("--conns: {e}"))?
+            }
+            "--total" => {
+                o.total = val("--total")?
+                    .parse()
+                    .map_err(|e| format!("--total: {e}"))?
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -91,17 +99,27 @@ async fn main() {
             }
         }
     }
-    let deadline = Instant::now() + Duration::from_secs_f64(o.seconds);
+    let deadline = if o.total > 0 {
+        Instant::now() + Duration::from_secs(24 * 3600)
+    } else {
+        Instant::now() + Duration::from_secs_f64(o.seconds)
+    };
+    let issued = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let value = vec![b'x'; o.value_size];
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..o.clients {
         let mut kv = KvClient::new(chans[c % chans.len()].clone());
         let value = value.clone();
+        let issued = issued.clone();
+        let total = o.total;
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = 0u64;
             while Instant::now() < deadline {
+                if total > 0 && issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= total {
+                    break;
+                }
                 let t = Instant::now();
                 let req = PutRequest {
                     key: format!("bench/{c}/{i}").into_bytes(),
