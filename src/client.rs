@@ -1,5 +1,7 @@
-//! Connecting to etcd: endpoints without a scheme are plain HTTP/2, tried in
-//! order; `--user` authenticates once and attaches the token to every call.
+//! Connecting to etcd: endpoints are tried in order; `http://` is plain
+//! HTTP/2, `https://` is TLS, and endpoints without a scheme use TLS when a
+//! TLS flag is given. `--user` authenticates once and attaches the token to
+//! every call.
 //! Timeouts follow etcdctl: the dial timeout bounds connecting, the command
 //! timeout bounds each RPC, and both surface as `context deadline exceeded`.
 
@@ -30,23 +32,52 @@ fn nanos(d: i64) -> Duration {
     Duration::from_nanos(d.max(0) as u64)
 }
 
-/// `http://host:port` for a bare `host:port`; other schemes are rejected
-/// with a clear message (TLS is not built in yet).
-pub fn endpoint_url(ep: &str) -> std::result::Result<String, String> {
-    if let Some(rest) = ep.strip_prefix("http://") {
-        return Ok(format!("http://{rest}"));
-    }
-    if ep.starts_with("https://") || ep.starts_with("unixs://") {
-        return Err(format!(
-            "{ep}: TLS endpoints are not supported by this oxctl build"
-        ));
-    }
-    if ep.starts_with("unix://") {
+/// Where and how to dial one endpoint.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Target {
+    /// `http://host:port`: the address tonic dials (TLS, when on, is done by
+    /// [`crate::tls::Connector`]).
+    pub url: String,
+    pub tls: bool,
+}
+
+/// Splits an `--endpoints` item: `http://` is plaintext, `https://` is TLS,
+/// no scheme follows `tls_configured` (a TLS flag was given). Unix sockets
+/// are rejected with a clear message.
+pub fn endpoint_target(ep: &str, tls_configured: bool) -> std::result::Result<Target, String> {
+    let (rest, tls) = if let Some(rest) = ep.strip_prefix("http://") {
+        (rest, false)
+    } else if let Some(rest) = ep.strip_prefix("https://") {
+        (rest, true)
+    } else if ep.starts_with("unix://") || ep.starts_with("unixs://") {
         return Err(format!(
             "{ep}: unix socket endpoints are not supported by oxctl"
         ));
+    } else {
+        (ep, tls_configured)
+    };
+    Ok(Target {
+        url: format!("http://{rest}"),
+        tls,
+    })
+}
+
+/// Dials one endpoint, through the TLS connector when `tls` is given.
+async fn dial(
+    e: Endpoint,
+    tls: Option<crate::tls::Connector>,
+) -> std::result::Result<Channel, tonic::transport::Error> {
+    match tls {
+        Some(c) => e.connect_with_connector(c).await,
+        None => e.connect().await,
     }
-    Ok(format!("http://{ep}"))
+}
+
+/// The connection broke before any gRPC answer (for instance a plaintext
+/// dial to a TLS port). etcd's Go client waits for a usable connection
+/// until the call's deadline, so it reports the deadline.
+fn connection_failed(s: &tonic::Status) -> bool {
+    s.code() == tonic::Code::Unknown && s.message() == "transport error"
 }
 
 impl Client {
@@ -75,25 +106,56 @@ impl Client {
                 "etcdclient: no available endpoints".into(),
             ));
         }
-        if cfg.tls.is_some() {
-            return Err(fail(
-                "TLS (--cert/--key/--cacert, --insecure-transport=false) is not supported by this oxctl build".into(),
-            ));
-        }
         let mut last = DEADLINE.to_string();
         let mut channel = None;
+        // `https://` endpoints without any TLS flag verify against the
+        // system roots; built on first use.
+        let mut default_tls: Option<crate::tls::Config> = None;
         for ep in eps {
-            let url = match endpoint_url(ep) {
-                Ok(u) => u,
+            let target = match endpoint_target(ep, cfg.tls.is_some()) {
+                Ok(t) => t,
                 Err(e) => {
                     last = e;
                     continue;
                 }
             };
-            let Ok(mut e) = Endpoint::from_shared(url) else {
+            let Ok(mut e) = Endpoint::from_shared(target.url) else {
                 last = DEADLINE.to_string();
                 continue;
             };
+            let mut connector = None;
+            if target.tls {
+                let tls_cfg = match &cfg.tls {
+                    Some(t) => t.config.clone(),
+                    None => match &default_tls {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = crate::tls::default_config().map_err(fail)?;
+                            default_tls = Some(c.clone());
+                            c
+                        }
+                    },
+                };
+                let uri = e.uri().clone();
+                let host = crate::tls::uri_host(&uri);
+                let name = match &cfg.tls {
+                    Some(t) if !t.server_name.is_empty() => t.server_name.as_str(),
+                    _ => host,
+                };
+                match crate::tls::Connector::new(tls_cfg, name) {
+                    Ok(c) => connector = Some(c),
+                    Err(_) => {
+                        last = DEADLINE.to_string();
+                        continue;
+                    }
+                }
+                // Requests carry the `https` scheme the endpoint names.
+                if let Some(auth) = uri.authority() {
+                    if let Ok(origin) = format!("https://{auth}").parse() {
+                        e = e.origin(origin);
+                    }
+                }
+            }
             // gRPC-Go never pings more often than every 10s; servers
             // reject faster pings, so clamp like it does.
             let ka = nanos(cfg.keepalive_time).max(Duration::from_secs(10));
@@ -104,7 +166,7 @@ impl Client {
             if cfg.dial_timeout > 0 {
                 e = e.connect_timeout(nanos(cfg.dial_timeout));
             }
-            let attempt = e.connect();
+            let attempt = dial(e, connector);
             let res = if cfg.dial_timeout > 0 {
                 match tokio::time::timeout(nanos(cfg.dial_timeout), attempt).await {
                     Ok(r) => r.map_err(|_| ()),
@@ -190,6 +252,7 @@ impl Client {
         }
         match tokio::time::timeout(nanos(self.command_timeout), fut).await {
             Err(_) => Err(CtlError::Rpc(DEADLINE.into())),
+            Ok(Err(s)) if connection_failed(&s) => Err(CtlError::Rpc(DEADLINE.into())),
             Ok(Err(s)) => Err(CtlError::Rpc(status_text(&s))),
             Ok(Ok(r)) => Ok(r.into_inner()),
         }

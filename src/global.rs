@@ -22,13 +22,14 @@ pub struct ClientConfig {
     pub auth: Option<Auth>,
 }
 
-#[derive(Clone, Debug, Default)]
+/// The client TLS settings, with the files already read and checked.
+#[derive(Clone, Debug)]
 pub struct TlsFiles {
-    pub cert: Option<Vec<u8>>,
-    pub key: Option<Vec<u8>>,
-    pub ca: Option<Vec<u8>>,
+    /// Checked against the server certificate instead of the endpoint's
+    /// host when not empty (`--discovery-srv`).
     pub server_name: String,
     pub skip_verify: bool,
+    pub config: crate::tls::Config,
 }
 
 #[derive(Clone, Debug)]
@@ -249,18 +250,14 @@ fn read_file(path: &str) -> Result<Vec<u8>> {
     })
 }
 
-/// `newClientCfg`'s TLS part: validates and reads the files (exit 128 on
-/// errors). `None` means plaintext.
+/// `newClientCfg`'s TLS part: validates and reads the files and builds the
+/// rustls configuration (exit 128 on errors). `None` means plaintext.
 pub fn load_tls(s: &SecureCfg) -> Result<Option<TlsFiles>> {
     let any = !s.cert.is_empty()
         || !s.key.is_empty()
         || !s.cacert.is_empty()
         || !s.server_name.is_empty();
-    let mut t = TlsFiles {
-        server_name: s.server_name.clone(),
-        skip_verify: s.skip_verify,
-        ..TlsFiles::default()
-    };
+    let mut identity = None;
     if !s.cert.is_empty() || !s.key.is_empty() {
         if s.cert.is_empty() || s.key.is_empty() {
             return Err(CtlError::BadArgs(format!(
@@ -270,31 +267,23 @@ pub fn load_tls(s: &SecureCfg) -> Result<Option<TlsFiles>> {
         }
         let cert = read_file(&s.cert)?;
         let key = read_file(&s.key)?;
-        if !contains(&cert, b"-----BEGIN") {
-            return Err(CtlError::BadArgs(
-                "tls: failed to find any PEM data in certificate input".into(),
-            ));
-        }
-        if !contains(&key, b"-----BEGIN") {
-            return Err(CtlError::BadArgs(
-                "tls: failed to find any PEM data in key input".into(),
-            ));
-        }
-        t.cert = Some(cert);
-        t.key = Some(key);
+        identity = Some(crate::tls::parse_identity(&cert, &key).map_err(CtlError::BadArgs)?);
     }
+    let mut roots = None;
     if !s.cacert.is_empty() {
-        t.ca = Some(read_file(&s.cacert)?);
+        let ca = read_file(&s.cacert)?;
+        roots = Some(crate::tls::parse_ca(&s.cacert, &ca).map_err(CtlError::BadArgs)?);
     }
-    if any || !s.insecure_transport {
-        Ok(Some(t))
-    } else {
-        Ok(None)
+    if !any && s.insecure_transport {
+        return Ok(None);
     }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    let config =
+        crate::tls::client_config(roots, identity, s.skip_verify).map_err(CtlError::BadArgs)?;
+    Ok(Some(TlsFiles {
+        server_name: s.server_name.clone(),
+        skip_verify: s.skip_verify,
+        config,
+    }))
 }
 
 /// `--user name[:password]` / `--password`.

@@ -85,6 +85,16 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let api = Api { srv: srv.clone() };
+    // small gRPC frames must not wait for Nagle's algorithm
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |conn| {
+            if let Ok(c) = &conn {
+                let _ = c.set_nodelay(true);
+            }
+            conn
+        },
+    );
     // gRPC accepts a little more than a request may hold so that an
     // oversized request gets etcd's own error rather than a transport one
     let limit = srv.cfg.max_request_bytes + 512 * 1024;
@@ -96,9 +106,6 @@ pub async fn serve(
         .add_service(MaintenanceServer::new(api.clone()).max_decoding_message_size(limit))
         .add_service(AuthServer::new(api.clone()).max_decoding_message_size(limit))
         .add_service(WatchServer::new(api).max_decoding_message_size(limit))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

@@ -1,0 +1,463 @@
+//! Client TLS against real etcd 3.5.1: oxctl must match the real etcdctl
+//! byte for byte (stdout, the `Error:` lines of stderr, the exit code).
+//! A throwaway CA, server and client certificate are made with the
+//! `openssl` command for every test.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ClientKind, ServerKind};
+
+/// Fast failure for the error cases (oxctl may fail sooner than etcdctl).
+const FAST: [&str; 2] = ["--dial-timeout=1s", "--command-timeout=2s"];
+
+/// Real etcd and `openssl` are both needed: print SKIPPED without them, or
+/// panic under CI.
+fn tools_available(test: &str) -> bool {
+    if !common::real_etcd_available(test) {
+        return false;
+    }
+    let ok = Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("the openssl command is needed by {test} and missing under CI");
+    }
+    eprintln!("\nSKIPPED {test}: the openssl command is not installed\n");
+    false
+}
+
+/// A throwaway PKI: `ca.crt`, `server.crt/key` (SAN 127.0.0.1 and
+/// localhost), `client.crt/key`, and a second CA `other-ca.crt` that signed
+/// nothing used here.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::Builder::new()
+            .prefix("oxctl-tls-")
+            .tempdir()
+            .expect("temp dir for certificates");
+        let d = dir.path();
+        for ca in ["ca", "other-ca"] {
+            openssl(
+                d,
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-keyout",
+                    &format!("{ca}.key"),
+                    "-out",
+                    &format!("{ca}.crt"),
+                    "-days",
+                    "2",
+                    "-subj",
+                    &format!("/CN=oxctl-test-{ca}"),
+                ],
+            );
+        }
+        std::fs::write(
+            d.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+        for who in ["server", "client"] {
+            openssl(
+                d,
+                &[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-keyout",
+                    &format!("{who}.key"),
+                    "-out",
+                    &format!("{who}.csr"),
+                    "-subj",
+                    &format!("/CN={who}"),
+                ],
+            );
+            openssl(
+                d,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{who}.csr"),
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-out",
+                    &format!("{who}.crt"),
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &format!("{who}.ext"),
+                ],
+            );
+        }
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn flag(&self, flag: &str, file: &str) -> String {
+        format!("--{flag}={}", self.path(file))
+    }
+}
+
+/// A real etcd serving clients over TLS only. Dropping it kills and reaps
+/// the process and removes its directory.
+struct TlsEtcd {
+    port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl TlsEtcd {
+    /// `client_auth`: `--client-cert-auth` with the test CA as trusted CA.
+    fn start(pki: &Pki, client_auth: bool) -> TlsEtcd {
+        let mut attempt = 1;
+        loop {
+            match TlsEtcd::try_start(pki, client_auth) {
+                Ok(s) => return s,
+                Err(logs) if attempt < 3 && logs.contains("address already in use") => {
+                    attempt += 1;
+                }
+                Err(logs) => panic!("TLS etcd did not start:\n{logs}"),
+            }
+        }
+    }
+
+    fn try_start(pki: &Pki, client_auth: bool) -> Result<TlsEtcd, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("oxctl-tls-etcd-")
+            .tempdir()
+            .expect("temp dir for etcd");
+        let [port, peer] = common::free_ports::<2>();
+        let client_url = format!("https://127.0.0.1:{port}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
+        let mut cmd = Command::new(common::real_etcd());
+        cmd.args(["--name", "default", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("default={peer_url}")])
+            .args(["--cert-file", &pki.path("server.crt")])
+            .args(["--key-file", &pki.path("server.key")]);
+        if client_auth {
+            cmd.arg("--client-cert-auth")
+                .args(["--trusted-ca-file", &pki.path("ca.crt")]);
+        }
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("ETCD") {
+                cmd.env_remove(&key);
+            }
+        }
+        let child = cmd
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn real etcd");
+        let mut server = TlsEtcd { port, child, dir };
+        let mut probe = vec![
+            format!("--endpoints=https://127.0.0.1:{port}"),
+            pki.flag("cacert", "ca.crt"),
+        ];
+        if client_auth {
+            probe.push(pki.flag("cert", "client.crt"));
+            probe.push(pki.flag("key", "client.key"));
+        }
+        probe.extend(FAST.iter().map(|s| s.to_string()));
+        probe.extend(["get".to_string(), "readiness-probe".to_string()]);
+        let deadline = Instant::now() + common::SERVER_READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("etcd exited with {status}\n{}", server.logs()));
+            }
+            let out = common::run(&common::real_etcdctl(), None, &probe, None, &[]);
+            if out.code == 0 {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("etcd never answered over TLS\n{}", server.logs()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+    }
+
+    fn https(&self) -> String {
+        format!("--endpoints=https://127.0.0.1:{}", self.port)
+    }
+
+    fn bare(&self) -> String {
+        format!("--endpoints=127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TlsEtcd {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("==== TLS etcd log ====\n{}", self.logs());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// stdout, the `Error:` lines of stderr and the exit code.
+type Observed = (String, Vec<String>, i32);
+
+fn observe(kind: ClientKind, args: &[String]) -> Observed {
+    let out = common::run(&kind.binary(), None, args, None, &[]);
+    assert!(!out.timed_out, "{} {args:?} timed out", kind.name());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors = stderr
+        .lines()
+        .filter(|l| l.starts_with("Error:"))
+        .map(str::to_string)
+        .collect();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        errors,
+        out.code,
+    )
+}
+
+/// Runs etcdctl, then oxctl, with the same arguments; asserts equal
+/// results and returns them.
+fn same(args: &[String]) -> Observed {
+    let want = observe(ClientKind::RealEtcdctl, args);
+    let got = observe(ClientKind::Oxctl, args);
+    assert_eq!(got, want, "oxctl vs etcdctl for {args:?}");
+    want
+}
+
+fn args(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+fn with(mut base: Vec<String>, more: &[&str]) -> Vec<String> {
+    base.extend(more.iter().map(|s| s.to_string()));
+    base
+}
+
+fn deadline_error() -> Observed {
+    (
+        String::new(),
+        vec!["Error: context deadline exceeded".to_string()],
+        1,
+    )
+}
+
+#[test]
+fn tls_with_cacert_and_verification_failures() {
+    if !tools_available("tls_with_cacert_and_verification_failures") {
+        return;
+    }
+    let pki = Pki::new();
+    let etcd = TlsEtcd::start(&pki, false);
+    let ca = pki.flag("cacert", "ca.crt");
+
+    // https:// endpoint with the CA: put then get.
+    let r = same(&args(&[&etcd.https(), &ca, "put", "k1", "v1"]));
+    assert_eq!(r, ("OK\n".into(), vec![], 0));
+    let r = same(&args(&[&etcd.https(), &ca, "get", "k1"]));
+    assert_eq!(r, ("k1\nv1\n".into(), vec![], 0));
+    // No scheme: --cacert alone turns TLS on; localhost is in the SAN too.
+    let r = same(&args(&[&etcd.bare(), &ca, "get", "k1", "-w", "json"]));
+    assert_eq!(r.2, 0);
+    let localhost = format!("--endpoints=localhost:{}", etcd.port);
+    same(&args(&[&localhost, &ca, "get", "k1"]));
+
+    // Unknown authority: no CA (system roots), and the wrong CA.
+    let fast = args(&FAST);
+    let r = same(&with(with(fast.clone(), &[&etcd.https()]), &["get", "k1"]));
+    assert_eq!(r, deadline_error());
+    let other = pki.flag("cacert", "other-ca.crt");
+    let r = same(&with(fast.clone(), &[&etcd.https(), &other, "get", "k1"]));
+    assert_eq!(r, deadline_error());
+    // A bare endpoint without TLS flags is plaintext: fails against TLS,
+    // and so does an explicit http:// endpoint even with --cacert.
+    let r = same(&with(fast.clone(), &[&etcd.bare(), "get", "k1"]));
+    assert_eq!(r, deadline_error());
+    let http = format!("--endpoints=http://127.0.0.1:{}", etcd.port);
+    let r = same(&with(fast.clone(), &[&http, &ca, "get", "k1"]));
+    assert_eq!(r, deadline_error());
+    // --insecure-transport=false alone: TLS with the system roots.
+    let r = same(&with(
+        fast.clone(),
+        &[&etcd.bare(), "--insecure-transport=false", "get", "k1"],
+    ));
+    assert_eq!(r, deadline_error());
+
+    // --insecure-skip-tls-verify applies only once a TLS configuration
+    // exists: with the https:// scheme alone it still verifies.
+    let r = same(&with(
+        fast.clone(),
+        &[&etcd.https(), "--insecure-skip-tls-verify", "get", "k1"],
+    ));
+    assert_eq!(r, deadline_error());
+    let r = same(&args(&[
+        &etcd.bare(),
+        "--insecure-transport=false",
+        "--insecure-skip-tls-verify",
+        "get",
+        "k1",
+    ]));
+    assert_eq!(r, ("k1\nv1\n".into(), vec![], 0));
+    // Skipping verification also accepts a server the given CA rejects.
+    let r = same(&args(&[
+        &etcd.https(),
+        &other,
+        "--insecure-skip-tls-verify",
+        "put",
+        "k2",
+        "v2",
+    ]));
+    assert_eq!(r, ("OK\n".into(), vec![], 0));
+}
+
+#[test]
+fn tls_client_cert_auth() {
+    if !tools_available("tls_client_cert_auth") {
+        return;
+    }
+    let pki = Pki::new();
+    let etcd = TlsEtcd::start(&pki, true);
+    let ca = pki.flag("cacert", "ca.crt");
+    let cert = pki.flag("cert", "client.crt");
+    let key = pki.flag("key", "client.key");
+
+    let r = same(&args(&[&etcd.https(), &ca, &cert, &key, "put", "a", "1"]));
+    assert_eq!(r, ("OK\n".into(), vec![], 0));
+    let r = same(&args(&[&etcd.bare(), &ca, &cert, &key, "get", "a"]));
+    assert_eq!(r, ("a\n1\n".into(), vec![], 0));
+
+    // No client certificate: the server refuses the handshake.
+    let r = same(&with(args(&FAST), &[&etcd.https(), &ca, "get", "a"]));
+    assert_eq!(r, deadline_error());
+}
+
+#[test]
+fn https_endpoint_against_plaintext_etcd() {
+    if !tools_available("https_endpoint_against_plaintext_etcd") {
+        return;
+    }
+    let pki = Pki::new();
+    let server = common::Server::start(ServerKind::RealEtcd, &[]);
+    let https = format!("--endpoints=https://{}", server.endpoint());
+    let r = same(&with(args(&FAST), &[&https, "get", "a"]));
+    assert_eq!(r, deadline_error());
+    let ca = pki.flag("cacert", "ca.crt");
+    let r = same(&with(args(&FAST), &[&https, &ca, "get", "a"]));
+    assert_eq!(r, deadline_error());
+    // An explicit http:// endpoint stays plaintext even with --cacert.
+    let http = format!("--endpoints=http://{}", server.endpoint());
+    let r = same(&args(&[&http, &ca, "put", "a", "1"]));
+    assert_eq!(r, ("OK\n".into(), vec![], 0));
+}
+
+#[test]
+fn tls_file_errors() {
+    if !tools_available("tls_file_errors") {
+        return;
+    }
+    let pki = Pki::new();
+    // Nothing listens there: every case fails before dialing.
+    let ep = format!("--endpoints=https://127.0.0.1:{}", common::free_port());
+    let base = with(args(&FAST), &[&ep]);
+    let bad = |more: &[&str]| {
+        let r = same(&with(with(base.clone(), more), &["get", "a"]));
+        assert_eq!(r.2, 128, "{more:?}");
+        assert_eq!(r.1.len(), 1, "{more:?}");
+    };
+
+    let r = same(&with(
+        base.clone(),
+        &["--cacert=/nonexistent/ca.crt", "get", "a"],
+    ));
+    assert_eq!(
+        r.1,
+        vec!["Error: open /nonexistent/ca.crt: no such file or directory"]
+    );
+    let cert = pki.flag("cert", "client.crt");
+    let r = same(&with(base.clone(), &[&cert, "get", "a"]));
+    assert_eq!(
+        r.1,
+        vec![format!(
+            "Error: KeyFile and CertFile must both be present[key: , cert: {}]",
+            pki.path("client.crt")
+        )]
+    );
+    assert_eq!(r.2, 128);
+    bad(&["--cacert=/nonexistent/ca.crt", "--key=/nonexistent/k"]);
+    bad(&[&cert, "--key=/nonexistent/client.key"]);
+    bad(&["--cacert", &pki.path("")]);
+    // PEM trouble, with etcdctl's texts.
+    let junk = pki.path("junk.txt");
+    std::fs::write(&junk, "not pem\n").unwrap();
+    bad(&[&cert, &format!("--key={junk}")]);
+    bad(&[&format!("--cert={junk}"), &pki.flag("key", "client.key")]);
+    bad(&[
+        &pki.flag("cert", "client.key"),
+        &pki.flag("key", "client.key"),
+    ]);
+    bad(&[&cert, &pki.flag("key", "client.crt")]);
+    bad(&[&cert, &pki.flag("key", "server.key")]);
+    openssl(
+        pki.dir.path(),
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-out",
+            "ec.key",
+        ],
+    );
+    bad(&[&cert, &pki.flag("key", "ec.key")]);
+}
