@@ -1,8 +1,9 @@
 //! Starting oxcd on a data dir in etcd 3.5's layout — restored by
 //! `snapshot restore`, or left by a stopped etcd. Its bbolt database is
 //! imported into oxcd's own store once (revisions, leases, alarms,
-//! membership and the member/cluster IDs kept); etcd's files are only
-//! read, never changed.
+//! membership and the member/cluster IDs kept; users and roles carried
+//! into oxcd's snapshots unchanged); etcd's files are only read, never
+//! changed.
 //!
 //! Refused, with a clear error: a corrupt database or WAL, committed WAL
 //! entries the database does not hold yet (etcd would replay them; we do
@@ -162,6 +163,7 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
         let mut members = w.open_table(MEMBERS).map_err(|e| se(e.into()))?;
         let mut alarm = w.open_table(ALARM).map_err(|e| se(e.into()))?;
         let mut m = w.open_table(META).map_err(|e| se(e.into()))?;
+        let mut auth = w.open_table(ETCD_AUTH).map_err(|e| se(e.into()))?;
         let each = |name: &[u8], f: Visit<'_>| -> Result<(), String> {
             if let Some(b) = r.bucket(name).map_err(bad_db)? {
                 for e in b.iter() {
@@ -197,6 +199,18 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
         })?;
         // etcd finishes a scheduled compaction when it boots; so do we (reads
         // below it are refused; its records go at the next compaction)
+        // users and roles are carried along (auth is off: checked above)
+        for (bucket, name) in [
+            (schema::AUTH, "auth"),
+            (schema::AUTH_USERS, "authUsers"),
+            (schema::AUTH_ROLES, "authRoles"),
+        ] {
+            each(bucket, &mut |k, v| {
+                auth.insert((name, k), v)
+                    .map(|_| ())
+                    .map_err(|e| se(e.into()))
+            })?;
+        }
         let compact = meta
             .finished_compact
             .max(meta.scheduled_compact)

@@ -481,6 +481,7 @@ fn bootstrap(db: &Database, cfg: &Config) -> Result<(u64, u64, u64, u64)> {
         w.open_table(KEY)?;
         w.open_table(LEASE)?;
         w.open_table(ALARM)?;
+        w.open_table(ETCD_AUTH)?;
         let mut meta = w.open_table(META)?;
         let mut members = w.open_table(MEMBERS)?;
         match (

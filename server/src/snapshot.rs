@@ -7,7 +7,7 @@
 //! file out without holding it, so writers carry on meanwhile.
 
 use crate::error::{EtcdError, Result};
-use crate::mvcc::backend::KEY;
+use crate::mvcc::backend::{ETCD_AUTH, KEY};
 use crate::mvcc::merge_records;
 use crate::mvcc::revision::Rev;
 use crate::node::Server;
@@ -15,6 +15,7 @@ use etcd_format::bolt::BucketData;
 use etcd_format::schema;
 use oxcd_proto::etcdserverpb::{AlarmMember, Member};
 use prost::Message;
+use redb::ReadableTable;
 use std::sync::atomic::Ordering;
 
 /// The version etcd 3.5 records in its `cluster` bucket.
@@ -62,6 +63,23 @@ impl Server {
         };
         let members = self.members.read().map_err(|_| lock())?.clone();
         let kv = rtxn.open_table(KEY)?;
+        // users and roles carried from an imported etcd data dir
+        let mut auth_rows: std::collections::BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>> =
+            Default::default();
+        for item in rtxn.open_table(ETCD_AUTH)?.iter()? {
+            let (k, v) = item?;
+            let (bucket, key) = k.value();
+            auth_rows
+                .entry(bucket.to_string())
+                .or_default()
+                .push((key.to_vec(), v.value().to_vec()));
+        }
+        let mut auth_bucket = |name: &str| auth_rows.remove(name).unwrap_or_default();
+        let mut auth = auth_bucket("auth");
+        if auth.is_empty() {
+            // a fresh etcd's auth store: revision 1, auth off
+            auth.push((schema::AUTH_REVISION.to_vec(), be(1)));
+        }
         let mut keys = Vec::new();
         merge_records(&pending, &kv, 0, current, |r, tomb, v| {
             keys.push((r.to_bytes(tomb), v.to_vec()));
@@ -119,9 +137,9 @@ impl Server {
 
         let mut buckets = vec![
             BucketData::new(schema::ALARM, alarm_rows),
-            BucketData::new(schema::AUTH, vec![(schema::AUTH_REVISION.to_vec(), be(1))]),
-            BucketData::new(schema::AUTH_ROLES, Vec::new()),
-            BucketData::new(schema::AUTH_USERS, Vec::new()),
+            BucketData::new(schema::AUTH, auth),
+            BucketData::new(schema::AUTH_ROLES, auth_bucket("authRoles")),
+            BucketData::new(schema::AUTH_USERS, auth_bucket("authUsers")),
             BucketData::new(
                 schema::CLUSTER,
                 vec![(

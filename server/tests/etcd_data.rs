@@ -170,6 +170,16 @@ async fn stopped_etcd_dir(
     let mut real = Server::start_bin(&etcd, &data, &[]).await;
     let mut c = real.clients().await;
     let lease = write_history(&mut c).await;
+    // a user and a role (auth stays off): carried through oxcd's snapshots
+    let ctl = etcd.with_file_name("etcdctl");
+    let ep = format!("--endpoints=127.0.0.1:{}", real.client_port);
+    for args in [
+        vec!["user", "add", "alice:secret"],
+        vec!["role", "add", "reader"],
+    ] {
+        let (ok, _, err) = run(&ctl, &[&[ep.as_str()][..], &args].concat());
+        assert!(ok, "etcdctl {args:?}: {err}");
+    }
     let before = range_all(&mut c).await;
     // etcd shuts down gracefully on SIGTERM, then re-raises it: its exit
     // status is the signal, not 0
@@ -212,6 +222,21 @@ async fn oxcd_boots_from_a_stopped_etcd_data_dir() {
             .expect_err("compaction kept");
         assert!(err.message().contains("compacted"), "{err}");
         assert_eq!(put(&mut c, "new", "1").await, rev + 1, "revisions continue");
+        let snap = snapshot_bytes(&mut c).await;
+        let r = etcd_format::bolt::Reader::new(
+            etcd_format::snapshot::verify_trailer(&snap).expect("trailer"),
+        )
+        .expect("bbolt");
+        for (bucket, key) in [
+            (&b"authUsers"[..], &b"alice"[..]),
+            (b"authRoles", b"reader"),
+        ] {
+            let b = r.bucket(bucket).expect("read").expect("bucket present");
+            assert!(
+                b.get(key).expect("read").is_some(),
+                "{key:?} carried into the snapshot"
+            );
+        }
         ox.stop().await;
         ox.assert_no_panic();
         // etcd's own files are exactly as etcd left them

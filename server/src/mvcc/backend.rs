@@ -13,6 +13,11 @@ pub const MEMBERS: TableDefinition<u64, &[u8]> = TableDefinition::new("members")
 /// (member ID, alarm type) → unit
 pub const ALARM: TableDefinition<(u64, i32), ()> = TableDefinition::new("alarm");
 
+/// (etcd bucket, key) → value: the `auth`, `authUsers` and `authRoles`
+/// records of an imported etcd data dir, carried unchanged into snapshots
+/// (oxcd does not enforce auth yet)
+pub const ETCD_AUTH: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("etcd_auth");
+
 pub const META_CONSISTENT_INDEX: &str = "consistent_index";
 pub const META_TERM: &str = "term";
 pub const META_COMPACT_REV: &str = "finishedCompactRev";
