@@ -21,6 +21,9 @@ use std::sync::atomic::Ordering;
 /// The version etcd 3.5 records in its `cluster` bucket.
 const CLUSTER_VERSION: &str = "3.5.0";
 
+/// A bucket's (key, value) pairs.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
 fn be(v: u64) -> Vec<u8> {
     v.to_be_bytes().to_vec()
 }
@@ -64,8 +67,7 @@ impl Server {
         let members = self.members.read().map_err(|_| lock())?.clone();
         let kv = rtxn.open_table(KEY)?;
         // users and roles carried from an imported etcd data dir
-        let mut auth_rows: std::collections::BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>> =
-            Default::default();
+        let mut auth_rows: std::collections::BTreeMap<String, Rows> = Default::default();
         for item in rtxn.open_table(ETCD_AUTH)?.iter()? {
             let (k, v) = item?;
             let (bucket, key) = k.value();
