@@ -72,6 +72,8 @@ pub enum Error {
     BadValue { what: &'static str, reason: String },
     #[error("writer: {0}")]
     Writer(String),
+    #[error("i/o error: {0}")]
+    Io(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -25,33 +25,35 @@
 //!
 //! The WAL, `.snap` and member records are byte-identical to etcdutl
 //! 3.5.1's (checked by the golden tests); the bbolt file holds the same
-//! buckets and entries, laid out compactly by [`Writer`].
+//! buckets and entries, laid out compactly and streamed into the file by
+//! a [`crate::bolt::StreamWriter`] (the bytes [`crate::bolt::Writer`]
+//! would lay out in memory).
 //!
 //! Unlike etcdutl, which writes in place and leaves partial files behind
 //! on failure, everything is written into a temporary sibling directory,
 //! fsynced, and renamed onto DIR at the end.
 
 mod files;
+mod rebuild;
 
-use std::collections::BTreeMap;
-use std::fs;
+use std::fs::{self, OpenOptions};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
 use sha2::{Digest, Sha256};
 
-use crate::bolt::{BucketData, Reader, Writer};
+use crate::bolt::{FileReader, Reader};
 use crate::member::{self, Member};
 use crate::raftpb::{
     ConfChange, ConfState, Entry, HardState, Metadata, SnapFile, Snapshot, SnapshotMetadata,
     WalSnapshot, CONF_CHANGE_ADD_NODE, ENTRY_CONF_CHANGE,
 };
-use crate::schema::{self, RevisionKey};
 use crate::snapshot;
 use crate::wal;
 
-use files::{check_data_dir, mkdir_all, sync_dir, write_file, write_wal, TempDir};
+use files::{check_data_dir, io_err, mkdir_all, sync_dir, write_file, write_wal, TempDir};
 
 /// Settings of a restore, with etcdutl's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,90 +318,100 @@ pub fn verify_snapshot(bytes: &[u8], skip_hash_check: bool) -> Result<&[u8], Res
     }
 }
 
-type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
+/// [`verify_snapshot`] for a file of `len` bytes, hashed in 1 MiB
+/// chunks; returns the length of the database (the trailer excluded).
+pub fn verify_snapshot_file(
+    file: &fs::File,
+    path: &Path,
+    len: u64,
+    skip_hash_check: bool,
+) -> Result<u64, RestoreError> {
+    use std::os::unix::fs::FileExt;
+    let trailer = snapshot::TRAILER_LEN as u64;
+    let has_trailer = len % 512 == trailer;
+    let db_len = if has_trailer { len - trailer } else { len };
+    if skip_hash_check {
+        return Ok(db_len);
+    }
+    if !has_trailer {
+        return Err(RestoreError::MissingHash);
+    }
+    let read = io_err("read", path);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; (1 << 20).min(db_len as usize)];
+    let mut at = 0u64;
+    let res = (|| {
+        while at < db_len {
+            let n = buf.len().min((db_len - at) as usize);
+            file.read_exact_at(&mut buf[..n], at)?;
+            hasher.update(&buf[..n]);
+            at += n as u64;
+        }
+        let mut t = [0u8; snapshot::TRAILER_LEN];
+        file.read_exact_at(&mut t, db_len)?;
+        Ok(t)
+    })();
+    let expected = res.map_err(read)?;
+    let got = hasher.finalize();
+    if got.as_slice() != expected {
+        return Err(RestoreError::HashMismatch {
+            expected: expected.to_vec(),
+            got: got.to_vec(),
+        });
+    }
+    Ok(db_len)
+}
 
 /// The restored database: the snapshot's buckets with the membership
 /// replaced, the consistent index set, and the optional revision bump.
-/// Returns the file and its latest revision.
+/// Returns the file and its latest revision. Built in memory and checked;
+/// [`rebuild_db_into`] streams it into a file instead.
 pub fn rebuild_db(
     db: &[u8],
     members: &[Member],
     bump_revision: u64,
     mark_compacted: bool,
 ) -> Result<(Vec<u8>, i64), crate::Error> {
-    let reader = Reader::new(db)?;
-    let mut buckets: BTreeMap<Vec<u8>, Entries> = BTreeMap::new();
-    for top in reader.root().iter() {
-        let top = top?;
-        let name = String::from_utf8_lossy(top.key).into_owned();
-        let bucket = match top.is_bucket {
-            true => reader.bucket(top.key)?,
-            false => None,
-        }
-        .ok_or(crate::Error::NotABucket { name: name.clone() })?;
-        let mut entries = Entries::new();
-        for e in bucket.iter() {
-            let e = e?;
-            if e.is_bucket {
-                return Err(crate::Error::BadValue {
-                    what: "bucket",
-                    reason: format!("{name:?} holds a nested bucket"),
-                });
-            }
-            entries.insert(e.key.to_vec(), e.value.to_vec());
-        }
-        buckets.insert(top.key.to_vec(), entries);
-    }
-    // TrimMembershipFromBackend, then AddMember for each new member (the
-    // three membership buckets are created if missing).
-    let mut new_members = Entries::new();
-    for m in members {
-        new_members.insert(m.id_hex().into_bytes(), m.json().into_bytes());
-    }
-    buckets.insert(schema::MEMBERS.to_vec(), new_members);
-    buckets.insert(schema::MEMBERS_REMOVED.to_vec(), Entries::new());
-    buckets.entry(schema::CLUSTER.to_vec()).or_default();
-
-    let key = buckets.entry(schema::KEY.to_vec()).or_default();
-    let mut latest = schema::Revision::default();
-    for k in key.keys() {
-        if let Some(r) = RevisionKey::decode_lenient(k) {
-            latest = latest.max(r.rev);
-        }
-    }
-    // etcdutl 3.5.10+ (`--bump-revision` with `--mark-compacted`; 3.5.1
-    // lacks both): an empty value at the bumped revision, and the
-    // scheduled compaction set to it so etcd compacts up to it on boot.
-    let bump = mark_compacted && bump_revision > 0;
-    if bump {
-        latest = schema::Revision {
-            main: latest.main + bump_revision as i64,
-            sub: 0,
-        };
-        key.insert(RevisionKey::new(latest.main, 0, false).encode(), Vec::new());
-    }
-    let meta = buckets.entry(schema::META.to_vec()).or_default();
-    if bump {
-        meta.insert(
-            schema::META_SCHEDULED_COMPACT.to_vec(),
-            RevisionKey::new(latest.main, 0, false).encode(),
-        );
-    }
-    // cindex.UpdateConsistentIndex(commit = N, term = 1).
-    let n = members.len() as u64;
-    meta.insert(
-        schema::META_CONSISTENT_INDEX.to_vec(),
-        n.to_be_bytes().to_vec(),
-    );
-    meta.insert(schema::META_TERM.to_vec(), 1u64.to_be_bytes().to_vec());
-
-    let data: Vec<BucketData> = buckets
-        .into_iter()
-        .map(|(name, e)| BucketData::new(name, e.into_iter().collect()))
-        .collect();
-    let out = Writer::new().write(&data)?;
+    let out = io::Cursor::new(Vec::new());
+    let (out, latest) = rebuild_db_into(db, members, bump_revision, mark_compacted, out)?;
+    let out = out.into_inner();
     Reader::new(&out)?.check()?;
-    Ok((out, latest.main))
+    Ok((out, latest))
+}
+
+/// [`rebuild_db`] written straight into `out` with a [`StreamWriter`]:
+/// the snapshot's entries are passed on as slices of `db`, so memory use
+/// stays at a few pages beyond `db` itself. Only `members`,
+/// `members_removed` and `meta` (and `key`, with a revision bump) differ
+/// from the snapshot. Returns `out`, positioned at the end of the file,
+/// and the latest revision.
+///
+/// [`StreamWriter`]: crate::bolt::StreamWriter
+pub fn rebuild_db_into<W: io::Write + io::Seek>(
+    db: &[u8],
+    members: &[Member],
+    bump_revision: u64,
+    mark_compacted: bool,
+    out: W,
+) -> Result<(W, i64), crate::Error> {
+    let reader = Reader::new(db)?;
+    rebuild::rebuild(&&reader, members, bump_revision, mark_compacted, out)
+}
+
+/// [`rebuild_db_into`] reading the snapshot's database, the first
+/// `db_len` bytes of `file`, a page at a time ([`FileReader`]): memory
+/// use stays small whatever the size of the file.
+pub fn rebuild_db_from_file<W: io::Write + io::Seek>(
+    file: &fs::File,
+    db_len: u64,
+    members: &[Member],
+    bump_revision: u64,
+    mark_compacted: bool,
+    out: W,
+) -> Result<(W, i64), crate::Error> {
+    let reader = FileReader::new(file, db_len)?;
+    let source = rebuild::FileSource::new(&reader)?;
+    rebuild::rebuild(&source, members, bump_revision, mark_compacted, out)
 }
 
 fn conf_state(members: &[Member]) -> ConfState {
@@ -467,66 +479,145 @@ pub fn wal_records(members: &[Member], local_id: u64, cluster_id: u64) -> Vec<u8
 }
 
 /// Restores `snapshot_bytes` (a `snapshot save` file, or a raw db with
-/// `skip_hash_check`) into a new data directory.
+/// `skip_hash_check`) into a new data directory. The database is
+/// streamed into `member/snap/db` (see [`rebuild_db_into`]): beyond
+/// `snapshot_bytes`, memory use stays small whatever the snapshot's size.
 pub fn restore(snapshot_bytes: &[u8], cfg: &RestoreConfig) -> Result<RestoreReport, RestoreError> {
-    let (members, cluster_id) = plan_members(cfg)?;
-    let local_id = members
-        .iter()
-        .find(|m| m.name == cfg.name)
-        .map(|m| m.id)
-        .expect("local member checked");
-    let data_dir = cfg.data_dir();
-    check_data_dir(&data_dir, cfg.refuse_existing_dir)?;
-    let separate_wal = cfg.wal_dir.is_some();
-    let wal_dir = cfg.wal_dir();
-    if separate_wal && fs::symlink_metadata(&wal_dir).is_ok() {
-        return Err(RestoreError::WalDirExists(wal_dir));
-    }
+    let plan = Plan::new(cfg)?;
     let db = verify_snapshot(snapshot_bytes, cfg.skip_hash_check)?;
-    let (db, revision) = rebuild_db(db, &members, cfg.bump_revision, cfg.mark_compacted)?;
-    let (snap_name, snap) = snap_file(&members);
-    let records = wal_records(&members, local_id, cluster_id);
-
-    let data_tmp = TempDir::new(&data_dir)?;
-    let snap_dir = data_tmp.path.join("member").join("snap");
-    mkdir_all(&snap_dir)?;
-    write_file(&snap_dir.join("db"), &db, 0o600)?;
-    write_file(&snap_dir.join(&snap_name), &snap, 0o666)?;
-    let wal_tmp = if separate_wal {
-        Some(TempDir::new(&wal_dir)?)
-    } else {
-        None
-    };
-    let wal_target = match &wal_tmp {
-        Some(t) => t.path.clone(),
-        None => data_tmp.path.join("member").join("wal"),
-    };
-    mkdir_all(&wal_target)?;
-    write_wal(&wal_target.join(wal::segment_name(0, 0)), &records)?;
-    for d in [&wal_target, &snap_dir, &data_tmp.path.join("member")] {
-        sync_dir(d)?;
-    }
-    sync_dir(&data_tmp.path)?;
-    if let Some(t) = wal_tmp {
-        t.commit(&wal_dir)?;
-    }
-    if let Err(e) = data_tmp.commit(&data_dir) {
-        if separate_wal {
-            let _ = fs::remove_dir_all(&wal_dir);
-        }
-        return Err(e);
-    }
-    Ok(RestoreReport {
-        snap_file: data_dir.join("member").join("snap").join(snap_name),
-        data_dir,
-        wal_dir,
-        member_id: local_id,
-        cluster_id,
-        consistent_index: members.len() as u64,
-        members,
-        revision,
-        hash_checked: !cfg.skip_hash_check,
+    // Fail on an unreadable database before creating anything.
+    Reader::new(db)?;
+    plan.write(cfg, |members, out| {
+        rebuild_db_into(db, members, cfg.bump_revision, cfg.mark_compacted, out)
     })
+}
+
+/// [`restore`] reading the snapshot from `path` itself (after the
+/// configuration and target directories are checked), a page at a time:
+/// the snapshot is hashed in chunks and its database walked with a
+/// [`FileReader`], so memory use stays at a few MiB whatever its size.
+pub fn restore_file(path: &Path, cfg: &RestoreConfig) -> Result<RestoreReport, RestoreError> {
+    let plan = Plan::new(cfg)?;
+    let file = fs::File::open(path).map_err(io_err("open", path))?;
+    let len = file.metadata().map_err(io_err("stat", path))?.len();
+    let db_len = verify_snapshot_file(&file, path, len, cfg.skip_hash_check)?;
+    // Fail on an unreadable database before creating anything.
+    FileReader::new(&file, db_len)?;
+    plan.write(cfg, |members, out| {
+        rebuild_db_from_file(
+            &file,
+            db_len,
+            members,
+            cfg.bump_revision,
+            cfg.mark_compacted,
+            out,
+        )
+    })
+}
+
+/// What is checked before the snapshot is looked at.
+struct Plan {
+    members: Vec<Member>,
+    cluster_id: u64,
+    local_id: u64,
+    data_dir: PathBuf,
+    wal_dir: PathBuf,
+    separate_wal: bool,
+}
+
+impl Plan {
+    fn new(cfg: &RestoreConfig) -> Result<Plan, RestoreError> {
+        let (members, cluster_id) = plan_members(cfg)?;
+        let local_id = members
+            .iter()
+            .find(|m| m.name == cfg.name)
+            .map(|m| m.id)
+            .expect("local member checked");
+        let data_dir = cfg.data_dir();
+        check_data_dir(&data_dir, cfg.refuse_existing_dir)?;
+        let separate_wal = cfg.wal_dir.is_some();
+        let wal_dir = cfg.wal_dir();
+        if separate_wal && fs::symlink_metadata(&wal_dir).is_ok() {
+            return Err(RestoreError::WalDirExists(wal_dir));
+        }
+        Ok(Plan {
+            members,
+            cluster_id,
+            local_id,
+            data_dir,
+            wal_dir,
+            separate_wal,
+        })
+    }
+
+    /// Writes the data dir, the database with `write_db`.
+    fn write(
+        self,
+        cfg: &RestoreConfig,
+        write_db: impl FnOnce(&[Member], fs::File) -> Result<(fs::File, i64), crate::Error>,
+    ) -> Result<RestoreReport, RestoreError> {
+        let Plan {
+            members,
+            cluster_id,
+            local_id,
+            data_dir,
+            wal_dir,
+            separate_wal,
+        } = self;
+        let (snap_name, snap) = snap_file(&members);
+        let records = wal_records(&members, local_id, cluster_id);
+
+        let data_tmp = TempDir::new(&data_dir)?;
+        let snap_dir = data_tmp.path.join("member").join("snap");
+        mkdir_all(&snap_dir)?;
+        let db_path = snap_dir.join("db");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&db_path)
+            .map_err(io_err("create", &db_path))?;
+        let (file, revision) = write_db(&members, file)?;
+        file.sync_all().map_err(io_err("fsync", &db_path))?;
+        drop(file);
+        write_file(&snap_dir.join(&snap_name), &snap, 0o666)?;
+        let wal_tmp = if separate_wal {
+            Some(TempDir::new(&wal_dir)?)
+        } else {
+            None
+        };
+        let wal_target = match &wal_tmp {
+            Some(t) => t.path.clone(),
+            None => data_tmp.path.join("member").join("wal"),
+        };
+        mkdir_all(&wal_target)?;
+        write_wal(&wal_target.join(wal::segment_name(0, 0)), &records)?;
+        for d in [&wal_target, &snap_dir, &data_tmp.path.join("member")] {
+            sync_dir(d)?;
+        }
+        sync_dir(&data_tmp.path)?;
+        if let Some(t) = wal_tmp {
+            t.commit(&wal_dir)?;
+        }
+        if let Err(e) = data_tmp.commit(&data_dir) {
+            if separate_wal {
+                let _ = fs::remove_dir_all(&wal_dir);
+            }
+            return Err(e);
+        }
+        Ok(RestoreReport {
+            snap_file: data_dir.join("member").join("snap").join(snap_name),
+            data_dir,
+            wal_dir,
+            member_id: local_id,
+            cluster_id,
+            consistent_index: members.len() as u64,
+            members,
+            revision,
+            hash_checked: !cfg.skip_hash_check,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! etcd snapshot files: a bbolt database followed by a 32-byte SHA-256 of
 //! it, and the figures `etcdutl snapshot status` prints.
 
+use std::io::{Read, Seek, SeekFrom, Write};
+
 use sha2::{Digest, Sha256};
 
-use crate::bolt::{BucketData, Reader, Writer};
+use crate::bolt::{BucketData, KeyValue, Reader, StreamWriter, Writer};
 use crate::error::{Error, Result};
 use crate::schema::{self, RevisionKey};
 
@@ -59,6 +61,87 @@ pub fn append_trailer(mut db: Vec<u8>) -> Vec<u8> {
 /// plus trailer) from sorted buckets.
 pub fn build(buckets: &[BucketData]) -> Result<Vec<u8>> {
     Ok(append_trailer(Writer::new().write(buckets)?))
+}
+
+/// Writes a snapshot file (database laid out like [`build`]'s, plus the
+/// SHA-256 trailer) into a file without holding its entries in memory:
+/// buckets are streamed through a [`StreamWriter`].
+///
+/// The trailer hashes the whole database, whose first bytes (the meta
+/// pages) can only be written last: they hold the root page id and the
+/// high-water mark, known once every bucket is laid out, and laying the
+/// file out so that they are known up front would need every bucket's
+/// size in advance. So [`SnapshotWriter::finish`] reads the finished
+/// database back (sequentially, in 1 MiB chunks, usually from the page
+/// cache) to hash it, and appends the trailer. Hence `Read`.
+pub struct SnapshotWriter<W: Read + Write + Seek> {
+    inner: StreamWriter<W>,
+    base: u64,
+}
+
+impl<W: Read + Write + Seek> SnapshotWriter<W> {
+    /// A snapshot in etcd 3.5's layout ([`Writer::new`]'s defaults),
+    /// written from `out`'s current position.
+    pub fn new(out: W) -> Result<Self> {
+        Self::with_writer(&Writer::new(), out)
+    }
+
+    /// A snapshot with other writer settings.
+    pub fn with_writer(writer: &Writer, mut out: W) -> Result<Self> {
+        let base = out.stream_position().map_err(io_error)?;
+        Ok(SnapshotWriter {
+            inner: writer.stream(out)?,
+            base,
+        })
+    }
+
+    /// Adds a top-level bucket; see [`StreamWriter::bucket`].
+    pub fn bucket<'a, I>(&mut self, name: &[u8], entries: I) -> Result<()>
+    where
+        I: IntoIterator<Item = Result<KeyValue<'a>>>,
+    {
+        self.inner.bucket(name, entries)
+    }
+
+    /// Finishes the database, hashes it and appends the trailer. Returns
+    /// the output (positioned after the trailer) and the trailer.
+    pub fn finish(self) -> Result<(W, [u8; TRAILER_LEN])> {
+        let mut out = self.inner.finish()?;
+        let end = out.stream_position().map_err(io_error)?;
+        out.seek(SeekFrom::Start(self.base)).map_err(io_error)?;
+        let mut left = end - self.base;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; (1 << 20).min(left as usize)];
+        while left > 0 {
+            let n = buf.len().min(left as usize);
+            out.read_exact(&mut buf[..n]).map_err(io_error)?;
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        let t: [u8; TRAILER_LEN] = hasher.finalize().into();
+        out.write_all(&t).map_err(io_error)?;
+        out.flush().map_err(io_error)?;
+        Ok((out, t))
+    }
+}
+
+/// [`SnapshotWriter`] in one call: `buckets` in strictly increasing name
+/// order, each with its sorted entries.
+pub fn write_snapshot<'a, W, N, I>(out: W, buckets: impl IntoIterator<Item = (N, I)>) -> Result<W>
+where
+    W: Read + Write + Seek,
+    N: AsRef<[u8]>,
+    I: IntoIterator<Item = Result<KeyValue<'a>>>,
+{
+    let mut w = SnapshotWriter::new(out)?;
+    for (name, entries) in buckets {
+        w.bucket(name.as_ref(), entries)?;
+    }
+    Ok(w.finish()?.0)
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    Error::Io(e.to_string())
 }
 
 fn hex(b: &[u8]) -> String {
@@ -168,6 +251,29 @@ mod tests {
             h = crc32c::crc32c_append(h, &v);
         }
         assert_eq!(st.hash, h);
+    }
+
+    #[test]
+    fn write_snapshot_equals_build() {
+        use std::borrow::Cow;
+        let kv = |m: i64| (RevisionKey::new(m, 0, false).encode(), vec![m as u8; 300]);
+        let data = vec![
+            BucketData::new("key", (1..2000).map(kv).collect()),
+            BucketData::new("meta", vec![(b"term".to_vec(), vec![1])]),
+        ];
+        let want = build(&data).expect("build");
+        let buckets = data.iter().map(|b| {
+            let entries = b
+                .entries
+                .iter()
+                .map(|(k, v)| Ok((Cow::Borrowed(&k[..]), Cow::Borrowed(&v[..]))));
+            (&b.name, entries)
+        });
+        let mut out = std::io::Cursor::new(b"prefix".to_vec());
+        out.set_position(6);
+        let out = write_snapshot(out, buckets).expect("write");
+        assert_eq!(out.position() as usize, out.get_ref().len());
+        assert_eq!(&out.get_ref()[6..], &want[..]);
     }
 
     #[test]

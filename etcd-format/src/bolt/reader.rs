@@ -34,24 +34,7 @@ impl<'a> Reader<'a> {
     }
 
     fn open(data: Cow<'a, [u8]>) -> Result<Reader<'a>> {
-        let len = data.len();
-        if len < page::PAGE_HEADER_SIZE + page::META_SIZE {
-            return Err(Error::TooSmall { len });
-        }
-        let m0 = Meta::parse(0, &data).and_then(|m| check_meta_bounds(0, m, len, None));
-        // Like bbolt: locate meta 1 with meta 0's page size, or 4096 when
-        // meta 0 is unusable.
-        let ps = m0.as_ref().map(|m| m.page_size as usize).unwrap_or(4096);
-        let m1 = match data.get(ps..) {
-            Some(rest) => Meta::parse(1, rest).and_then(|m| check_meta_bounds(1, m, len, Some(ps))),
-            None => Err(Error::TooSmall { len }),
-        };
-        let (meta, meta_page) = match (m0, m1) {
-            (Ok(a), Ok(b)) if b.txid > a.txid => (b, 1),
-            (Ok(a), _) => (a, 0),
-            (Err(_), Ok(b)) => (b, 1),
-            (Err(e), Err(_)) => return Err(e),
-        };
+        let (meta, meta_page) = choose_meta(&data, data.len())?;
         Ok(Reader {
             data,
             meta,
@@ -148,6 +131,29 @@ impl<'a> Reader<'a> {
             });
         }
         Ok(node)
+    }
+}
+
+/// The meta record to use and its page (0 or 1): the valid one with the
+/// highest txid. `data` holds the first bytes of a file of `len` bytes
+/// (at least its first two pages, when the file has them).
+pub(super) fn choose_meta(data: &[u8], len: usize) -> Result<(Meta, u64)> {
+    if len < page::PAGE_HEADER_SIZE + page::META_SIZE {
+        return Err(Error::TooSmall { len });
+    }
+    let m0 = Meta::parse(0, data).and_then(|m| check_meta_bounds(0, m, len, None));
+    // Like bbolt: locate meta 1 with meta 0's page size, or 4096 when
+    // meta 0 is unusable.
+    let ps = m0.as_ref().map(|m| m.page_size as usize).unwrap_or(4096);
+    let m1 = match data.get(ps..) {
+        Some(rest) => Meta::parse(1, rest).and_then(|m| check_meta_bounds(1, m, len, Some(ps))),
+        None => Err(Error::TooSmall { len }),
+    };
+    match (m0, m1) {
+        (Ok(a), Ok(b)) if b.txid > a.txid => Ok((b, 1)),
+        (Ok(a), _) => Ok((a, 0)),
+        (Err(_), Ok(b)) => Ok((b, 1)),
+        (Err(e), Err(_)) => Err(e),
     }
 }
 

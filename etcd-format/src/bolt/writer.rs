@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 
 /// bbolt rejects longer keys.
 pub const MAX_KEY_SIZE: usize = 32768;
+/// Every node keeps at least this many elements (see [`Writer::split`]).
+pub(super) const MIN_KEYS: usize = 2;
 /// bbolt rejects longer values.
 pub const MAX_VALUE_SIZE: usize = (1 << 31) - 2;
 
@@ -52,15 +54,15 @@ impl Default for Writer {
 }
 
 /// An element to lay out: leaf (key, value, flags) or branch (key, child).
-struct Elem<'a> {
-    key: &'a [u8],
-    value: &'a [u8],
-    flags: u32,
-    child: u64,
+pub(super) struct Elem<'a> {
+    pub(super) key: &'a [u8],
+    pub(super) value: &'a [u8],
+    pub(super) flags: u32,
+    pub(super) child: u64,
 }
 
 impl Elem<'_> {
-    fn size(&self) -> usize {
+    pub(super) fn size(&self) -> usize {
         ELEMENT_SIZE + self.key.len() + self.value.len()
     }
 }
@@ -97,17 +99,12 @@ impl Writer {
 
     /// Lays out the database. Bucket names and keys must be non-empty and
     /// strictly increasing.
+    ///
+    /// Everything is built in memory; [`Writer::stream`] lays out the same
+    /// bytes into a file while holding only one page at a time.
     pub fn write(&self, buckets: &[BucketData]) -> Result<Vec<u8>> {
+        self.validate()?;
         let ps = self.page_size;
-        if !(1024..=65536).contains(&ps) || !ps.is_power_of_two() {
-            return Err(Error::Writer(format!("invalid page size {ps}")));
-        }
-        if !(0.1..=1.0).contains(&self.fill_percent) {
-            return Err(Error::Writer("fill percent must be in 0.1..=1.0".into()));
-        }
-        if self.txid < 1 {
-            return Err(Error::Writer("txid must be at least 1".into()));
-        }
         check_sorted(buckets.iter().map(|b| b.name.as_slice()), "bucket names")?;
         for b in buckets {
             check_sorted(
@@ -171,6 +168,37 @@ impl Writer {
         Ok(out)
     }
 
+    pub(super) fn validate(&self) -> Result<()> {
+        let ps = self.page_size;
+        if !(1024..=65536).contains(&ps) || !ps.is_power_of_two() {
+            return Err(Error::Writer(format!("invalid page size {ps}")));
+        }
+        if !(0.1..=1.0).contains(&self.fill_percent) {
+            return Err(Error::Writer("fill percent must be in 0.1..=1.0".into()));
+        }
+        if self.txid < 1 {
+            return Err(Error::Writer("txid must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    pub(super) fn page_size_value(&self) -> usize {
+        self.page_size
+    }
+
+    pub(super) fn persists_freelist(&self) -> bool {
+        self.persist_freelist
+    }
+
+    pub(super) fn txid_value(&self) -> u64 {
+        self.txid
+    }
+
+    /// Fill threshold in bytes.
+    pub(super) fn threshold(&self) -> usize {
+        (self.page_size as f64 * self.fill_percent) as usize
+    }
+
     /// The value stored under a bucket's name: its header, followed by
     /// the whole bucket as an inline page when it is small (bbolt inlines
     /// buckets up to a quarter page).
@@ -227,9 +255,8 @@ impl Writer {
     /// bbolt, every node keeps at least two elements (so each branch level
     /// at least halves and the build terminates). Always at least one
     /// (possibly empty) group.
-    fn split<'e, 'a>(&self, elems: &'e [Elem<'a>]) -> Vec<&'e [Elem<'a>]> {
-        const MIN_KEYS: usize = 2;
-        let threshold = (self.page_size as f64 * self.fill_percent) as usize;
+    pub(super) fn split<'e, 'a>(&self, elems: &'e [Elem<'a>]) -> Vec<&'e [Elem<'a>]> {
+        let threshold = self.threshold();
         let mut groups = Vec::new();
         let (mut start, mut size) = (0, PAGE_HEADER_SIZE);
         for (i, e) in elems.iter().enumerate() {
@@ -265,16 +292,31 @@ impl Writer {
 /// Element positions are relative to the element itself, as bbolt reads
 /// them.
 fn encode_node(id: u64, flags: u16, elems: &[Elem<'_>], len: usize) -> Result<Vec<u8>> {
+    let mut b = Vec::new();
+    encode_node_into(&mut b, id, flags, elems, len)?;
+    Ok(b)
+}
+
+/// [`encode_node`], appending the `len` bytes to `out`.
+pub(super) fn encode_node_into(
+    out: &mut Vec<u8>,
+    id: u64,
+    flags: u16,
+    elems: &[Elem<'_>],
+    len: usize,
+) -> Result<()> {
     let count = u16::try_from(elems.len())
         .map_err(|_| Error::Writer("too many elements for one page".into()))?;
-    let mut b = vec![0u8; len];
+    let start = out.len();
+    out.resize(start + len, 0);
+    let b = &mut out[start..];
     PageHeader {
         id,
         flags,
         count,
         overflow: 0,
     }
-    .encode(&mut b);
+    .encode(b);
     let mut data = PAGE_HEADER_SIZE + elems.len() * ELEMENT_SIZE;
     let to_u32 =
         |n: usize| u32::try_from(n).map_err(|_| Error::Writer("node larger than 4 GiB".into()));
@@ -298,10 +340,10 @@ fn encode_node(id: u64, flags: u16, elems: &[Elem<'_>], len: usize) -> Result<Ve
         b[data..data + e.value.len()].copy_from_slice(e.value);
         data += e.value.len();
     }
-    Ok(b)
+    Ok(())
 }
 
-fn check_sorted<'a>(keys: impl Iterator<Item = &'a [u8]>, what: &str) -> Result<()> {
+pub(super) fn check_sorted<'a>(keys: impl Iterator<Item = &'a [u8]>, what: &str) -> Result<()> {
     let mut prev: Option<&[u8]> = None;
     for k in keys {
         if k.is_empty() || k.len() > MAX_KEY_SIZE {
