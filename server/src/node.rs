@@ -41,7 +41,7 @@ pub struct Server {
     pub cluster_id: u64,
     pub member_id: u64,
     pub(crate) db: Database,
-    db_path: PathBuf,
+    pub(crate) db_path: PathBuf,
     pub state: RwLock<State>,
     pub members: RwLock<Vec<Member>>,
     pub term: AtomicU64,

@@ -8,14 +8,16 @@
 
 use crate::error::{EtcdError, Result};
 use crate::mvcc::backend::{ETCD_AUTH, KEY};
-use crate::mvcc::merge_records;
 use crate::mvcc::revision::Rev;
 use crate::node::Server;
-use etcd_format::bolt::BucketData;
+use etcd_format::bolt::KeyValue;
 use etcd_format::schema;
+use etcd_format::snapshot::SnapshotWriter;
 use oxcd_proto::etcdserverpb::{AlarmMember, Member};
 use prost::Message;
 use redb::ReadableTable;
+use std::borrow::Cow;
+use std::io::{Seek, SeekFrom};
 use std::sync::atomic::Ordering;
 
 /// The version etcd 3.5 records in its `cluster` bucket.
@@ -46,8 +48,12 @@ fn member_json(m: &Member) -> Vec<u8> {
 }
 
 impl Server {
-    /// The whole store as an etcd snapshot file (trailer included).
-    pub fn export_snapshot(&self) -> Result<Vec<u8>> {
+    /// The whole store as an etcd snapshot (trailer included), written to
+    /// an anonymous temporary file beside the store (unlinked at once, so
+    /// nothing is left behind) and returned positioned at its start. Only
+    /// the small buckets are held in memory; the `key` bucket streams from
+    /// the store snapshot.
+    pub fn export_snapshot(&self) -> Result<std::fs::File> {
         let lock = || EtcdError::Storage("state lock poisoned".into());
         let (rtxn, pending, leases, alarms, current, compact, index) = {
             let st = self.state.read().map_err(|_| lock())?;
@@ -82,11 +88,21 @@ impl Server {
             // a fresh etcd's auth store: revision 1, auth off
             auth.push((schema::AUTH_REVISION.to_vec(), be(1)));
         }
-        let mut keys = Vec::new();
-        merge_records(&pending, &kv, 0, current, |r, tomb, v| {
-            keys.push((r.to_bytes(tomb), v.to_vec()));
-            Ok(())
-        })?;
+        // the overlay's records (few: the store commits every few ms), merged
+        // by key bytes with the committed ones as the writer pulls them
+        let extra: Rows = pending
+            .range(..Rev::new(current + 1, 0))
+            .map(|(r, (kv, tomb))| (r.to_bytes(*tomb), kv.encode_to_vec()))
+            .collect();
+        let upper = Rev::new(current + 1, 0).to_bytes(false);
+        let committed = kv.range::<&[u8]>(..upper.as_slice())?.map(|item| {
+            item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                .map_err(|e| etcd_format::Error::Io(e.to_string()))
+        });
+        let keys = MergeByKey {
+            a: committed.peekable(),
+            b: extra.into_iter().peekable(),
+        };
 
         let mut meta = vec![
             (schema::META_CONSISTENT_INDEX.to_vec(), be(index)),
@@ -113,7 +129,7 @@ impl Server {
         }
         meta.sort();
 
-        let lease = leases
+        let lease: Rows = leases
             .into_iter()
             .map(|(id, ttl)| {
                 let rec = schema::Lease {
@@ -137,26 +153,72 @@ impl Server {
             .collect();
         alarm_rows.sort();
 
-        let mut buckets = vec![
-            BucketData::new(schema::ALARM, alarm_rows),
-            BucketData::new(schema::AUTH, auth),
-            BucketData::new(schema::AUTH_ROLES, auth_bucket("authRoles")),
-            BucketData::new(schema::AUTH_USERS, auth_bucket("authUsers")),
-            BucketData::new(
-                schema::CLUSTER,
-                vec![(
-                    schema::CLUSTER_VERSION.to_vec(),
-                    CLUSTER_VERSION.as_bytes().to_vec(),
-                )],
-            ),
-            BucketData::new(schema::KEY, keys),
-            BucketData::new(schema::LEASE, lease),
-            BucketData::new(schema::MEMBERS, member_rows),
-            BucketData::new(schema::MEMBERS_REMOVED, Vec::new()),
-            BucketData::new(schema::META, meta),
-        ];
-        buckets.sort_by(|a, b| a.name.cmp(&b.name));
-        etcd_format::snapshot::build(&buckets)
-            .map_err(|e| EtcdError::Storage(format!("snapshot: {e}")))
+        let owned = |rows: Rows| {
+            rows.into_iter()
+                .map(|(k, v)| Ok((Cow::Owned(k), Cow::Owned(v))))
+                .collect::<Vec<etcd_format::Result<KeyValue>>>()
+        };
+        let fmt = |e: etcd_format::Error| EtcdError::Storage(format!("snapshot: {e}"));
+        let dir = self.db_path.parent().unwrap_or(std::path::Path::new("."));
+        let file = tempfile::tempfile_in(dir)?;
+        let mut w = SnapshotWriter::new(file).map_err(fmt)?;
+        // buckets in name order, as bbolt keeps them
+        w.bucket(schema::ALARM, owned(alarm_rows)).map_err(fmt)?;
+        w.bucket(schema::AUTH, owned(auth)).map_err(fmt)?;
+        w.bucket(schema::AUTH_ROLES, owned(auth_bucket("authRoles")))
+            .map_err(fmt)?;
+        w.bucket(schema::AUTH_USERS, owned(auth_bucket("authUsers")))
+            .map_err(fmt)?;
+        let version = vec![(
+            schema::CLUSTER_VERSION.to_vec(),
+            CLUSTER_VERSION.as_bytes().to_vec(),
+        )];
+        w.bucket(schema::CLUSTER, owned(version)).map_err(fmt)?;
+        w.bucket(
+            schema::KEY,
+            keys.map(|r| r.map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))),
+        )
+        .map_err(fmt)?;
+        w.bucket(schema::LEASE, owned(lease)).map_err(fmt)?;
+        w.bucket(schema::MEMBERS, owned(member_rows)).map_err(fmt)?;
+        w.bucket(schema::MEMBERS_REMOVED, owned(Vec::new()))
+            .map_err(fmt)?;
+        w.bucket(schema::META, owned(meta)).map_err(fmt)?;
+        let (mut file, _) = w.finish().map_err(fmt)?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(file)
+    }
+}
+
+/// Two key-sorted streams of records merged into one (a key in both is
+/// the same record: taken once).
+struct MergeByKey<A: Iterator, B: Iterator> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<A, B> Iterator for MergeByKey<A, B>
+where
+    A: Iterator<Item = etcd_format::Result<(Vec<u8>, Vec<u8>)>>,
+    B: Iterator<Item = (Vec<u8>, Vec<u8>)>,
+{
+    type Item = etcd_format::Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let order = match (self.a.peek(), self.b.peek()) {
+            (Some(Err(_)), _) => std::cmp::Ordering::Less,
+            (Some(Ok((ka, _))), Some((kb, _))) => ka.cmp(kb),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => return None,
+        };
+        match order {
+            std::cmp::Ordering::Less => self.a.next(),
+            std::cmp::Ordering::Greater => self.b.next().map(Ok),
+            std::cmp::Ordering::Equal => {
+                self.b.next();
+                self.a.next()
+            }
+        }
     }
 }

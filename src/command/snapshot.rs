@@ -111,8 +111,10 @@ pub fn restore(ctx: &mut Ctx) -> Result<()> {
         return Err(restore_error(RestoreError::DataDirExists(data_dir)));
     }
     let path = &ctx.args[0];
-    let bytes = std::fs::read(path).map_err(|e| CtlError::General(path_error("open", path, &e)))?;
-    restore::restore(&bytes, &cfg).map_err(restore_error)?;
+    // open it here for etcdutl's error text; restore_file then reads the
+    // snapshot a page at a time rather than whole
+    std::fs::File::open(path).map_err(|e| CtlError::General(path_error("open", path, &e)))?;
+    restore::restore_file(std::path::Path::new(path), &cfg).map_err(restore_error)?;
     Ok(())
 }
 

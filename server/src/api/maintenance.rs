@@ -111,23 +111,45 @@ impl Maintenance for Api {
         _: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
         let srv = self.srv.clone();
-        let file = tokio::task::spawn_blocking(move || srv.export_snapshot())
+        let mut file = tokio::task::spawn_blocking(move || srv.export_snapshot())
             .await
             .map_err(|e| Status::internal(format!("snapshot task: {e}")))??;
         let header = self.srv.header(self.srv.current_rev());
-        let total = file.len();
-        let chunks: Vec<Result<SnapshotResponse, Status>> = file
-            .chunks(SNAPSHOT_CHUNK)
-            .scan(0usize, |sent, c| {
-                *sent += c.len();
-                Some(Ok(SnapshotResponse {
+        let total = file
+            .metadata()
+            .map_err(|e| Status::internal(format!("snapshot file: {e}")))?
+            .len();
+        // read the file in chunks on a blocking thread, a few chunks ahead
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut sent = 0u64;
+            loop {
+                let mut buf = vec![0u8; SNAPSHOT_CHUNK];
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ =
+                            tx.blocking_send(Err(Status::internal(format!("snapshot read: {e}"))));
+                        break;
+                    }
+                };
+                buf.truncate(n);
+                sent += n as u64;
+                let chunk = SnapshotResponse {
                     header: Some(header),
-                    remaining_bytes: (total - *sent) as u64,
-                    blob: c.to_vec(),
-                }))
-            })
-            .collect();
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+                    remaining_bytes: total.saturating_sub(sent),
+                    blob: buf,
+                };
+                if tx.blocking_send(Ok(chunk)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn move_leader(
