@@ -27,7 +27,7 @@ const DURABLE_ENTRIES: u64 = 20_000;
 /// How long applied records may wait in the open store transaction.
 const COMMIT_EVERY: Duration = Duration::from_millis(25);
 /// How long the node loop polls for the next proposal before sleeping.
-const SPIN: Duration = Duration::from_micros(50);
+const SPIN: Duration = Duration::from_micros(200);
 /// Commit early when this many records wait in the pending overlay.
 const MAX_PENDING: usize = 20_000;
 
@@ -225,7 +225,7 @@ impl Server {
             while early.is_none() && Instant::now() < spin_until {
                 match rx.try_recv() {
                     Ok(p) => early = Some(p),
-                    Err(std::sync::mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(std::sync::mpsc::TryRecvError::Empty) => std::thread::yield_now(),
                     Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
                 }
             }
