@@ -22,5 +22,8 @@ fi
 "$dest/etcdctl" version
 if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null && apt-get install -y -qq etcd-server etcd-client >/dev/null || echo "install-etcd: Debian etcd 3.4 not installed (optional)" >&2
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq etcd-server etcd-client >/dev/null
+  # Debian starts the packaged service where it can; the tests start their own
+  systemctl stop etcd >/dev/null 2>&1 || true
 fi
