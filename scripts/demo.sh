@@ -11,7 +11,7 @@ target/release/oxcd --name default --data-dir "$data/default.etcd" \
   --listen-peer-urls "http://127.0.0.1:$pp" >"$data/oxcd.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-ox() { echo "\$ oxctl $*"; target/release/oxctl --endpoints="127.0.0.1:$cp" "$@"; }
+ox() { printf '$ oxctl'; printf ' %q' "$@"; echo; target/release/oxctl --endpoints="127.0.0.1:$cp" "$@"; }
 for _ in $(seq 50); do target/release/oxctl --endpoints="127.0.0.1:$cp" --dial-timeout=200ms get x >/dev/null 2>&1 && break; sleep 0.1; done
 ox version
 ox put foo "Hello World"
@@ -23,3 +23,5 @@ ox del web --prefix
 ox endpoint status -w table
 ox endpoint health
 ox member list -w table
+ox snapshot save "$data/backup.db"
+ox snapshot status "$data/backup.db" -w table
