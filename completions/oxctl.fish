@@ -454,6 +454,7 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand endpoint; and __fish_seen_su
 complete -c oxctl -n "__fish_oxctl_using_subcommand endpoint; and __fish_seen_subcommand_from status" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand endpoint; and __fish_seen_subcommand_from status" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand endpoint; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c oxctl -n "__fish_oxctl_using_subcommand endpoint; and __fish_seen_subcommand_from hashkv" -l rev -d 'maximum revision to hash (default: all revisions)' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand endpoint; and __fish_seen_subcommand_from hashkv" -l cluster -d 'use all endpoints from the cluster member list' -r -f -a "true\t''
 false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand endpoint; and __fish_seen_subcommand_from hashkv" -l endpoints -d 'gRPC endpoints' -r
@@ -512,6 +513,15 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand move-leader" -l password -d 
 complete -c oxctl -n "__fish_oxctl_using_subcommand move-leader" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand move-leader" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand move-leader" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand watch" -s i -l interactive -d 'Interactive mode' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand watch" -l prefix -d 'Watch on a prefix if prefix is set' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand watch" -l rev -d 'Revision to start watching' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand watch" -l prev-kv -d 'get the previous key-value pair before the event happens' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand watch" -l progress-notify -d 'get periodic watch progress notification from server' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand watch" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand watch" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"

@@ -13,6 +13,7 @@ use oxcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use oxcd_proto::etcdserverpb::kv_client::KvClient;
 use oxcd_proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use oxcd_proto::etcdserverpb::watch_client::WatchClient;
 use oxcd_proto::etcdserverpb::AuthenticateRequest;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -278,6 +279,10 @@ impl Client {
 
     pub fn lease(&self) -> LeaseClient<Channel> {
         LeaseClient::new(self.channel.clone())
+    }
+
+    pub fn watch(&self) -> WatchClient<Channel> {
+        WatchClient::new(self.channel.clone())
     }
 
     pub fn cluster(&self) -> ClusterClient<Channel> {

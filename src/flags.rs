@@ -71,6 +71,9 @@ pub struct FlagSet {
     values: HashMap<&'static str, Value>,
     /// Flags set on the command line (pflag `Changed`).
     changed: HashMap<&'static str, bool>,
+    /// How many positional arguments came before a `--` (cobra's
+    /// `ArgsLenAtDash`); `None` without a `--`.
+    dash_at: Option<usize>,
 }
 
 /// `help` is a flag on every cobra command.
@@ -88,6 +91,7 @@ impl FlagSet {
             specs,
             values: HashMap::new(),
             changed: HashMap::new(),
+            dash_at: None,
         };
         fs.specs.push(&HELP_FLAG);
         for s in fs.specs.clone() {
@@ -118,6 +122,11 @@ impl FlagSet {
 
     pub fn specs(&self) -> &[&'static FlagSpec] {
         &self.specs
+    }
+
+    /// The number of positional arguments before `--`, if one was given.
+    pub fn args_len_at_dash(&self) -> Option<usize> {
+        self.dash_at
     }
 
     pub fn changed(&self, name: &str) -> bool {
@@ -207,6 +216,7 @@ impl FlagSet {
                 continue;
             }
             if s == "--" {
+                self.dash_at = Some(positional.len());
                 positional.extend(args[i..].iter().cloned());
                 break;
             }

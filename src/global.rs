@@ -153,7 +153,13 @@ fn build_config(
     with_printer: bool,
 ) -> Result<(ClientConfig, Option<Box<dyn Printer>>)> {
     let inherited = spec::inherited_flags(g.path);
-    apply_env(g.flags, &inherited, g.env, &[], stderr)?;
+    // `watch` reads these two itself.
+    let extra: &[&str] = if g.path == ["watch"] {
+        &["ETCDCTL_WATCH_KEY", "ETCDCTL_WATCH_RANGE_END"]
+    } else {
+        &[]
+    };
+    apply_env(g.flags, &inherited, g.env, extra, stderr)?;
     let fs = &*g.flags;
     if fs.bool("debug") {
         let mut names: Vec<&str> = inherited.iter().map(|f| f.name).collect();

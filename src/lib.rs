@@ -15,6 +15,7 @@ pub mod printer;
 pub mod spec;
 mod spec_snapshot;
 mod spec_stubs;
+mod spec_watch;
 pub mod tls;
 pub mod txn_parse;
 

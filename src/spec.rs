@@ -80,6 +80,7 @@ use Kind::*;
 
 use crate::spec_snapshot::SNAPSHOT_SUBS;
 use crate::spec_stubs::*;
+use crate::spec_watch::{HASHKV_FLAGS, WATCH_FLAGS};
 
 pub const ROOT_NAME: &str = "etcdctl";
 pub const VERSION: &str = "3.5.1";
@@ -295,10 +296,12 @@ static ENDPOINT_SUBS: &[CmdSpec] = &[
         ENDPOINT_STATUS_LONG,
         &[],
     ),
-    stub(
+    leaf(
         "hashkv",
         "hashkv",
         "Prints the KV history hash for each endpoint in --endpoints",
+        "",
+        HASHKV_FLAGS,
     ),
 ];
 
@@ -441,10 +444,12 @@ pub static COMMANDS: &[CmdSpec] = &[
         "",
         &[],
     ),
-    stub(
+    leaf(
         "watch",
         "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]",
         "Watches events stream on keys or prefixes",
+        "",
+        WATCH_FLAGS,
     ),
     leaf(
         "version",

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use oxcd_proto::etcdserverpb::{
-    alarm_request::AlarmAction, AlarmRequest, AlarmType, MemberListRequest, RangeRequest,
-    StatusRequest,
+    alarm_request::AlarmAction, AlarmRequest, AlarmType, HashKvRequest, MemberListRequest,
+    RangeRequest, StatusRequest,
 };
 
 use super::Ctx;
@@ -13,7 +13,7 @@ use crate::client::Client;
 use crate::error::{CtlError, Result};
 use crate::global::ClientConfig;
 use crate::gofmt;
-use crate::printer::{EpHealth, EpStatus};
+use crate::printer::{EpHashKv, EpHealth, EpStatus};
 
 /// `endpointsFromCluster`: the `--endpoints` values, or with `--cluster`
 /// every member's client URLs (fetched without auth, like etcdctl).
@@ -70,6 +70,40 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
         return Err(CtlError::Silent(1));
     }
     Ok(())
+}
+
+/// `endpoint hashkv`: each endpoint's KV history hash up to `--rev`.
+/// Failed endpoints are reported and skipped; the last error ends the
+/// command (exit 1) after the others were printed.
+pub async fn hashkv(ctx: &mut Ctx) -> Result<()> {
+    let (cfg, printer) = ctx.client_config()?;
+    let revision = ctx.flags.int64("rev");
+    if cfg.auth.is_some() {
+        Client::connect(&cfg).await?;
+    }
+    let mut list = Vec::new();
+    let mut last_err = None;
+    for ep in endpoints(ctx, &cfg).await? {
+        let res = async {
+            let c = Client::connect_one(&cfg, &ep, cfg.auth.is_some()).await?;
+            c.call(c.maintenance().hash_kv(c.req(HashKvRequest { revision })))
+                .await
+        }
+        .await;
+        match res {
+            Ok(resp) => list.push(EpHashKv { ep, resp }),
+            Err(e) => {
+                ctx.w
+                    .eprint(&format!("Failed to get the hash of endpoint {ep} ({e})\n"));
+                last_err = Some(e);
+            }
+        }
+    }
+    printer.endpoint_hashkv(&mut ctx.w, &list)?;
+    match last_err {
+        Some(e) => Err(CtlError::General(e.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// One endpoint's check: a `Get("health")` (permission denied counts as

@@ -23,6 +23,8 @@ pub mod snapshot;
 mod snapshot_save;
 pub mod txn;
 pub mod version;
+pub mod watch;
+mod watch_interactive;
 
 /// Everything a command needs: its parsed flags and arguments, the
 /// environment and the output streams.
@@ -68,6 +70,7 @@ pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
         ["version"] => version::run(ctx),
         ["endpoint", "status"] => endpoint::status(ctx).await,
         ["endpoint", "health"] => endpoint::health(ctx).await,
+        ["endpoint", "hashkv"] => endpoint::hashkv(ctx).await,
         ["member", "list"] => member::list(ctx).await,
         ["lease", "grant"] => lease::grant(ctx).await,
         ["lease", "revoke"] => lease::revoke(ctx).await,
@@ -76,6 +79,7 @@ pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
         ["lease", "keep-alive"] => lease::keep_alive(ctx).await,
         ["alarm", "list"] => alarm::list(ctx).await,
         ["alarm", "disarm"] => alarm::disarm(ctx).await,
+        ["watch"] => watch::run(ctx).await,
         ["move-leader"] => move_leader::run(ctx).await,
         ["snapshot", "save"] => snapshot_save::save(ctx).await,
         ["snapshot", "status"] => snapshot::status(ctx),

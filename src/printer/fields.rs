@@ -6,11 +6,11 @@ use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
     AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
-    PutResponse, RangeResponse, ResponseHeader, TxnResponse,
+    PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 
-use super::{EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
+use super::{EpHashKv, EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
 use crate::error::{CtlError, Result};
 use crate::gofmt::{quote, string_slice};
 
@@ -109,6 +109,27 @@ pub fn endpoint_status(o: &mut String, list: &[EpStatus]) {
     }
 }
 
+/// clientv3's `WatchResponse` has a header value, not a pointer.
+pub fn watch(o: &mut String, r: &WatchResponse) {
+    hdr(o, &Some(super::header(&r.header)));
+    for e in &r.events {
+        let _ = writeln!(o, "\"Type\" : {}", super::event_type_name(e.r#type));
+        if let Some(p) = &e.prev_kv {
+            kv(o, "Prev", p);
+        }
+        kv(o, "", &e.kv.clone().unwrap_or_default());
+    }
+}
+
+pub fn endpoint_hashkv(o: &mut String, list: &[EpHashKv]) {
+    for h in list {
+        hdr(o, &h.resp.header);
+        let _ = writeln!(o, "\"Endpoint\" : {}", quote(h.ep.as_bytes()));
+        let _ = writeln!(o, "\"Hash\" : {}", h.resp.hash);
+        o.push('\n');
+    }
+}
+
 pub fn endpoint_health(o: &mut String, list: &[EpHealth]) {
     for h in list {
         let _ = writeln!(o, "\"Endpoint\" : {}", quote(h.ep.as_bytes()));
@@ -195,6 +216,18 @@ impl Printer for FieldsPrinter {
     fn endpoint_health(&self, w: &mut Streams, h: &[EpHealth]) -> Result<()> {
         let mut o = String::new();
         endpoint_health(&mut o, h);
+        w.print(&o);
+        Ok(())
+    }
+    fn watch(&self, w: &mut Streams, r: &WatchResponse) -> Result<()> {
+        let mut o = String::new();
+        watch(&mut o, r);
+        w.print(&o);
+        Ok(())
+    }
+    fn endpoint_hashkv(&self, w: &mut Streams, h: &[EpHashKv]) -> Result<()> {
+        let mut o = String::new();
+        endpoint_hashkv(&mut o, h);
         w.print(&o);
         Ok(())
     }

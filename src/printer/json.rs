@@ -8,11 +8,11 @@ use oxcd_proto::etcdserverpb::{
     AlarmMember, AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, Member, MemberListResponse,
     MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse,
-    TxnResponse,
+    TxnResponse, WatchResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 
-use super::{EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
+use super::{EpHashKv, EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
 use crate::error::Result;
 
 pub struct JsonPrinter {
@@ -425,6 +425,14 @@ impl Printer for JsonPrinter {
     }
     fn endpoint_health(&self, w: &mut Streams, h: &[EpHealth]) -> Result<()> {
         w.print(&format!("{}\n", endpoint_health(h)));
+        Ok(())
+    }
+    fn watch(&self, w: &mut Streams, r: &WatchResponse) -> Result<()> {
+        w.print(&format!("{}\n", super::json_watch::watch(r)));
+        Ok(())
+    }
+    fn endpoint_hashkv(&self, w: &mut Streams, h: &[EpHashKv]) -> Result<()> {
+        w.print(&format!("{}\n", super::json_watch::endpoint_hashkv(h)));
         Ok(())
     }
     fn member_list(&self, w: &mut Streams, r: &MemberListResponse) -> Result<()> {

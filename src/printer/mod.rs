@@ -7,10 +7,10 @@
 use std::io::Write;
 
 use oxcd_proto::etcdserverpb::{
-    AlarmMember, AlarmResponse, AlarmType, DeleteRangeResponse, LeaseGrantResponse,
+    AlarmMember, AlarmResponse, AlarmType, DeleteRangeResponse, HashKvResponse, LeaseGrantResponse,
     LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
     MemberListResponse, MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader,
-    StatusResponse, TxnResponse,
+    StatusResponse, TxnResponse, WatchResponse,
 };
 
 use crate::error::{CtlError, Result};
@@ -19,6 +19,7 @@ pub use etcd_format::snapshot::Status as SnapshotStatus;
 
 pub mod fields;
 pub mod json;
+mod json_watch;
 pub mod protobuf;
 pub mod simple;
 pub mod table;
@@ -53,6 +54,13 @@ impl Streams {
 pub struct EpStatus {
     pub ep: String,
     pub resp: StatusResponse,
+}
+
+/// One endpoint's `HashKV` result (`epHashKV`).
+#[derive(Clone, Debug)]
+pub struct EpHashKv {
+    pub ep: String,
+    pub resp: HashKvResponse,
 }
 
 /// One endpoint's health check result (`epHealth`).
@@ -94,6 +102,9 @@ pub trait Printer {
     fn endpoint_health(&self, _w: &mut Streams, _h: &[EpHealth]) -> Result<()> {
         Err(CtlError::Unsupported(self.name()))
     }
+    fn endpoint_hashkv(&self, _w: &mut Streams, _h: &[EpHashKv]) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
     fn member_list(&self, _w: &mut Streams, _r: &MemberListResponse) -> Result<()> {
         Err(CtlError::Unsupported(self.name()))
     }
@@ -130,6 +141,10 @@ pub trait Printer {
         _target: u64,
         _r: &MoveLeaderResponse,
     ) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    /// One watch response as the client library delivers it.
+    fn watch(&self, _w: &mut Streams, _r: &WatchResponse) -> Result<()> {
         Err(CtlError::Unsupported(self.name()))
     }
     /// `snapshot status` (etcdutl's `DBStatus`).
@@ -257,6 +272,14 @@ pub fn lease_hex(id: i64) -> String {
         format!("-{:015x}", id.unsigned_abs())
     } else {
         format!("{id:016x}")
+    }
+}
+
+/// Go's `Event_EventType.String()`: `PUT`, `DELETE`, or the number.
+pub fn event_type_name(v: i32) -> String {
+    match oxcd_proto::mvccpb::event::EventType::try_from(v) {
+        Ok(t) => t.as_str_name().to_string(),
+        Err(_) => v.to_string(),
     }
 }
 

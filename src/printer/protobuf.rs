@@ -12,7 +12,7 @@ use prost::Message;
 use oxcd_proto::etcdserverpb::{
     AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
-    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, TxnResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 
 use super::{Printer, Streams};
@@ -74,6 +74,20 @@ impl Printer for ProtobufPrinter {
     }
     fn lease_list(&self, w: &mut Streams, r: &LeaseLeasesResponse) -> Result<()> {
         header_only(w, &r.header)
+    }
+    /// etcdctl rebuilds the message from clientv3's copy: no watch ID, no
+    /// fragment flag, no cancel reason.
+    fn watch(&self, w: &mut Streams, r: &WatchResponse) -> Result<()> {
+        let m = WatchResponse {
+            header: Some(super::header(&r.header)),
+            events: r.events.clone(),
+            compact_revision: r.compact_revision,
+            canceled: r.canceled,
+            created: r.created,
+            ..WatchResponse::default()
+        };
+        w.print_bytes(&m.encode_to_vec());
+        Ok(())
     }
     fn alarm(&self, w: &mut Streams, r: &AlarmResponse) -> Result<()> {
         w.print_bytes(&r.encode_to_vec());

@@ -7,11 +7,13 @@ use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
     AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
-    MoveLeaderResponse, PutResponse, RangeResponse, TxnResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, TxnResponse, WatchResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 
-use super::{alarm_text, lease_hex, EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
+use super::{
+    alarm_text, lease_hex, EpHashKv, EpHealth, EpStatus, Printer, SnapshotStatus, Streams,
+};
 use crate::error::Result;
 
 pub struct SimplePrinter {
@@ -138,6 +140,12 @@ impl Printer for SimplePrinter {
         }
         Ok(())
     }
+    fn endpoint_hashkv(&self, w: &mut Streams, hs: &[EpHashKv]) -> Result<()> {
+        for h in hs {
+            w.print(&format!("{}, {}\n", h.ep, h.resp.hash));
+        }
+        Ok(())
+    }
     fn member_list(&self, w: &mut Streams, r: &MemberListResponse) -> Result<()> {
         let (_, rows) = super::member_list_rows(r);
         for row in rows {
@@ -198,6 +206,19 @@ impl Printer for SimplePrinter {
         w.print(&format!(
             "Leadership transferred from {leader:x} to {target:x}\n"
         ));
+        Ok(())
+    }
+    fn watch(&self, w: &mut Streams, r: &WatchResponse) -> Result<()> {
+        let mut out = Vec::new();
+        for e in &r.events {
+            out.extend_from_slice(super::event_type_name(e.r#type).as_bytes());
+            out.push(b'\n');
+            if let Some(p) = &e.prev_kv {
+                self.kv(&mut out, p);
+            }
+            self.kv(&mut out, &e.kv.clone().unwrap_or_default());
+        }
+        w.print_bytes(&out);
         Ok(())
     }
     fn snapshot_status(&self, w: &mut Streams, s: &SnapshotStatus) -> Result<()> {

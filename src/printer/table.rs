@@ -6,7 +6,7 @@
 use oxcd_proto::etcdserverpb::MemberListResponse;
 use unicode_width::UnicodeWidthStr;
 
-use super::{EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
+use super::{EpHashKv, EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
 use crate::error::Result;
 
 pub struct TablePrinter;
@@ -187,6 +187,14 @@ impl Printer for TablePrinter {
     fn endpoint_health(&self, w: &mut Streams, h: &[EpHealth]) -> Result<()> {
         let (hdr, rows) = super::endpoint_health_rows(h);
         w.print(&render(&hdr, &rows));
+        Ok(())
+    }
+    fn endpoint_hashkv(&self, w: &mut Streams, hs: &[EpHashKv]) -> Result<()> {
+        let rows: Vec<Vec<String>> = hs
+            .iter()
+            .map(|h| vec![h.ep.clone(), h.resp.hash.to_string()])
+            .collect();
+        w.print(&render(&["endpoint", "hash"], &rows));
         Ok(())
     }
     fn member_list(&self, w: &mut Streams, r: &MemberListResponse) -> Result<()> {

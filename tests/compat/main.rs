@@ -34,6 +34,7 @@ mod common;
 mod kv;
 mod maintenance;
 mod normalise;
+mod watch;
 
 use normalise::*;
 
