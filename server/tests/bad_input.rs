@@ -504,21 +504,28 @@ async fn check_invalid_requests(c: &mut Clients, who: &str) {
     );
 }
 
+/// Runs `$check` against real etcd (when installed: it proves the
+/// expectations) and then against oxcd, each started with `$flags`.
+macro_rules! etcd_then_oxcd {
+    ($check:ident, $flags:expr) => {
+        if let Some(etcd) = etcd_bin() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let e = Server::start_bin(&etcd, dir.path(), $flags).await;
+            let mut c = e.clients().await;
+            $check(&mut c, "etcd 3.5.1").await;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let srv = Oxcd::start(dir.path(), $flags).await;
+        let mut c = srv.clients().await;
+        $check(&mut c, "oxcd").await;
+        srv.assert_no_panic();
+    };
+}
+
 #[tokio::test]
 async fn request_limits_match_etcd() {
     bounded(Duration::from_secs(55), async {
-        // etcd first: it proves the expectations before oxcd is held to them
-        if let Some(etcd) = etcd_bin() {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let e = Server::start_bin(&etcd, dir.path(), &LIMIT_FLAGS).await;
-            let mut c = e.clients().await;
-            check_limits(&mut c, "etcd 3.5.1").await;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let srv = Oxcd::start(dir.path(), &LIMIT_FLAGS).await;
-        let mut c = srv.clients().await;
-        check_limits(&mut c, "oxcd").await;
-        srv.assert_no_panic();
+        etcd_then_oxcd!(check_limits, &LIMIT_FLAGS);
     })
     .await
 }
@@ -526,17 +533,7 @@ async fn request_limits_match_etcd() {
 #[tokio::test]
 async fn grpc_receive_limit_matches_etcd() {
     bounded(Duration::from_secs(55), async {
-        if let Some(etcd) = etcd_bin() {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let e = Server::start_bin(&etcd, dir.path(), &LIMIT_FLAGS).await;
-            let mut c = e.clients().await;
-            check_grpc_recv_limit(&mut c, "etcd 3.5.1").await;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let srv = Oxcd::start(dir.path(), &LIMIT_FLAGS).await;
-        let mut c = srv.clients().await;
-        check_grpc_recv_limit(&mut c, "oxcd").await;
-        srv.assert_no_panic();
+        etcd_then_oxcd!(check_grpc_recv_limit, &LIMIT_FLAGS);
     })
     .await
 }
@@ -544,17 +541,7 @@ async fn grpc_receive_limit_matches_etcd() {
 #[tokio::test]
 async fn invalid_requests_match_etcd() {
     bounded(Duration::from_secs(55), async {
-        if let Some(etcd) = etcd_bin() {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let e = Server::start_bin(&etcd, dir.path(), &[]).await;
-            let mut c = e.clients().await;
-            check_invalid_requests(&mut c, "etcd 3.5.1").await;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let srv = Oxcd::start(dir.path(), &[]).await;
-        let mut c = srv.clients().await;
-        check_invalid_requests(&mut c, "oxcd").await;
-        srv.assert_no_panic();
+        etcd_then_oxcd!(check_invalid_requests, &[]);
     })
     .await
 }
