@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "protos/etcdserverpb/rpc.proto",
         "protos/v3lockpb/v3lock.proto",
         "protos/v3electionpb/v3election.proto",
+        "protos/oxcdpeerpb/peer.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

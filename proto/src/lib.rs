@@ -17,3 +17,7 @@ pub mod v3lockpb {
 pub mod v3electionpb {
     tonic::include_proto!("v3electionpb");
 }
+/// oxcd's own peer protocol (not etcd's: members talk only to members).
+pub mod oxcdpeerpb {
+    tonic::include_proto!("oxcdpeerpb");
+}

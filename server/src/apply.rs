@@ -6,7 +6,7 @@ use crate::lease::Lessor;
 use crate::mvcc::backend::{u64_bytes, META_COMPACT_REV};
 use crate::mvcc::{KvTable, Store, WriteCtx};
 use oxcd_proto::etcdserverpb::{
-    compare, range_request, request_op, response_op, AlarmMember, AlarmRequest, AlarmResponse,
+    compare, range_request, request_op, response_op, AlarmMember, AlarmRequest, AlarmResponse, Member,
     CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
     LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest,
     PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest,
@@ -19,8 +19,11 @@ use std::collections::BTreeSet;
 /// One logged request. Field numbers are part of our WAL format: never reuse.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct InternalRequest {
-    #[prost(oneof = "Op", tags = "1, 2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "Op", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
     pub op: Option<Op>,
+    /// names the proposer's waiter (0: nobody waits)
+    #[prost(uint64, tag = "100")]
+    pub id: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Oneof)]
@@ -39,6 +42,12 @@ pub enum Op {
     LeaseRevoke(LeaseRevokeRequest),
     #[prost(message, tag = "7")]
     Alarm(AlarmRequest),
+    /// a member publishes its name and client URLs
+    #[prost(message, tag = "8")]
+    MemberAttrs(Member),
+    /// new peer URLs for a member
+    #[prost(message, tag = "9")]
+    MemberUpdate(Member),
 }
 
 #[derive(Debug)]
@@ -50,6 +59,8 @@ pub enum Applied {
     LeaseGrant(LeaseGrantResponse),
     LeaseRevoke(LeaseRevokeResponse),
     Alarm(AlarmResponse),
+    /// a membership change: the members after it
+    Members(Vec<Member>),
 }
 
 /// The tables one batch of applies writes to.
@@ -96,6 +107,10 @@ impl State {
             Op::LeaseGrant(r) => Applied::LeaseGrant(self.lease_grant(t, r)?),
             Op::LeaseRevoke(r) => Applied::LeaseRevoke(self.lease_revoke(t, &mut ctx, r)?),
             Op::Alarm(r) => Applied::Alarm(self.alarm(t, r)?),
+            // membership lives beside the state: the node applies these
+            Op::MemberAttrs(_) | Op::MemberUpdate(_) => {
+                return Err(EtcdError::Storage("membership op reached the store".into()))
+            }
         };
         if ctx.changed() {
             self.store.current_rev = ctx.main();

@@ -75,6 +75,19 @@ pub struct Flags {
     /// Number of committed transactions to trigger a snapshot to disk.
     #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = 10000)]
     pub snapshot_count: u64,
+    /// Time (in milliseconds) of a heartbeat interval.
+    #[arg(long, env = "ETCD_HEARTBEAT_INTERVAL", default_value_t = 100)]
+    pub heartbeat_interval: u64,
+    /// Time (in milliseconds) for an election to timeout.
+    #[arg(long, env = "ETCD_ELECTION_TIMEOUT", default_value_t = 1000)]
+    pub election_timeout: u64,
+    /// Number of entries for a slow follower to catch-up after compacting the raft storage entries.
+    #[arg(
+        long,
+        env = "ETCD_EXPERIMENTAL_SNAPSHOT_CATCHUP_ENTRIES",
+        default_value_t = 5000
+    )]
+    pub experimental_snapshot_catchup_entries: u64,
     /// Maximum number of snapshot files to retain (0 is unlimited).
     #[arg(long, env = "ETCD_MAX_SNAPSHOTS", default_value_t = 5)]
     pub max_snapshots: u32,
@@ -127,6 +140,13 @@ pub struct Config {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
     pub max_wals: usize,
+    pub max_snapshots: usize,
+    /// `--initial-cluster-state existing`: join a running cluster
+    pub join_existing: bool,
+    pub snapshot_count: u64,
+    pub snapshot_catchup_entries: u64,
+    pub heartbeat_ms: u64,
+    pub election_ms: u64,
 }
 
 const DEFAULT_QUOTA: u64 = 2 * 1024 * 1024 * 1024;
@@ -315,8 +335,23 @@ impl Config {
                 }
             }
         }
-        if f.initial_cluster_state == "existing" || initial_members.len() > 1 {
-            return Err("multi-member clusters (--initial-cluster with other members, --initial-cluster-state=existing) are not supported by this oxcd yet".into());
+        if f.heartbeat_interval == 0 || f.election_timeout == 0 {
+            return Err("--heartbeat-interval and --election-timeout must be positive".into());
+        }
+        if f.election_timeout < 5 * f.heartbeat_interval {
+            return Err(format!(
+                "--election-timeout[{}ms] should be at least as 5 times as --heartbeat-interval[{}ms]",
+                f.election_timeout, f.heartbeat_interval
+            ));
+        }
+        if f.election_timeout > 50_000 {
+            return Err(format!(
+                "--election-timeout[{}ms] is too long, and should be set less than 50000ms",
+                f.election_timeout
+            ));
+        }
+        if f.snapshot_count == 0 {
+            return Err("--snapshot-count must be positive".into());
         }
         if f.quota_backend_bytes < 0 {
             return Err("--quota-backend-bytes must not be negative".into());
@@ -341,6 +376,12 @@ impl Config {
             max_request_bytes: f.max_request_bytes as usize,
             max_txn_ops: f.max_txn_ops as usize,
             max_wals: f.max_wals as usize,
+            max_snapshots: f.max_snapshots as usize,
+            join_existing: f.initial_cluster_state == "existing",
+            snapshot_count: f.snapshot_count,
+            snapshot_catchup_entries: f.experimental_snapshot_catchup_entries,
+            heartbeat_ms: f.heartbeat_interval,
+            election_ms: f.election_timeout,
             name: f.name,
         })
     }

@@ -39,6 +39,32 @@ pub enum EtcdError {
     Unsupported(&'static str),
     #[error("etcdserver: server stopped")]
     Stopped,
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    TransferTimeout,
+    #[error("etcdserver: unhealthy cluster")]
+    Unhealthy,
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    NotEnoughStarted,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExist,
+    #[error("etcdserver: ID removed")]
+    MemberRemoved,
+    #[error("etcdserver: too many learner members in cluster")]
+    TooManyLearners,
+    #[error("etcdserver: can only promote a learner member")]
+    NotLearner,
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    #[error("etcdserver: member ID already exist")]
+    MemberExist,
     #[error("storage: {0}")]
     Storage(String),
 }
@@ -54,7 +80,11 @@ impl EtcdError {
             LeaseNotFound | MemberNotFound => Code::NotFound,
             LeaseExist | AuthNotEnabled => Code::FailedPrecondition,
             Unsupported(_) => Code::Unimplemented,
-            Stopped => Code::Unavailable,
+            Stopped | NoLeader | Timeout | TransferTimeout | Unhealthy | NotEnoughStarted => {
+                Code::Unavailable
+            }
+            NotLeader | BadLeaderTransferee | PeerUrlExist | MemberRemoved | TooManyLearners
+            | NotLearner | LearnerNotReady | MemberExist => Code::FailedPrecondition,
             Storage(_) => Code::Internal,
         }
     }

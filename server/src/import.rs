@@ -157,76 +157,7 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
     let db = Database::create(&tmp).map_err(|e| se(e.into()))?;
     let mut w = db.begin_write().map_err(|e| se(e.into()))?;
     w.set_durability(Durability::Immediate);
-    {
-        let mut kv = w.open_table(KEY).map_err(|e| se(e.into()))?;
-        let mut lease = w.open_table(LEASE).map_err(|e| se(e.into()))?;
-        let mut members = w.open_table(MEMBERS).map_err(|e| se(e.into()))?;
-        let mut alarm = w.open_table(ALARM).map_err(|e| se(e.into()))?;
-        let mut m = w.open_table(META).map_err(|e| se(e.into()))?;
-        let mut auth = w.open_table(ETCD_AUTH).map_err(|e| se(e.into()))?;
-        let each = |name: &[u8], f: Visit<'_>| -> Result<(), String> {
-            if let Some(b) = r.bucket(name).map_err(bad_db)? {
-                for e in b.iter() {
-                    let e = e.map_err(bad_db)?;
-                    f(e.key, e.value)?;
-                }
-            }
-            Ok(())
-        };
-        each(schema::KEY, &mut |k, v| {
-            kv.insert(k, v).map(|_| ()).map_err(|e| se(e.into()))
-        })?;
-        each(schema::LEASE, &mut |_, v| {
-            let l = schema::Lease::decode_value(v).map_err(bad_db)?;
-            lease
-                .insert(l.id, l.ttl)
-                .map(|_| ())
-                .map_err(|e| se(e.into()))
-        })?;
-        each(schema::MEMBERS, &mut |_, v| {
-            let mem = member_from_json(v)?;
-            members
-                .insert(mem.id, mem.encode_to_vec().as_slice())
-                .map(|_| ())
-                .map_err(|e| se(e.into()))
-        })?;
-        each(schema::ALARM, &mut |k, _| {
-            let a = AlarmMember::decode(k).map_err(|e| format!("alarm record: {e}"))?;
-            alarm
-                .insert((a.member_id, a.alarm), ())
-                .map(|_| ())
-                .map_err(|e| se(e.into()))
-        })?;
-        // etcd finishes a scheduled compaction when it boots; so do we (reads
-        // below it are refused; its records go at the next compaction)
-        // users and roles are carried along (auth is off: checked above)
-        for (bucket, name) in [
-            (schema::AUTH, "auth"),
-            (schema::AUTH_USERS, "authUsers"),
-            (schema::AUTH_ROLES, "authRoles"),
-        ] {
-            each(bucket, &mut |k, v| {
-                auth.insert((name, k), v)
-                    .map(|_| ())
-                    .map_err(|e| se(e.into()))
-            })?;
-        }
-        let compact = meta
-            .finished_compact
-            .max(meta.scheduled_compact)
-            .unwrap_or(0)
-            .max(0) as u64;
-        for (k, v) in [
-            (META_CONSISTENT_INDEX, meta.consistent_index),
-            (META_TERM, meta.term),
-            (META_COMPACT_REV, compact),
-            (META_CLUSTER_ID, wal.cluster_id),
-            (META_MEMBER_ID, wal.member_id),
-        ] {
-            m.insert(k, u64_bytes(v).as_slice())
-                .map_err(|e| se(e.into()))?;
-        }
-    }
+    fill(&w, &r, &meta, Some((wal.cluster_id, wal.member_id))).map_err(|e| format!("{}: {e}", src.display()))?;
     w.commit().map_err(|e| se(e.into()))?;
     drop(db);
     fs::rename(&tmp, db_path)
@@ -244,4 +175,111 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
         meta.consistent_index
     );
     Ok(())
+}
+
+/// Fills the store's tables from an etcd database in one transaction.
+/// `ids` (cluster, member) are recorded when given; a snapshot installed
+/// from a peer keeps the member's own.
+fn fill(
+    w: &redb::WriteTransaction,
+    r: &Reader<'_>,
+    meta: &MetaInfo,
+    ids: Option<(u64, u64)>,
+) -> Result<(), String> {
+    let se = |e: redb::Error| format!("store: {e}");
+    let bad_db = |e: etcd_format::Error| format!("database is not usable: {e}");
+    let mut kv = w.open_table(KEY).map_err(|e| se(e.into()))?;
+    let mut lease = w.open_table(LEASE).map_err(|e| se(e.into()))?;
+    let mut members = w.open_table(MEMBERS).map_err(|e| se(e.into()))?;
+    let mut alarm = w.open_table(ALARM).map_err(|e| se(e.into()))?;
+    let mut m = w.open_table(META).map_err(|e| se(e.into()))?;
+    let mut auth = w.open_table(ETCD_AUTH).map_err(|e| se(e.into()))?;
+    let each = |name: &[u8], f: Visit<'_>| -> Result<(), String> {
+        if let Some(b) = r.bucket(name).map_err(bad_db)? {
+            for e in b.iter() {
+                let e = e.map_err(bad_db)?;
+                f(e.key, e.value)?;
+            }
+        }
+        Ok(())
+    };
+    each(schema::KEY, &mut |k, v| {
+        kv.insert(k, v).map(|_| ()).map_err(|e| se(e.into()))
+    })?;
+    each(schema::LEASE, &mut |_, v| {
+        let l = schema::Lease::decode_value(v).map_err(bad_db)?;
+        lease
+            .insert(l.id, l.ttl)
+            .map(|_| ())
+            .map_err(|e| se(e.into()))
+    })?;
+    each(schema::MEMBERS, &mut |_, v| {
+        let mem = member_from_json(v)?;
+        members
+            .insert(mem.id, mem.encode_to_vec().as_slice())
+            .map(|_| ())
+            .map_err(|e| se(e.into()))
+    })?;
+    each(schema::ALARM, &mut |k, _| {
+        let a = AlarmMember::decode(k).map_err(|e| format!("alarm record: {e}"))?;
+        alarm
+            .insert((a.member_id, a.alarm), ())
+            .map(|_| ())
+            .map_err(|e| se(e.into()))
+    })?;
+    // etcd finishes a scheduled compaction when it boots; so do we (reads
+    // below it are refused; its records go at the next compaction)
+    // users and roles are carried along (auth is off: checked above)
+    for (bucket, name) in [
+        (schema::AUTH, "auth"),
+        (schema::AUTH_USERS, "authUsers"),
+        (schema::AUTH_ROLES, "authRoles"),
+    ] {
+        each(bucket, &mut |k, v| {
+            auth.insert((name, k), v)
+                .map(|_| ())
+                .map_err(|e| se(e.into()))
+        })?;
+    }
+    let compact = meta
+        .finished_compact
+        .max(meta.scheduled_compact)
+        .unwrap_or(0)
+        .max(0) as u64;
+    let mut values = vec![
+        (META_CONSISTENT_INDEX, meta.consistent_index),
+        (META_TERM, meta.term),
+        (META_COMPACT_REV, compact),
+    ];
+    if let Some((cluster, member)) = ids {
+        values.push((META_CLUSTER_ID, cluster));
+        values.push((META_MEMBER_ID, member));
+    }
+    for (k, v) in values {
+        m.insert(k, u64_bytes(v).as_slice())
+            .map_err(|e| se(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Replaces the whole store with a snapshot's database received from a
+/// peer (an etcd snapshot file, trailer included), in one durable
+/// transaction. Returns the consistent index it holds.
+pub fn install_snapshot(db: &Database, file: &Path) -> Result<u64, String> {
+    let bytes = fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let bad = |e: etcd_format::Error| format!("snapshot {} is not usable: {e}", file.display());
+    let body = etcd_format::snapshot::verify_trailer(&bytes).map_err(bad)?;
+    let r = Reader::new(body).map_err(bad)?;
+    let meta = MetaInfo::read(&r).map_err(bad)?;
+    let se = |e: redb::Error| format!("store: {e}");
+    let mut w = db.begin_write().map_err(|e| se(e.into()))?;
+    w.set_durability(Durability::Immediate);
+    w.delete_table(KEY).map_err(|e| se(e.into()))?;
+    w.delete_table(LEASE).map_err(|e| se(e.into()))?;
+    w.delete_table(MEMBERS).map_err(|e| se(e.into()))?;
+    w.delete_table(ALARM).map_err(|e| se(e.into()))?;
+    w.delete_table(ETCD_AUTH).map_err(|e| se(e.into()))?;
+    fill(&w, &r, &meta, None)?;
+    w.commit().map_err(|e| se(e.into()))?;
+    Ok(meta.consistent_index)
 }

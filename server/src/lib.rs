@@ -1,8 +1,10 @@
 //! oxcd: an etcd-compatible v3 server.
 //!
-//! Layers, outermost first: `api` (gRPC services) → `node` (log, group
-//! commit, apply loop) → `apply` (the state machine) → `mvcc` (revisions,
-//! key index) → redb tables; `wal` is the durable log beside them.
+//! Layers, outermost first: `api` (gRPC services) → `node` (the member:
+//! store, membership, request entry points) → `consensus` (raft-rs, the
+//! ready loop) → `apply` (the state machine) → `mvcc` (revisions, key
+//! index) → redb tables. Beside them: `wal` (the durable log), `snap`
+//! (snapshot files), `transport` (the peer protocol).
 
 pub mod api;
 pub mod apply;
@@ -12,6 +14,9 @@ pub mod import;
 pub mod lease;
 pub mod mvcc;
 pub mod node;
+pub mod consensus;
+pub mod snap;
 pub mod snapshot;
+pub mod transport;
 pub mod wal;
 pub mod watch;

@@ -3,7 +3,7 @@
 use oxcd::apply::Op;
 use oxcd::config::{normalize_args, Config};
 use oxcd::node::Server;
-use oxcd_proto::etcdserverpb::LeaseRevokeRequest;
+use oxcd_proto::etcdserverpb::{LeaseRevokeRequest, Member};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -42,9 +42,13 @@ async fn shutdown_signal() {
 }
 
 /// Revokes leases whose TTL ran out, through the log like any write.
+/// Only the leader does: followers' clocks do not see keep-alives.
 async fn expire_leases(srv: Arc<Server>) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        if !srv.is_leader() {
+            continue;
+        }
         let expired = match srv.state.read() {
             Ok(s) => s.lessor.expired(Instant::now()),
             Err(_) => return,
@@ -54,6 +58,31 @@ async fn expire_leases(srv: Arc<Server>) {
                 .propose(Op::LeaseRevoke(LeaseRevokeRequest { id }))
                 .await;
         }
+    }
+}
+
+/// Publishes this member's name and client URLs through the log once a
+/// leader exists, as etcd does after it starts (retried until it lands).
+async fn publish_attributes(srv: Arc<Server>) {
+    let me = Member {
+        id: srv.member_id,
+        name: srv.cfg.name.clone(),
+        client_ur_ls: srv.cfg.advertise_client_urls.clone(),
+        ..Default::default()
+    };
+    loop {
+        let current = srv
+            .members_sorted()
+            .into_iter()
+            .find(|m| m.id == me.id)
+            .map(|m| (m.name, m.client_ur_ls));
+        if current == Some((me.name.clone(), me.client_ur_ls.clone())) {
+            return;
+        }
+        if current.is_some() && srv.propose(Op::MemberAttrs(me.clone())).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -78,18 +107,31 @@ fn main() {
         for u in &client_urls {
             listeners.push((u.clone(), bind(u).await));
         }
-        // the peer port is held (raft transport comes with clustering) so
-        // that a conflict shows up now rather than later
         let mut peers = Vec::new();
         for u in &peer_urls {
             peers.push(bind(u).await);
         }
-        let (srv, parts) = match tokio::task::spawn_blocking(move || Server::open(cfg)).await {
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => die(e),
-            Err(e) => die(e),
+        // a member joining a running cluster learns its ID and the
+        // membership from its peers first (a restart has them already)
+        let fresh = !cfg.data_dir.join("member").exists();
+        let join = if cfg.join_existing && fresh {
+            match oxcd::transport::fetch_members(&cfg).await {
+                Ok(j) => Some(j),
+                Err(e) => die(e),
+            }
+        } else {
+            None
         };
+        let (srv, parts) =
+            match tokio::task::spawn_blocking(move || Server::open(cfg, join)).await {
+                Ok(Ok(x)) => x,
+                Ok(Err(e)) => die(e),
+                Err(e) => die(e),
+            };
         let srv = Arc::new(srv);
+        let transport = oxcd::transport::Transport::new(&srv, tokio::runtime::Handle::current());
+        transport.update_peers(&srv.members_sorted());
+        let _ = srv.transport.set(transport);
         let node_srv = srv.clone();
         let node = std::thread::Builder::new()
             .name("oxcd-node".into())
@@ -106,8 +148,21 @@ fn main() {
                 .join(",")
         );
         let expiry = tokio::spawn(expire_leases(srv.clone()));
+        let publish = tokio::spawn(publish_attributes(srv.clone()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut servers = Vec::new();
+        for l in peers {
+            let mut rx = stop_rx.clone();
+            let srv = srv.clone();
+            servers.push(tokio::spawn(async move {
+                let stop = async move {
+                    let _ = rx.changed().await;
+                };
+                if let Err(e) = oxcd::transport::server::serve(srv, l, stop).await {
+                    eprintln!("oxcd: serving peers: {e}");
+                }
+            }));
+        }
         for (u, l) in listeners {
             let mut rx = stop_rx.clone();
             let srv = srv.clone();
@@ -120,14 +175,21 @@ fn main() {
                 }
             }));
         }
-        shutdown_signal().await;
-        eprintln!("oxcd: shutting down");
+        let removed = srv.clone();
+        tokio::select! {
+            _ = shutdown_signal() => eprintln!("oxcd: shutting down"),
+            _ = async move {
+                while !removed.stopped_removed.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            } => eprintln!("oxcd: stopping: this member was removed from the cluster"),
+        }
         let _ = stop_tx.send(true);
         for s in servers {
             let _ = s.await;
         }
         expiry.abort();
-        drop(peers);
+        publish.abort();
         srv.close();
         drop(srv);
         let _ = tokio::task::spawn_blocking(move || node.join()).await;

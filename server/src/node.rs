@@ -1,39 +1,42 @@
-//! The single-node ready loop: proposals are logged to the WAL in batches,
-//! one fdatasync per batch (group commit), then applied in log order and
-//! answered. Reads are served from the applied state, which holds every
-//! acknowledged write.
+//! The member: its store, applied state and membership, opened from the
+//! data dir, and the entry points the gRPC layer calls (propose, read,
+//! membership changes). Replication runs on the node thread
+//! (`raft/ready.rs`); the store and applied state are shared with readers.
 
-use crate::apply::{Applied, InternalRequest, Op, State, Tables};
+use crate::apply::{Applied, InternalRequest, Op, State};
 use crate::config::Config;
 use crate::error::{EtcdError, Result};
 use crate::lease::Lessor;
 use crate::mvcc::backend::*;
 use crate::mvcc::Store;
-use crate::wal::{Entry, Wal};
+use crate::consensus::storage::{AppliedPoint, LogStore};
+use crate::consensus::NodeMsg;
+use crate::wal::Wal;
 use oxcd_proto::etcdserverpb::{Member, ResponseHeader};
-use prost::Message;
-use redb::{Database, Durability, ReadOnlyTable, ReadableTable, WriteTransaction};
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfState, HardState, Snapshot};
+use raft::RawNode;
+use redb::{Database, Durability, ReadOnlyTable, ReadableTable};
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
-/// Largest number of proposals logged with one fdatasync.
-const MAX_BATCH: usize = 4096;
-/// How often the store is committed durably (letting the WAL be released).
-const DURABLE_EVERY: Duration = Duration::from_secs(1);
-const DURABLE_ENTRIES: u64 = 20_000;
-/// How long applied records may wait in the open store transaction.
-const COMMIT_EVERY: Duration = Duration::from_millis(25);
-/// How long the node loop polls for the next proposal before sleeping.
-const SPIN: Duration = Duration::from_micros(200);
-/// Commit early when this many records wait in the pending overlay.
-const MAX_PENDING: usize = 20_000;
+/// How long a request waits to be committed and applied (etcd: 5 s plus
+/// two election timeouts).
+pub fn request_timeout(cfg: &Config) -> Duration {
+    Duration::from_millis(5000 + 2 * cfg.election_ms)
+}
 
-struct Proposal {
-    req: InternalRequest,
-    done: oneshot::Sender<Result<Applied>>,
+/// What a member joining a running cluster learned from its peers.
+#[derive(Debug, Clone)]
+pub struct Join {
+    pub cluster_id: u64,
+    pub member_id: u64,
+    pub members: Vec<Member>,
 }
 
 pub struct Server {
@@ -44,24 +47,35 @@ pub struct Server {
     pub(crate) db_path: PathBuf,
     pub state: RwLock<State>,
     pub members: RwLock<Vec<Member>>,
+    /// members removed from the cluster: their messages are refused
+    pub removed: Mutex<HashSet<u64>>,
     pub term: AtomicU64,
+    /// raft's commit index (what etcd's Status calls the raft index)
     pub raft_index: AtomicU64,
+    /// the store's consistent index: the last entry applied to it
     pub applied_index: AtomicU64,
+    pub leader: AtomicU64,
     /// highest index committed durably to the store (WAL before it may go)
-    durable_index: AtomicU64,
+    pub(crate) durable_index: AtomicU64,
     pub db_size: AtomicU64,
     pub hub: crate::watch::Hub,
-    proposals: Mutex<Option<std::sync::mpsc::Sender<Proposal>>>,
+    pub(crate) node_tx: Mutex<Option<std::sync::mpsc::Sender<NodeMsg>>>,
+    pub transport: OnceLock<crate::transport::Transport>,
     lease_ids: Mutex<u64>,
+    req_ids: AtomicU64,
+    /// set when this member learns it was removed: it stops
+    pub stopped_removed: AtomicBool,
 }
 
 /// What `Server::open` hands to the node thread.
 pub struct NodeParts {
-    wal: Wal,
-    rx: std::sync::mpsc::Receiver<Proposal>,
+    pub(crate) wal: Wal,
+    pub(crate) raw: RawNode<LogStore>,
+    pub(crate) rx: std::sync::mpsc::Receiver<NodeMsg>,
+    pub(crate) conf_state: ConfState,
 }
 
-fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
+pub(crate) fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
     // a failed fsync or store commit leaves state we cannot vouch for:
     // stop rather than acknowledge anything more (etcd does the same)
     eprintln!("oxcd: fatal: {what}: {e}");
@@ -72,10 +86,70 @@ fn meta_u64(t: &impl ReadableTable<&'static str, &'static [u8]>, k: &str) -> Res
     Ok(t.get(k)?.and_then(|v| bytes_u64(v.value())))
 }
 
+/// The store's tables loaded into memory: applied state and members.
+pub(crate) fn load_state(db: &Database, compact_rev: u64) -> Result<(State, Vec<Member>)> {
+    let rtxn = db.begin_read()?;
+    let kv: ReadOnlyTable<&[u8], &[u8]> = rtxn.open_table(KEY)?;
+    let store = Store::load(&kv, compact_rev as i64)?;
+    let mut state = State {
+        store,
+        lessor: Lessor::default(),
+        alarms: Default::default(),
+    };
+    load_leases_and_alarms(&rtxn, &kv, &mut state)?;
+    let members = load_members(&rtxn)?;
+    Ok((state, members))
+}
+
+/// What the store records about the raft log it has applied.
+struct Applied0 {
+    index: u64,
+    term: u64,
+    stored_term: u64,
+    conf_state: Option<ConfState>,
+}
+
+fn read_applied(db: &Database) -> Result<Applied0> {
+    let rtxn = db.begin_read()?;
+    let meta = rtxn.open_table(META)?;
+    let conf_state = match meta.get(META_CONF_STATE)? {
+        Some(v) => Some(
+            ConfState::parse_from_bytes(v.value())
+                .map_err(|e| EtcdError::Storage(format!("conf state: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Applied0 {
+        index: meta_u64(&meta, META_CONSISTENT_INDEX)?.unwrap_or(0),
+        term: meta_u64(&meta, META_APPLIED_TERM)?.unwrap_or(0),
+        stored_term: meta_u64(&meta, META_TERM)?.unwrap_or(0),
+        conf_state,
+    })
+}
+
+/// The voters and learners a store's member table describes (for stores
+/// written before raft, or imported from etcd).
+pub(crate) fn conf_state_of(members: &[Member]) -> ConfState {
+    let mut cs = ConfState::default();
+    for m in members {
+        if m.is_learner {
+            cs.learners.push(m.id);
+        } else {
+            cs.voters.push(m.id);
+        }
+    }
+    cs.voters.sort_unstable();
+    cs.learners.sort_unstable();
+    cs
+}
+
 impl Server {
-    /// Opens (or bootstraps) the data dir, replays the WAL past the store's
-    /// consistent index, and logs this term's first entry.
-    pub fn open(cfg: Config) -> std::result::Result<(Server, NodeParts), String> {
+    /// Opens (or bootstraps, or joins with `join`) the data dir and builds
+    /// the raft node over the store's applied point and the WAL after it.
+    pub fn open(
+        cfg: Config,
+        join: Option<Join>,
+    ) -> std::result::Result<(Server, NodeParts), String> {
         let member_dir = cfg.data_dir.join("member");
         let snap_dir = member_dir.join("snap");
         std::fs::create_dir_all(&snap_dir)
@@ -92,29 +166,103 @@ impl Server {
             .map_err(|e| format!("cannot open store {}: {e}", db_path.display()))?;
         let shown = db_path.display().to_string();
         let se = |e: EtcdError| format!("store {shown}: {e}");
-        let (cluster_id, member_id, ci, compact_rev) = bootstrap(&db, &cfg).map_err(se)?;
+        let (cluster_id, member_id, compact_rev) =
+            bootstrap(&db, &cfg, join.as_ref()).map_err(se)?;
+        let (state, members) = load_state(&db, compact_rev).map_err(se)?;
+        let a = read_applied(&db).map_err(se)?;
 
-        let rtxn = db.begin_read().map_err(|e| se(e.into()))?;
-        let kv: ReadOnlyTable<&[u8], &[u8]> = rtxn.open_table(KEY).map_err(|e| se(e.into()))?;
-        let store = Store::load(&kv, compact_rev as i64).map_err(se)?;
-        let mut state = State {
-            store,
-            lessor: Lessor::default(),
-            alarms: Default::default(),
+        let (wal, replay) = Wal::open(&wal_dir, a.index).map_err(|e| e.to_string())?;
+        if let Some(first) = replay.entries.first() {
+            if first.index != a.index + 1 {
+                return Err(format!(
+                    "wal in {}: entries {}..{} are missing (the store holds up to {})",
+                    wal_dir.display(),
+                    a.index + 1,
+                    first.index - 1,
+                    a.index
+                ));
+            }
+        }
+        let conf_state = a
+            .conf_state
+            .clone()
+            .unwrap_or_else(|| conf_state_of(&members));
+        // the term of the entry at the applied index: recorded since raft;
+        // stores from before fall back to the log or the stored term
+        let base_term = if a.term > 0 {
+            a.term
+        } else {
+            replay
+                .entries
+                .first()
+                .map(|e| e.term)
+                .unwrap_or(a.stored_term)
+                .max(1)
         };
-        load_leases_and_alarms(&rtxn, &kv, &mut state).map_err(se)?;
-        let members = load_members(&rtxn).map_err(se)?;
-        let stored_term = rtxn
-            .open_table(META)
-            .map_err(|e| se(e.into()))
-            .and_then(|t| meta_u64(&t, META_TERM).map_err(se))?
-            .unwrap_or(0);
-        drop(kv);
-        drop(rtxn);
+        let log = LogStore::new();
+        if a.index > 0 {
+            let mut s = Snapshot::default();
+            s.mut_metadata().index = a.index;
+            s.mut_metadata().term = base_term;
+            s.mut_metadata().set_conf_state(conf_state.clone());
+            log.mem
+                .wl()
+                .apply_snapshot(s)
+                .map_err(|e| format!("raft log: {e}"))?;
+        }
+        let entries: Vec<raft::eraftpb::Entry> = replay
+            .entries
+            .iter()
+            .map(|e| {
+                let mut r = raft::eraftpb::Entry::default();
+                if e.kind == 1 {
+                    r.set_entry_type(raft::eraftpb::EntryType::EntryConfChange);
+                }
+                r.data = e.data.clone().into();
+                r.term = e.term;
+                r.index = e.index;
+                r
+            })
+            .collect();
+        let last_index = entries.last().map(|e| e.index).unwrap_or(a.index);
+        let last_term = entries.last().map(|e| e.term).unwrap_or(base_term);
+        log.mem
+            .wl()
+            .append(&entries)
+            .map_err(|e| format!("raft log: {e}"))?;
+        let mut hs = match &replay.state {
+            Some(b) => HardState::parse_from_bytes(b)
+                .map_err(|e| format!("wal: undecodable hard state: {e}"))?,
+            None => HardState::default(),
+        };
+        hs.term = hs.term.max(last_term).max(a.stored_term.min(last_term.max(1)));
+        hs.commit = hs.commit.max(a.index).min(last_index);
+        log.mem.wl().set_hardstate(hs.clone());
+        *log.applied.lock().map_err(|_| "lock".to_string())? = AppliedPoint {
+            index: a.index,
+            term: base_term,
+            conf_state: conf_state.clone(),
+        };
 
-        let (mut wal, replay) = Wal::open(&wal_dir, ci).map_err(|e| e.to_string())?;
-        // a new term follows every term the store has seen (etcd's too, on import)
-        wal.last_term = wal.last_term.max(stored_term);
+        let rcfg = raft::Config {
+            id: member_id,
+            election_tick: (cfg.election_ms / cfg.heartbeat_ms).max(2) as usize,
+            heartbeat_tick: 1,
+            applied: a.index,
+            max_size_per_msg: 1024 * 1024,
+            max_inflight_msgs: 512,
+            check_quorum: true,
+            pre_vote: true,
+            ..Default::default()
+        };
+        rcfg.validate().map_err(|e| format!("raft config: {e}"))?;
+        let logger = crate::consensus::logger(false);
+        let mut raw = RawNode::new(&rcfg, log, &logger).map_err(|e| format!("raft: {e}"))?;
+        // a lone voter need not wait out an election timeout
+        if conf_state.voters == [member_id] {
+            raw.campaign().map_err(|e| format!("raft: {e}"))?;
+        }
+
         let (tx, rx) = std::sync::mpsc::channel();
         let db_size = std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0);
         let srv = Server {
@@ -124,292 +272,91 @@ impl Server {
             db_path,
             state: RwLock::new(state),
             members: RwLock::new(members),
-            term: AtomicU64::new(wal.last_term),
-            raft_index: AtomicU64::new(wal.last_index),
-            applied_index: AtomicU64::new(ci),
-            durable_index: AtomicU64::new(ci),
+            removed: Default::default(),
+            term: AtomicU64::new(hs.term),
+            raft_index: AtomicU64::new(hs.commit),
+            applied_index: AtomicU64::new(a.index),
+            leader: AtomicU64::new(0),
+            durable_index: AtomicU64::new(a.index),
             db_size: AtomicU64::new(db_size),
             hub: Default::default(),
-            proposals: Mutex::new(Some(tx)),
+            node_tx: Mutex::new(Some(tx)),
+            transport: OnceLock::new(),
             lease_ids: Mutex::new(lease_id_seed(member_id)),
+            req_ids: AtomicU64::new(lease_id_seed(member_id)),
+            stopped_removed: AtomicBool::new(false),
             cfg,
         };
-        if !replay.is_empty() {
-            let last = replay.last().map(|e| e.index).unwrap_or(ci);
-            let ops = replay
-                .iter()
-                .map(|e| InternalRequest::decode(e.data.as_slice()).map(|r| r.op))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| format!("wal: undecodable entry: {e}"))?;
-            let txn = srv.db.begin_write().map_err(|e| se(e.into()))?;
-            srv.apply_into(&txn, ops, last, |_| {}).map_err(se)?;
-            srv.commit(txn, last, true).map_err(se)?;
-        }
-        let mut parts = NodeParts { wal, rx };
-        srv.start_term(&mut parts).map_err(|e| e.to_string())?;
-        Ok((srv, parts))
+        Ok((
+            srv,
+            NodeParts {
+                wal,
+                raw,
+                rx,
+                conf_state,
+            },
+        ))
     }
 
-    /// Every start is a new term, as a raft election would make it; the
-    /// term's first entry is empty, like a new leader's.
-    fn start_term(&self, parts: &mut NodeParts) -> std::result::Result<(), crate::wal::WalError> {
-        let wal = &mut parts.wal;
-        let mut entries = Vec::new();
-        if wal.last_index == 0 {
-            // bootstrap: the initial membership is the log's first entry (term 1)
-            entries.push(Entry {
-                term: 1,
-                index: 1,
-                data: Vec::new(),
-            });
-        }
-        let term = wal.last_term.max(1) + 1;
-        let index = wal.last_index + entries.len() as u64 + 1;
-        entries.push(Entry {
-            term,
-            index,
-            data: Vec::new(),
-        });
-        wal.append(&entries)?;
-        wal.sync()?;
-        self.term.store(term, Ordering::SeqCst);
-        self.raft_index.store(index, Ordering::SeqCst);
-        // empty entries change nothing: they count as applied at once
-        self.applied_index.store(index, Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Logs and applies one request; resolves once it is durable and applied.
-    pub async fn propose(&self, op: Op) -> Result<Applied> {
-        let (done, rx) = oneshot::channel();
-        let req = InternalRequest { op: Some(op) };
+    pub(crate) fn send(&self, m: NodeMsg) -> Result<()> {
         let tx = self
-            .proposals
+            .node_tx
             .lock()
             .map_err(|_| EtcdError::Stopped)?
             .clone()
             .ok_or(EtcdError::Stopped)?;
-        // unbounded: gRPC's own stream limits bound what can be in flight
-        tx.send(Proposal { req, done })
-            .map_err(|_| EtcdError::Stopped)?;
-        rx.await.map_err(|_| EtcdError::Stopped)?
+        tx.send(m).map_err(|_| EtcdError::Stopped)
     }
 
-    /// Stops taking proposals; the node loop ends once those queued are done.
+    async fn wait<T>(&self, rx: oneshot::Receiver<Result<T>>) -> Result<T> {
+        match tokio::time::timeout(request_timeout(&self.cfg), rx).await {
+            Ok(r) => r.map_err(|_| EtcdError::Stopped)?,
+            Err(_) if self.leader.load(Ordering::SeqCst) == 0 => Err(EtcdError::NoLeader),
+            Err(_) => Err(EtcdError::Timeout),
+        }
+    }
+
+    /// Replicates one request; resolves once it is committed and applied here.
+    pub async fn propose(&self, op: Op) -> Result<Applied> {
+        let (done, rx) = oneshot::channel();
+        let id = self.req_ids.fetch_add(1, Ordering::Relaxed);
+        let data = InternalRequest { op: Some(op), id }.encode_to_vec();
+        self.send(NodeMsg::Propose { id, data, done })?;
+        self.wait(rx).await
+    }
+
+    /// Proposes a membership change and waits until it is applied.
+    pub async fn conf_change(&self, mut cc: raft::eraftpb::ConfChange) -> Result<Applied> {
+        let (done, rx) = oneshot::channel();
+        cc.id = self.req_ids.fetch_add(1, Ordering::Relaxed);
+        self.send(NodeMsg::ConfChange { cc, done })?;
+        self.wait(rx).await
+    }
+
+    /// Waits until this member has applied everything committed cluster-wide
+    /// when called (raft's ReadIndex): reads after it are linearizable.
+    pub async fn linearize(&self) -> Result<()> {
+        let (done, rx) = oneshot::channel();
+        self.send(NodeMsg::ReadIndex { done })?;
+        self.wait(rx).await
+    }
+
+    /// Stops taking requests; the node loop ends once those queued are done.
     pub fn close(&self) {
-        if let Ok(mut g) = self.proposals.lock() {
+        if let Ok(mut g) = self.node_tx.lock() {
             g.take();
         }
     }
 
-    /// The node loop: logs each batch of proposals to the WAL (one
-    /// fdatasync for the batch), applies it into a store transaction that
-    /// stays open across batches, answers, and commits the store every few
-    /// milliseconds (reads see uncommitted records through the store's
-    /// pending overlay). Runs until [`Server::close`].
-    pub fn run(&self, parts: NodeParts) {
-        use std::sync::mpsc::RecvTimeoutError;
-        let NodeParts { mut wal, rx } = parts;
-        let term = self.term.load(Ordering::SeqCst);
-        let mut txn: Option<WriteTransaction> = None;
-        let mut last_commit = Instant::now();
-        let mut last_durable = Instant::now();
-        let mut since_durable = 0u64;
-        let mut released = 0;
-        loop {
-            // a short spin before sleeping: a lone client's next request
-            // usually arrives within tens of microseconds, and waking a
-            // sleeping thread costs about as much
-            let spin_until = Instant::now() + SPIN;
-            let mut early = None;
-            while early.is_none() && Instant::now() < spin_until {
-                match rx.try_recv() {
-                    Ok(p) => early = Some(p),
-                    Err(std::sync::mpsc::TryRecvError::Empty) => std::thread::yield_now(),
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
-                }
-            }
-            let first = if early.is_some() {
-                early
-            } else if txn.is_some() {
-                match rx.recv_timeout(COMMIT_EVERY) {
-                    Ok(p) => Some(p),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match rx.recv() {
-                    Ok(p) => Some(p),
-                    Err(_) => break,
-                }
-            };
-            let idle = first.is_none();
-            if let Some(first) = first {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(p) => batch.push(p),
-                        Err(_) => break,
-                    }
-                }
-                let mut index = wal.last_index;
-                let entries: Vec<Entry> = batch
-                    .iter()
-                    .map(|p| {
-                        index += 1;
-                        Entry {
-                            term,
-                            index,
-                            data: p.req.encode_to_vec(),
-                        }
-                    })
-                    .collect();
-                if let Err(e) = wal.append(&entries).and_then(|_| wal.sync()) {
-                    fatal("writing the WAL", e);
-                }
-                self.raft_index.store(index, Ordering::SeqCst);
-                let (ops, dones): (Vec<_>, Vec<_>) =
-                    batch.into_iter().map(|p| (p.req.op, p.done)).unzip();
-                since_durable += ops.len() as u64;
-                let answer = |results: Vec<Result<Applied>>| {
-                    for (done, r) in dones.into_iter().zip(results) {
-                        let _ = done.send(r);
-                    }
-                };
-                let t = match txn.take() {
-                    Some(t) => t,
-                    None => self
-                        .db
-                        .begin_write()
-                        .unwrap_or_else(|e| fatal("opening a store transaction", e)),
-                };
-                if let Err(e) = self.apply_into(&t, ops, index, answer) {
-                    fatal("applying to the store", e);
-                }
-                txn = Some(t);
-            }
-            let durable =
-                since_durable >= DURABLE_ENTRIES || last_durable.elapsed() >= DURABLE_EVERY;
-            let pending = self
-                .state
-                .read()
-                .map(|s| s.store.pending.len())
-                .unwrap_or(0);
-            if idle || durable || pending >= MAX_PENDING || last_commit.elapsed() >= COMMIT_EVERY {
-                if let Some(t) = txn.take() {
-                    if let Err(e) = self.commit(t, wal.last_index, durable) {
-                        fatal("committing the store", e);
-                    }
-                    last_commit = Instant::now();
-                    if durable {
-                        since_durable = 0;
-                        last_durable = last_commit;
-                        let d = self.durable_index.load(Ordering::SeqCst);
-                        if d > released {
-                            released = d;
-                            if let Err(e) = wal.release(d, self.cfg.max_wals) {
-                                eprintln!("oxcd: warning: releasing old WAL segments: {e}");
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        // shutting down: make everything applied durable in the store too
-        let t = match txn.take() {
-            Some(t) => Ok(t),
-            None => self.db.begin_write(),
-        };
-        let last = wal.last_index;
-        if let Err(e) = t
-            .map_err(EtcdError::from)
-            .and_then(|t| self.commit(t, last, true))
-        {
-            eprintln!("oxcd: final store commit failed (the WAL still has every write): {e}");
-        }
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::SeqCst) == self.member_id
     }
 
-    /// Applies logged requests into `txn` and hands their answers to
-    /// `answer`. The outer `Err` is a storage failure; inner ones are the
-    /// requests' own answers.
-    fn apply_into(
-        &self,
-        txn: &WriteTransaction,
-        ops: Vec<Option<Op>>,
-        last_index: u64,
-        answer: impl FnOnce(Vec<Result<Applied>>),
-    ) -> Result<()> {
-        let mut st = self
-            .state
-            .write()
-            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
-        let mut results = Vec::with_capacity(ops.len());
-        st.store.events = if self.hub.is_empty() {
-            None
-        } else {
-            Some(Vec::new())
-        };
-        {
-            let mut t = Tables {
-                kv: txn.open_table(KEY)?,
-                lease: txn.open_table(LEASE)?,
-                meta: txn.open_table(META)?,
-                alarm: txn.open_table(ALARM)?,
-            };
-            for op in ops {
-                match op {
-                    Some(op) => {
-                        let r = st.apply(&mut t, op);
-                        if let Err(EtcdError::Storage(e)) = &r {
-                            return Err(EtcdError::Storage(e.clone()));
-                        }
-                        results.push(r);
-                    }
-                    // an empty entry (a term's first) changes nothing
-                    None => results.push(Err(EtcdError::Unsupported("empty entry"))),
-                }
-            }
-            t.meta
-                .insert(META_CONSISTENT_INDEX, u64_bytes(last_index).as_slice())?;
-            t.meta.insert(
-                META_TERM,
-                u64_bytes(self.term.load(Ordering::SeqCst)).as_slice(),
-            )?;
-        }
-        self.applied_index.store(last_index, Ordering::SeqCst);
-        if let Some(events) = st.store.events.take() {
-            if !events.is_empty() {
-                self.hub.notify(&events, self.header(st.store.current_rev));
-            }
-        }
-        answer(results);
-        Ok(())
-    }
-
-    /// Commits the store transaction (durably when asked, which lets the
-    /// WAL before `last_index` go), then drops the pending overlay.
-    fn commit(&self, mut txn: WriteTransaction, last_index: u64, durable: bool) -> Result<()> {
-        txn.set_durability(if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        });
-        txn.commit()?;
-        // readers hold the state lock for their whole read, so none sees the
-        // overlay cleared while reading an older store snapshot
-        self.state
-            .write()
-            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?
-            .store
-            .pending
-            .clear();
-        if durable {
-            self.durable_index.store(last_index, Ordering::SeqCst);
-        }
-        if let Ok(m) = std::fs::metadata(&self.db_path) {
-            self.db_size.store(m.len(), Ordering::Relaxed);
-        }
-        Ok(())
+    pub fn is_learner(&self) -> bool {
+        self.members
+            .read()
+            .map(|ms| ms.iter().any(|m| m.id == self.member_id && m.is_learner))
+            .unwrap_or(false)
     }
 
     /// Runs `f` on a consistent view of the applied state.
@@ -460,6 +407,12 @@ impl Server {
     pub fn db_size(&self) -> u64 {
         self.db_size.load(Ordering::Relaxed)
     }
+
+    pub fn members_sorted(&self) -> Vec<Member> {
+        let mut ms = self.members.read().map(|m| m.clone()).unwrap_or_default();
+        ms.sort_by_key(|m| m.id);
+        ms
+    }
 }
 
 fn lease_id_seed(member_id: u64) -> u64 {
@@ -471,9 +424,11 @@ fn lease_id_seed(member_id: u64) -> u64 {
 }
 
 /// Creates the tables and, on a fresh data dir, records the IDs and the
-/// initial membership. Returns (cluster ID, member ID, consistent index,
-/// compacted revision).
-fn bootstrap(db: &Database, cfg: &Config) -> Result<(u64, u64, u64, u64)> {
+/// initial membership: for a new cluster the same state on every member
+/// (applied index 1, term 1, the initial voters); for a joining member
+/// the cluster's membership and nothing applied (the leader's snapshot
+/// brings the rest). Returns (cluster ID, member ID, compacted revision).
+fn bootstrap(db: &Database, cfg: &Config, join: Option<&Join>) -> Result<(u64, u64, u64)> {
     let mut w = db.begin_write()?;
     w.set_durability(Durability::Immediate);
     let out;
@@ -489,38 +444,40 @@ fn bootstrap(db: &Database, cfg: &Config) -> Result<(u64, u64, u64, u64)> {
             meta_u64(&meta, META_MEMBER_ID)?,
         ) {
             (Some(c), Some(m)) => {
-                out = (
-                    c,
-                    m,
-                    meta_u64(&meta, META_CONSISTENT_INDEX)?.unwrap_or(0),
-                    meta_u64(&meta, META_COMPACT_REV)?.unwrap_or(0),
-                );
+                out = (c, m, meta_u64(&meta, META_COMPACT_REV)?.unwrap_or(0));
             }
-            _ => {
-                for m in &cfg.initial_members {
-                    let mut member = Member {
-                        id: m.id,
-                        peer_ur_ls: m.peer_urls.clone(),
-                        ..Default::default()
-                    };
-                    if m.id == cfg.member_id {
-                        member.name = cfg.name.clone();
-                        member.client_ur_ls = cfg.advertise_client_urls.clone();
+            _ => match join {
+                Some(j) => {
+                    for m in &j.members {
+                        members.insert(m.id, m.encode_to_vec().as_slice())?;
                     }
-                    members.insert(m.id, member.encode_to_vec().as_slice())?;
+                    meta.insert(META_CLUSTER_ID, u64_bytes(j.cluster_id).as_slice())?;
+                    meta.insert(META_MEMBER_ID, u64_bytes(j.member_id).as_slice())?;
+                    out = (j.cluster_id, j.member_id, 0);
                 }
-                meta.insert(META_CLUSTER_ID, u64_bytes(cfg.cluster_id).as_slice())?;
-                meta.insert(META_MEMBER_ID, u64_bytes(cfg.member_id).as_slice())?;
-                out = (cfg.cluster_id, cfg.member_id, 0, 0);
-            }
-        }
-        // a restarted member keeps its ID but publishes its current client URLs
-        let mine = members.get(out.1)?.map(|v| v.value().to_vec());
-        if let Some(v) = mine {
-            let mut me = Member::decode(v.as_slice())?;
-            me.name = cfg.name.clone();
-            me.client_ur_ls = cfg.advertise_client_urls.clone();
-            members.insert(out.1, me.encode_to_vec().as_slice())?;
+                None => {
+                    let mut all = Vec::new();
+                    for m in &cfg.initial_members {
+                        let member = Member {
+                            id: m.id,
+                            peer_ur_ls: m.peer_urls.clone(),
+                            ..Default::default()
+                        };
+                        members.insert(m.id, member.encode_to_vec().as_slice())?;
+                        all.push(member);
+                    }
+                    let cs = conf_state_of(&all);
+                    let cs = cs
+                        .write_to_bytes()
+                        .map_err(|e| EtcdError::Storage(e.to_string()))?;
+                    meta.insert(META_CONF_STATE, cs.as_slice())?;
+                    meta.insert(META_CONSISTENT_INDEX, u64_bytes(1).as_slice())?;
+                    meta.insert(META_APPLIED_TERM, u64_bytes(1).as_slice())?;
+                    meta.insert(META_CLUSTER_ID, u64_bytes(cfg.cluster_id).as_slice())?;
+                    meta.insert(META_MEMBER_ID, u64_bytes(cfg.member_id).as_slice())?;
+                    out = (cfg.cluster_id, cfg.member_id, 0);
+                }
+            },
         }
     }
     w.commit()?;

@@ -54,6 +54,13 @@ impl Server {
     /// the small buckets are held in memory; the `key` bucket streams from
     /// the store snapshot.
     pub fn export_snapshot(&self) -> Result<std::fs::File> {
+        self.snapshot_view()?.write()
+    }
+
+    /// A consistent view of the store as applied now, cheap to take: the
+    /// node loop takes one when raft asks for a snapshot, so that the
+    /// database sent matches the snapshot's index exactly.
+    pub fn snapshot_view(&self) -> Result<SnapshotView> {
         let lock = || EtcdError::Storage("state lock poisoned".into());
         let (rtxn, pending, leases, alarms, current, compact, index) = {
             let st = self.state.read().map_err(|_| lock())?;
@@ -71,6 +78,55 @@ impl Server {
             )
         };
         let members = self.members.read().map_err(|_| lock())?.clone();
+        Ok(SnapshotView {
+            rtxn,
+            pending,
+            leases,
+            alarms,
+            current,
+            compact,
+            index,
+            term: self.term.load(Ordering::SeqCst),
+            members,
+            dir: self
+                .db_path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .to_path_buf(),
+        })
+    }
+}
+
+/// What [`Server::snapshot_view`] captured.
+pub struct SnapshotView {
+    rtxn: redb::ReadTransaction,
+    pending: std::collections::BTreeMap<Rev, (oxcd_proto::mvccpb::KeyValue, bool)>,
+    leases: Vec<(i64, i64)>,
+    alarms: std::collections::BTreeSet<(u64, i32)>,
+    current: i64,
+    compact: i64,
+    /// the consistent index the file records
+    pub index: u64,
+    term: u64,
+    members: Vec<Member>,
+    dir: std::path::PathBuf,
+}
+
+impl SnapshotView {
+    /// Lays the view out as an etcd snapshot file (see `export_snapshot`).
+    pub fn write(self) -> Result<std::fs::File> {
+        let SnapshotView {
+            rtxn,
+            pending,
+            leases,
+            alarms,
+            current,
+            compact,
+            index,
+            term,
+            members,
+            dir,
+        } = self;
         let kv = rtxn.open_table(KEY)?;
         // users and roles carried from an imported etcd data dir
         let mut auth_rows: std::collections::BTreeMap<String, Rows> = Default::default();
@@ -106,10 +162,7 @@ impl Server {
 
         let mut meta = vec![
             (schema::META_CONSISTENT_INDEX.to_vec(), be(index)),
-            (
-                schema::META_TERM.to_vec(),
-                be(self.term.load(Ordering::SeqCst)),
-            ),
+            (schema::META_TERM.to_vec(), be(term)),
         ];
         let mut voters: Vec<u64> = members
             .iter()
@@ -159,8 +212,7 @@ impl Server {
                 .collect::<Vec<etcd_format::Result<KeyValue>>>()
         };
         let fmt = |e: etcd_format::Error| EtcdError::Storage(format!("snapshot: {e}"));
-        let dir = self.db_path.parent().unwrap_or(std::path::Path::new("."));
-        let file = tempfile::tempfile_in(dir)?;
+        let file = tempfile::tempfile_in(&dir)?;
         let mut w = SnapshotWriter::new(file).map_err(fmt)?;
         // buckets in name order, as bbolt keeps them
         w.bucket(schema::ALARM, owned(alarm_rows)).map_err(fmt)?;

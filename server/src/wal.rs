@@ -22,6 +22,10 @@ const MAX_RECORD: usize = 256 * 1024 * 1024;
 pub const REC_ENTRY: u8 = 1;
 /// first record of every segment: the chain's CRC so far
 pub const REC_CRC: u8 = 2;
+/// raft's hard state (term, vote, commit), opaque here; the last one counts
+pub const REC_STATE: u8 = 3;
+/// a snapshot was installed at (index, term): the log restarts after it
+pub const REC_SNAPSHOT: u8 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
@@ -46,6 +50,20 @@ pub struct Entry {
     pub index: u64,
     #[prost(bytes = "vec", tag = "3")]
     pub data: Vec<u8>,
+    /// raft's entry type: 0 a request, 1 a membership change
+    #[prost(uint32, tag = "4")]
+    pub kind: u32,
+}
+
+/// What a reopened log holds past the store's index.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// entries above `after`, later rewrites of an index already applied
+    pub entries: Vec<Entry>,
+    /// the last hard state record's payload
+    pub state: Option<Vec<u8>>,
+    /// the last snapshot record (index, term)
+    pub snapshot: Option<(u64, u64)>,
 }
 
 pub struct Wal {
@@ -115,15 +133,17 @@ fn segments(dir: &Path) -> io::Result<Vec<(u64, u64, PathBuf)>> {
 
 impl Wal {
     /// Opens (or creates) the log in `dir` and returns every entry with an
-    /// index above `after`, in order.
-    pub fn open(dir: &Path, after: u64) -> Result<(Wal, Vec<Entry>), WalError> {
+    /// index above `after`, in order. An entry whose index is not above the
+    /// last one replaces it and everything after it (raft rewrote an
+    /// uncommitted tail); a snapshot record starts the log afresh.
+    pub fn open(dir: &Path, after: u64) -> Result<(Wal, Replay), WalError> {
         fs::create_dir_all(dir)?;
         let segs = segments(dir)?;
         if segs.is_empty() {
             // a new log continues after what the store already holds
             let wal = Wal::create_segment(dir, 0, after + 1, 0)?;
             sync_dir(dir)?;
-            return Ok((wal, Vec::new()));
+            return Ok((wal, Replay::default()));
         }
         for w in segs.windows(2) {
             if w[1].0 != w[0].0 + 1 {
@@ -134,7 +154,8 @@ impl Wal {
                 });
             }
         }
-        let mut entries = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        let (mut state, mut snapshot) = (None, None);
         let mut crc = 0u32;
         let (mut last_index, mut last_term) = (0, 0);
         let mut end_of_last = 0u64;
@@ -179,17 +200,34 @@ impl Wal {
                                             why: e.to_string(),
                                         }
                                     })?;
-                                if last_index != 0 && e.index != last_index + 1 {
+                                if last_index != 0 && e.index > last_index + 1 {
                                     return Err(WalError::BadEntry {
                                         file: path.clone(),
                                         why: format!("index {} follows {}", e.index, last_index),
                                     });
+                                }
+                                if e.index <= last_index {
+                                    entries.retain(|x| x.index < e.index);
                                 }
                                 last_index = e.index;
                                 last_term = e.term;
                                 if e.index > after {
                                     entries.push(e);
                                 }
+                            }
+                            REC_STATE => state = Some(payload.to_vec()),
+                            REC_SNAPSHOT => {
+                                let e =
+                                    <Entry as prost::Message>::decode(payload).map_err(|e| {
+                                        WalError::BadEntry {
+                                            file: path.clone(),
+                                            why: e.to_string(),
+                                        }
+                                    })?;
+                                entries.clear();
+                                last_index = e.index;
+                                last_term = e.term;
+                                snapshot = Some((e.index, e.term));
                             }
                             _ => {
                                 return Err(WalError::Corrupt {
@@ -249,7 +287,14 @@ impl Wal {
             last_index,
             last_term,
         };
-        Ok((wal, entries))
+        Ok((
+            wal,
+            Replay {
+                entries,
+                state,
+                snapshot,
+            },
+        ))
     }
 
     fn create_segment(dir: &Path, seq: u64, first_index: u64, crc: u32) -> Result<Wal, WalError> {
@@ -291,6 +336,35 @@ impl Wal {
             self.last_index = e.index;
             self.last_term = e.term;
         }
+        self.file.write_all(&buf)?;
+        self.size += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Logs raft's hard state (not yet durable: call [`Wal::sync`]).
+    pub fn save_state(&mut self, state: &[u8]) -> Result<(), WalError> {
+        self.write_record(REC_STATE, state)
+    }
+
+    /// Logs that a snapshot at (index, term) replaced the log before it.
+    pub fn save_snapshot(&mut self, index: u64, term: u64) -> Result<(), WalError> {
+        let e = Entry {
+            term,
+            index,
+            ..Default::default()
+        };
+        self.write_record(REC_SNAPSHOT, &prost::Message::encode_to_vec(&e))?;
+        self.last_index = index;
+        self.last_term = term;
+        Ok(())
+    }
+
+    fn write_record(&mut self, typ: u8, payload: &[u8]) -> Result<(), WalError> {
+        if self.size >= SEGMENT_BYTES {
+            self.cut()?;
+        }
+        let mut buf = Vec::new();
+        frame(&mut buf, &mut self.crc, typ, payload);
         self.file.write_all(&buf)?;
         self.size += buf.len() as u64;
         Ok(())
@@ -384,6 +458,7 @@ mod tests {
             term: 1,
             index: i,
             data: vec![i as u8; 10],
+            kind: 0,
         }
     }
 
@@ -489,5 +564,72 @@ mod tests {
         assert_eq!(es.len(), 3);
         w.release(2, 0).expect("release");
         assert_eq!(segments(d.path()).expect("list").len(), 1);
+    }
+
+    #[test]
+    fn rewritten_tail_replaces_entries_and_records_state() {
+        let d = tempfile::tempdir().expect("tmp");
+        let (mut w, _) = Wal::open(d.path(), 0).expect("open");
+        w.append(&[entry(1), entry(2), entry(3)]).expect("a");
+        w.save_state(b"hs1").expect("state");
+        // raft replaces an uncommitted tail from index 2 with a newer term's
+        let mut e2 = entry(2);
+        e2.term = 2;
+        w.append(&[e2.clone()]).expect("b");
+        w.save_state(b"hs2").expect("state");
+        w.sync().expect("sync");
+        drop(w);
+        let (w, r) = Wal::open(d.path(), 0).expect("reopen");
+        assert_eq!(r.entries, vec![entry(1), e2]);
+        assert_eq!(r.state.as_deref(), Some(&b"hs2"[..]));
+        assert_eq!((w.last_index, w.last_term), (2, 2));
+    }
+
+    #[test]
+    fn snapshot_record_restarts_the_log() {
+        let d = tempfile::tempdir().expect("tmp");
+        let (mut w, _) = Wal::open(d.path(), 0).expect("open");
+        w.append(&[entry(1), entry(2)]).expect("a");
+        w.save_snapshot(10, 3).expect("snap");
+        let mut e11 = entry(11);
+        e11.term = 3;
+        w.append(&[e11.clone()]).expect("b");
+        w.sync().expect("sync");
+        drop(w);
+        let (w, r) = Wal::open(d.path(), 0).expect("reopen");
+        assert_eq!(r.snapshot, Some((10, 3)));
+        assert_eq!(r.entries, vec![e11]);
+        assert_eq!(w.last_index, 11);
+    }
+
+    #[test]
+    fn a_gap_in_indexes_refuses_to_open() {
+        let d = tempfile::tempdir().expect("tmp");
+        let (mut w, _) = Wal::open(d.path(), 0).expect("open");
+        w.append(&[entry(1), entry(3)]).expect("a");
+        w.sync().expect("sync");
+        drop(w);
+        assert!(matches!(
+            Wal::open(d.path(), 0),
+            Err(WalError::BadEntry { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_segment_refuses_to_open() {
+        let d = tempfile::tempdir().expect("tmp");
+        let (mut w, _) = Wal::open(d.path(), 0).expect("open");
+        w.append(&[entry(1)]).expect("a");
+        w.cut().expect("cut");
+        w.append(&[entry(2)]).expect("b");
+        w.cut().expect("cut");
+        w.append(&[entry(3)]).expect("c");
+        w.sync().expect("sync");
+        drop(w);
+        fs::remove_file(&segments(d.path()).expect("list")[1].2).expect("rm");
+        assert!(matches!(
+            Wal::open(d.path(), 0),
+            Err(WalError::Corrupt { .. })
+        ));
     }
 }

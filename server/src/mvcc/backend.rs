@@ -23,6 +23,10 @@ pub const META_TERM: &str = "term";
 pub const META_COMPACT_REV: &str = "finishedCompactRev";
 pub const META_CLUSTER_ID: &str = "cluster_id";
 pub const META_MEMBER_ID: &str = "member_id";
+/// the raft term of the entry at the consistent index
+pub const META_APPLIED_TERM: &str = "applied_term";
+/// raft's ConfState (raft-rs protobuf encoding) as of the consistent index
+pub const META_CONF_STATE: &str = "conf_state";
 
 pub fn u64_bytes(v: u64) -> [u8; 8] {
     v.to_be_bytes()

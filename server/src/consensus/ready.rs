@@ -1,0 +1,830 @@
+//! The node loop: one thread owns the raft node, the WAL and the store's
+//! write transaction. Each turn takes the requests and peer messages that
+//! arrived, ticks the clock, and handles one Ready in raft-rs's order:
+//! send (leader), apply committed, log entries + hard state with one
+//! fdatasync (the group commit), send (followers), then advance.
+//!
+//! Applied records go into a store transaction kept open across turns and
+//! committed every few milliseconds; readers see the uncommitted ones
+//! through the store's pending overlay, so an answered write is visible.
+
+use super::storage::AppliedPoint;
+use super::NodeMsg;
+use crate::apply::{Applied, InternalRequest, Op, Tables};
+use crate::error::{EtcdError, Result};
+use crate::mvcc::backend::*;
+use crate::node::{fatal, NodeParts, Server};
+use crate::wal::{Entry as WalEntry, Wal};
+use oxcd_proto::etcdserverpb::Member;
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, MessageType, Snapshot,
+};
+use raft::{RawNode, SnapshotStatus, StateRole};
+use redb::{Durability, WriteTransaction};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Largest number of requests taken in one turn.
+const MAX_BATCH: usize = 4096;
+/// How often the store is committed durably (letting the WAL be released).
+const DURABLE_EVERY: Duration = Duration::from_secs(1);
+const DURABLE_ENTRIES: u64 = 20_000;
+/// How long applied records may wait in the open store transaction.
+const COMMIT_EVERY: Duration = Duration::from_millis(25);
+/// How long the loop polls for the next request before sleeping.
+const SPIN: Duration = Duration::from_micros(200);
+/// Commit early when this many records wait in the pending overlay.
+const MAX_PENDING: usize = 20_000;
+/// A ReadIndex raft dropped (no leader yet) is asked again after this.
+const READ_RETRY: Duration = Duration::from_millis(500);
+
+type Waiter = oneshot::Sender<Result<Applied>>;
+
+struct Loop<'a> {
+    srv: &'a Server,
+    raw: RawNode<super::storage::LogStore>,
+    wal: Wal,
+    txn: Option<WriteTransaction>,
+    conf_state: ConfState,
+    waiters: HashMap<u64, Waiter>,
+    /// proposals waiting for a leader to exist
+    stalled: Vec<(u64, Vec<u8>, Waiter)>,
+    reads_new: Vec<oneshot::Sender<Result<()>>>,
+    reads_inflight: Option<(u64, Vec<oneshot::Sender<Result<()>>>, Instant)>,
+    reads_wait: Vec<(u64, oneshot::Sender<Result<()>>)>,
+    read_ctx: u64,
+    role: StateRole,
+    since_durable: u64,
+    last_commit: Instant,
+    last_durable: Instant,
+    released: u64,
+    last_snap: u64,
+}
+
+impl Server {
+    /// The node loop; runs until [`Server::close`].
+    pub fn run(&self, parts: NodeParts) {
+        let NodeParts {
+            wal,
+            raw,
+            rx,
+            conf_state,
+        } = parts;
+        let applied = self.applied_index.load(Ordering::SeqCst);
+        let mut l = Loop {
+            srv: self,
+            raw,
+            wal,
+            txn: None,
+            conf_state,
+            waiters: HashMap::new(),
+            stalled: Vec::new(),
+            reads_new: Vec::new(),
+            reads_inflight: None,
+            reads_wait: Vec::new(),
+            read_ctx: 0,
+            role: StateRole::Follower,
+            since_durable: 0,
+            last_commit: Instant::now(),
+            last_durable: Instant::now(),
+            released: 0,
+            last_snap: applied,
+        };
+        l.run(rx);
+    }
+}
+
+impl Loop<'_> {
+    fn run(&mut self, rx: std::sync::mpsc::Receiver<NodeMsg>) {
+        use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+        let tick = Duration::from_millis(self.srv.cfg.heartbeat_ms);
+        let mut next_tick = Instant::now() + tick;
+        let mut last_sweep = Instant::now();
+        self.on_ready();
+        'outer: loop {
+            // a short spin before sleeping: a lone client's next request
+            // usually arrives within tens of microseconds
+            let spin_until = Instant::now() + SPIN;
+            let mut first = None;
+            while Instant::now() < spin_until {
+                match rx.try_recv() {
+                    Ok(m) => {
+                        first = Some(m);
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => std::thread::yield_now(),
+                    Err(TryRecvError::Disconnected) => break 'outer,
+                }
+            }
+            if first.is_none() {
+                let mut wait = next_tick.saturating_duration_since(Instant::now());
+                if self.txn.is_some() {
+                    wait = wait.min(COMMIT_EVERY);
+                }
+                match rx.recv_timeout(wait) {
+                    Ok(m) => first = Some(m),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            let idle = first.is_none();
+            if let Some(m) = first {
+                self.handle(m);
+                for _ in 1..MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(m) => self.handle(m),
+                        Err(_) => break,
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.raw.tick();
+                next_tick = now + tick;
+                self.retry_reads(now);
+            }
+            if now.duration_since(last_sweep) >= Duration::from_secs(1) {
+                // requests whose callers gave up (timed out) are forgotten
+                self.waiters.retain(|_, d| !d.is_closed());
+                self.stalled.retain(|(_, _, d)| !d.is_closed());
+                last_sweep = now;
+            }
+            self.issue_reads();
+            self.on_ready();
+            self.maybe_commit(idle);
+            if self.srv.stopped_removed.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        // shutting down: make everything applied durable in the store too
+        if let Err(e) = self.commit(true) {
+            eprintln!("oxcd: final store commit failed (the WAL still has every write): {e}");
+        }
+    }
+
+    fn handle(&mut self, m: NodeMsg) {
+        match m {
+            NodeMsg::Propose { id, data, done } => self.propose(id, data, done),
+            NodeMsg::ConfChange { cc, done } => {
+                if self.raw.raft.has_pending_conf() {
+                    // raft-rs would silently turn a second one into a no-op
+                    let _ = done.send(Err(EtcdError::Unhealthy));
+                    return;
+                }
+                let id = cc.id;
+                self.waiters.insert(id, done);
+                if let Err(e) = self.raw.propose_conf_change(Vec::new(), cc) {
+                    if let Some(d) = self.waiters.remove(&id) {
+                        let _ = d.send(Err(dropped(e)));
+                    }
+                }
+            }
+            NodeMsg::ReadIndex { done } => self.reads_new.push(done),
+            NodeMsg::Transfer { to } => self.raw.transfer_leader(to),
+            NodeMsg::Step(msg) => {
+                // messages from unknown or stale peers are refused by raft itself
+                let _ = self.raw.step(msg);
+            }
+            NodeMsg::InstallSnapshot { msg, path, done } => {
+                let r = self.install_db(&msg, &path);
+                let ok = r.is_ok();
+                let _ = done.send(r);
+                if ok {
+                    let _ = self.raw.step(msg);
+                }
+            }
+            NodeMsg::Unreachable(id) => self.raw.report_unreachable(id),
+            NodeMsg::SnapshotSent { to, ok } => self.raw.report_snapshot(
+                to,
+                if ok {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                },
+            ),
+        }
+    }
+
+    fn propose(&mut self, id: u64, data: Vec<u8>, done: Waiter) {
+        if self.raw.raft.leader_id == 0 || self.raw.raft.lead_transferee.is_some() {
+            self.stalled.push((id, data, done));
+            return;
+        }
+        match self.raw.propose(Vec::new(), data.clone()) {
+            Ok(()) => {
+                self.waiters.insert(id, done);
+            }
+            Err(raft::Error::ProposalDropped) => self.stalled.push((id, data, done)),
+            Err(e) => {
+                let _ = done.send(Err(dropped(e)));
+            }
+        }
+    }
+
+    fn issue_reads(&mut self) {
+        if !self.stalled.is_empty()
+            && self.raw.raft.leader_id != 0
+            && self.raw.raft.lead_transferee.is_none()
+        {
+            for (id, data, done) in std::mem::take(&mut self.stalled) {
+                self.propose(id, data, done);
+            }
+        }
+        if self.reads_inflight.is_none() && !self.reads_new.is_empty() {
+            self.read_ctx += 1;
+            self.raw.read_index(self.read_ctx.to_be_bytes().to_vec());
+            let waiting = std::mem::take(&mut self.reads_new);
+            self.reads_inflight = Some((self.read_ctx, waiting, Instant::now()));
+        }
+    }
+
+    /// raft drops a ReadIndex silently when there is no leader, or before
+    /// the leader has committed in its term: ask again.
+    fn retry_reads(&mut self, now: Instant) {
+        let stale = matches!(&self.reads_inflight, Some((_, _, at)) if now.duration_since(*at) >= READ_RETRY);
+        if stale {
+            if let Some((_, mut waiting, _)) = self.reads_inflight.take() {
+                waiting.retain(|d| !d.is_closed());
+                waiting.append(&mut self.reads_new);
+                self.reads_new = waiting;
+            }
+        }
+    }
+
+    fn on_read_states(&mut self, states: Vec<raft::ReadState>) {
+        for rs in states {
+            let ctx = rs
+                .request_ctx
+                .as_slice()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if let Some((c, _, _)) = &self.reads_inflight {
+                if *c == ctx {
+                    if let Some((_, waiting, _)) = self.reads_inflight.take() {
+                        for d in waiting {
+                            self.reads_wait.push((rs.index, d));
+                        }
+                    }
+                }
+            }
+        }
+        self.release_reads();
+    }
+
+    fn release_reads(&mut self) {
+        if self.reads_wait.is_empty() {
+            return;
+        }
+        let applied = self.srv.applied_index.load(Ordering::SeqCst);
+        let (ready, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads_wait)
+            .into_iter()
+            .partition(|(i, _)| *i <= applied);
+        self.reads_wait = rest;
+        for (_, d) in ready {
+            let _ = d.send(Ok(()));
+        }
+    }
+
+    fn on_ready(&mut self) {
+        if !self.raw.has_ready() {
+            return;
+        }
+        let mut rd = self.raw.ready();
+        if let Some(ss) = rd.ss() {
+            self.on_soft_state(ss.leader_id, ss.raft_state);
+        }
+        self.send(rd.take_messages());
+        if !rd.snapshot().is_empty() {
+            self.apply_snapshot(rd.snapshot().clone());
+        }
+        self.apply_entries(rd.take_committed_entries());
+        if !rd.entries().is_empty() {
+            let entries: Vec<WalEntry> = rd
+                .entries()
+                .iter()
+                .map(|e| WalEntry {
+                    term: e.term,
+                    index: e.index,
+                    data: e.data.to_vec(),
+                    kind: u32::from(e.get_entry_type() == EntryType::EntryConfChange),
+                })
+                .collect();
+            if let Err(e) = self.wal.append(&entries) {
+                fatal("writing the WAL", e);
+            }
+            if let Err(e) = self.raw.mut_store().mem.wl().append(rd.entries()) {
+                fatal("appending to the raft log", e);
+            }
+        }
+        if let Some(hs) = rd.hs() {
+            let bytes = hs.write_to_bytes().unwrap_or_default();
+            if let Err(e) = self.wal.save_state(&bytes) {
+                fatal("writing the WAL", e);
+            }
+            self.srv.term.store(hs.term, Ordering::SeqCst);
+            self.srv.raft_index.store(hs.commit, Ordering::SeqCst);
+            self.raw.mut_store().mem.wl().set_hardstate(hs.clone());
+        }
+        if rd.must_sync() {
+            if let Err(e) = self.wal.sync() {
+                fatal("syncing the WAL", e);
+            }
+        }
+        self.send(rd.take_persisted_messages());
+        let states = rd.take_read_states();
+        self.on_read_states(states);
+        let mut light = self.raw.advance(rd);
+        if let Some(c) = light.commit_index() {
+            self.raw.mut_store().mem.wl().mut_hard_state().commit = c;
+            self.srv.raft_index.store(c, Ordering::SeqCst);
+        }
+        self.send(light.take_messages());
+        self.apply_entries(light.take_committed_entries());
+        self.raw.advance_apply();
+        self.release_reads();
+    }
+
+    fn on_soft_state(&mut self, leader: u64, role: StateRole) {
+        let was = self.srv.leader.swap(leader, Ordering::SeqCst);
+        if role == StateRole::Leader && self.role != StateRole::Leader {
+            // a new leader gives every lease a full TTL (it cannot know
+            // when the old one last saw a keep-alive)
+            if let Ok(mut st) = self.srv.state.write() {
+                let ids: Vec<i64> = st.lessor.leases.keys().copied().collect();
+                for id in ids {
+                    st.lessor.renew(id);
+                }
+            }
+        }
+        self.role = role;
+        if was != leader && self.reads_inflight.is_some() {
+            self.retry_reads(Instant::now() + READ_RETRY);
+        }
+    }
+
+    fn send(&self, msgs: Vec<Message>) {
+        if msgs.is_empty() {
+            return;
+        }
+        let Some(t) = self.srv.transport.get() else {
+            return;
+        };
+        for m in msgs {
+            if m.get_msg_type() == MessageType::MsgSnapshot {
+                // the database goes with it, exactly as of the snapshot's index
+                let want = m.get_snapshot().get_metadata().index;
+                match self.srv.snapshot_view() {
+                    Ok(v) if v.index == want => t.send_snapshot(m, v),
+                    Ok(v) => {
+                        eprintln!(
+                            "oxcd: snapshot for {:x} skipped: store at {} not {want}",
+                            m.to, v.index
+                        );
+                        let _ = self.srv.send(NodeMsg::SnapshotSent {
+                            to: m.to,
+                            ok: false,
+                        });
+                    }
+                    Err(e) => {
+                        eprintln!("oxcd: snapshot for {:x}: {e}", m.to);
+                        let _ = self.srv.send(NodeMsg::SnapshotSent {
+                            to: m.to,
+                            ok: false,
+                        });
+                    }
+                }
+            } else {
+                t.send(m);
+            }
+        }
+    }
+
+    /// Replaces the store with a snapshot's database from the leader,
+    /// unless this member already holds that much.
+    fn install_db(&mut self, msg: &Message, path: &std::path::Path) -> Result<()> {
+        let md = msg.get_snapshot().get_metadata();
+        if md.index <= self.srv.applied_index.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.commit(true)?;
+        let ci = crate::import::install_snapshot(&self.srv.db, path).map_err(EtcdError::Storage)?;
+        if ci != md.index {
+            return Err(EtcdError::Storage(format!(
+                "snapshot database holds index {ci}, its message says {}",
+                md.index
+            )));
+        }
+        let w = self.srv.db.begin_write()?;
+        {
+            let mut meta = w.open_table(META)?;
+            let cs = md
+                .get_conf_state()
+                .write_to_bytes()
+                .map_err(|e| EtcdError::Storage(e.to_string()))?;
+            meta.insert(META_CONF_STATE, cs.as_slice())?;
+            meta.insert(META_APPLIED_TERM, u64_bytes(md.term).as_slice())?;
+        }
+        self.txn = Some(w);
+        self.commit(true)?;
+        let compact = {
+            let r = self.srv.db.begin_read()?;
+            let meta = r.open_table(META)?;
+            let v = redb::ReadableTable::get(&meta, META_COMPACT_REV)?
+                .and_then(|v| bytes_u64(v.value()))
+                .unwrap_or(0);
+            v
+        };
+        let (state, members) = crate::node::load_state(&self.srv.db, compact)?;
+        *self
+            .srv
+            .state
+            .write()
+            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))? = state;
+        self.set_members(members);
+        self.srv.applied_index.store(ci, Ordering::SeqCst);
+        self.srv.durable_index.store(ci, Ordering::SeqCst);
+        eprintln!(
+            "oxcd: installed a snapshot from member {:x} at index {ci}",
+            msg.from
+        );
+        Ok(())
+    }
+
+    fn apply_snapshot(&mut self, snap: Snapshot) {
+        let md = snap.get_metadata().clone();
+        match self.raw.mut_store().mem.wl().apply_snapshot(snap) {
+            Ok(()) | Err(raft::Error::Store(raft::StorageError::SnapshotOutOfDate)) => {}
+            Err(e) => fatal("installing a raft snapshot", e),
+        }
+        if let Err(e) = self
+            .wal
+            .save_snapshot(md.index, md.term)
+            .and_then(|_| self.wal.sync())
+        {
+            fatal("writing the WAL", e);
+        }
+        self.conf_state = md.get_conf_state().clone();
+        self.last_snap = md.index;
+        self.set_point(md.index, md.term);
+    }
+
+    fn set_point(&self, index: u64, term: u64) {
+        if let Ok(mut p) = self.raw.store().applied.lock() {
+            *p = AppliedPoint {
+                index,
+                term,
+                conf_state: self.conf_state.clone(),
+            };
+        }
+    }
+
+    fn set_members(&self, members: Vec<Member>) {
+        if let Some(t) = self.srv.transport.get() {
+            t.update_peers(&members);
+        }
+        if let Ok(mut g) = self.srv.members.write() {
+            *g = members;
+        }
+    }
+
+    fn ensure_txn(&mut self) {
+        if self.txn.is_none() {
+            match self.srv.db.begin_write() {
+                Ok(t) => self.txn = Some(t),
+                Err(e) => fatal("opening a store transaction", e),
+            }
+        }
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>) {
+        let mut batch: Vec<(u64, Option<Op>)> = Vec::new();
+        let mut last = (0, 0);
+        for e in entries {
+            let held = e.index <= self.srv.applied_index.load(Ordering::SeqCst);
+            match e.get_entry_type() {
+                EntryType::EntryNormal => {
+                    if held {
+                        // the store already has it (a snapshot brought it)
+                    } else if e.data.is_empty() {
+                        // a new leader's empty entry changes nothing
+                        batch.push((0, None));
+                        last = (e.index, e.term);
+                    } else {
+                        match InternalRequest::decode(e.data.as_ref()) {
+                            Ok(r) => batch.push((r.id, r.op)),
+                            Err(err) => fatal("decoding a committed entry", err),
+                        }
+                        last = (e.index, e.term);
+                    }
+                }
+                EntryType::EntryConfChange => {
+                    self.flush(&mut batch, last);
+                    self.apply_conf_change(&e, held);
+                }
+                EntryType::EntryConfChangeV2 => {}
+            }
+            self.since_durable += 1;
+            if held {
+                self.set_point(e.index, e.term);
+            }
+        }
+        self.flush(&mut batch, last);
+        self.maybe_snapshot();
+    }
+
+    fn flush(&mut self, batch: &mut Vec<(u64, Option<Op>)>, last: (u64, u64)) {
+        if batch.is_empty() {
+            return;
+        }
+        let (ids, ops): (Vec<u64>, Vec<Option<Op>>) = std::mem::take(batch).into_iter().unzip();
+        self.ensure_txn();
+        let txn = self.txn.take().expect("ensured");
+        let results = match self.apply_into(&txn, ops, last.0, last.1) {
+            Ok(r) => r,
+            Err(e) => fatal("applying to the store", e),
+        };
+        self.txn = Some(txn);
+        self.set_point(last.0, last.1);
+        for (id, r) in ids.into_iter().zip(results) {
+            if id != 0 {
+                if let Some(d) = self.waiters.remove(&id) {
+                    let _ = d.send(r);
+                }
+            }
+        }
+    }
+
+    /// Applies requests into `txn`; the outer `Err` is a storage failure,
+    /// the inner ones are the requests' own answers.
+    fn apply_into(
+        &mut self,
+        txn: &WriteTransaction,
+        ops: Vec<Option<Op>>,
+        last_index: u64,
+        last_term: u64,
+    ) -> Result<Vec<Result<Applied>>> {
+        let srv = self.srv;
+        let mut results = Vec::with_capacity(ops.len());
+        let mut members_changed = None;
+        {
+            let mut st = srv
+                .state
+                .write()
+                .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
+            st.store.events = if srv.hub.is_empty() {
+                None
+            } else {
+                Some(Vec::new())
+            };
+            let mut t = Tables {
+                kv: txn.open_table(KEY)?,
+                lease: txn.open_table(LEASE)?,
+                meta: txn.open_table(META)?,
+                alarm: txn.open_table(ALARM)?,
+            };
+            for op in ops {
+                match op {
+                    Some(Op::MemberAttrs(m)) | Some(Op::MemberUpdate(m)) => {
+                        let mut ms = members_changed
+                            .take()
+                            .unwrap_or_else(|| srv.members_sorted());
+                        let r = match ms.iter_mut().find(|x| x.id == m.id) {
+                            Some(x) if m.peer_ur_ls.is_empty() => {
+                                x.name = m.name.clone();
+                                x.client_ur_ls = m.client_ur_ls.clone();
+                                Ok(())
+                            }
+                            Some(x) => {
+                                x.peer_ur_ls = m.peer_ur_ls.clone();
+                                Ok(())
+                            }
+                            None => Err(EtcdError::MemberNotFound),
+                        };
+                        results.push(r.map(|_| Applied::Members(ms.clone())));
+                        members_changed = Some(ms);
+                    }
+                    Some(op) => {
+                        let r = st.apply(&mut t, op);
+                        if let Err(EtcdError::Storage(e)) = &r {
+                            return Err(EtcdError::Storage(e.clone()));
+                        }
+                        results.push(r);
+                    }
+                    None => results.push(Err(EtcdError::Unsupported("empty entry"))),
+                }
+            }
+            write_applied(&mut t.meta, last_index, last_term, srv)?;
+            srv.applied_index.store(last_index, Ordering::SeqCst);
+            if let Some(events) = st.store.events.take() {
+                if !events.is_empty() {
+                    srv.hub.notify(&events, srv.header(st.store.current_rev));
+                }
+            }
+        }
+        if let Some(ms) = members_changed {
+            let mut table = txn.open_table(MEMBERS)?;
+            for m in &ms {
+                table.insert(m.id, m.encode_to_vec().as_slice())?;
+            }
+            self.set_members(ms);
+        }
+        Ok(results)
+    }
+
+    fn apply_conf_change(&mut self, e: &Entry, held: bool) {
+        let cc = match ConfChange::parse_from_bytes(e.data.as_ref()) {
+            Ok(cc) => cc,
+            Err(err) => fatal("decoding a committed membership change", err),
+        };
+        let cs = match self.raw.apply_conf_change(&cc) {
+            Ok(cs) => cs,
+            Err(err) => {
+                eprintln!("oxcd: membership change at index {} refused: {err}", e.index);
+                if let Some(d) = self.waiters.remove(&cc.id) {
+                    let _ = d.send(Err(EtcdError::Storage(err.to_string())));
+                }
+                return;
+            }
+        };
+        self.conf_state = cs.clone();
+        self.raw.mut_store().mem.wl().set_conf_state(cs.clone());
+        let mut ms = self.srv.members_sorted();
+        match cc.get_change_type() {
+            ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                let learner = cc.get_change_type() == ConfChangeType::AddLearnerNode;
+                if let Some(m) = ms.iter_mut().find(|m| m.id == cc.node_id) {
+                    m.is_learner = learner;
+                } else {
+                    let mut m = Member::decode(cc.context.as_ref()).unwrap_or_default();
+                    m.id = cc.node_id;
+                    m.is_learner = learner;
+                    ms.push(m);
+                    ms.sort_by_key(|m| m.id);
+                }
+            }
+            ConfChangeType::RemoveNode => {
+                ms.retain(|m| m.id != cc.node_id);
+                if let Ok(mut r) = self.srv.removed.lock() {
+                    r.insert(cc.node_id);
+                }
+            }
+        }
+        if !held {
+            self.ensure_txn();
+            let srv = self.srv;
+            let txn = self.txn.as_ref().expect("ensured");
+            let r = (|| -> Result<()> {
+                let mut table = txn.open_table(MEMBERS)?;
+                table.retain(|_, _| false)?;
+                for m in &ms {
+                    table.insert(m.id, m.encode_to_vec().as_slice())?;
+                }
+                let mut meta = txn.open_table(META)?;
+                let b = cs
+                    .write_to_bytes()
+                    .map_err(|e| EtcdError::Storage(e.to_string()))?;
+                meta.insert(META_CONF_STATE, b.as_slice())?;
+                write_applied(&mut meta, e.index, e.term, srv)?;
+                Ok(())
+            })();
+            if let Err(err) = r {
+                fatal("applying a membership change", err);
+            }
+            self.srv.applied_index.store(e.index, Ordering::SeqCst);
+            // a membership change is made durable at once
+            if let Err(err) = self.commit(true) {
+                fatal("committing the store", err);
+            }
+        }
+        self.set_point(e.index, e.term);
+        self.set_members(ms.clone());
+        if let Some(d) = self.waiters.remove(&cc.id) {
+            let _ = d.send(Ok(Applied::Members(ms)));
+        }
+        if cc.get_change_type() == ConfChangeType::RemoveNode && cc.node_id == self.srv.member_id {
+            eprintln!("oxcd: the member has been permanently removed from the cluster");
+            self.srv.stopped_removed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Every `--snapshot-count` applied entries: make the store durable,
+    /// record a snapshot file, and let raft's in-memory log go but for the
+    /// last `--experimental-snapshot-catchup-entries` (a slower follower
+    /// gets the database instead).
+    fn maybe_snapshot(&mut self) {
+        let applied = self.srv.applied_index.load(Ordering::SeqCst);
+        if applied < self.last_snap + self.srv.cfg.snapshot_count {
+            return;
+        }
+        if let Err(e) = self.commit(true) {
+            fatal("committing the store", e);
+        }
+        let term = self
+            .raw
+            .store()
+            .applied
+            .lock()
+            .map(|p| p.term)
+            .unwrap_or(0);
+        let to = applied.saturating_sub(self.srv.cfg.snapshot_catchup_entries);
+        let first = raft::Storage::first_index(self.raw.store()).unwrap_or(1);
+        if to > first {
+            if let Err(e) = self.raw.mut_store().mem.wl().compact(to) {
+                eprintln!("oxcd: warning: compacting the raft log: {e}");
+            }
+        }
+        if let Err(e) = crate::snap::save(&self.srv.cfg, term, applied, &self.conf_state) {
+            eprintln!("oxcd: warning: writing a snapshot file: {e}");
+        }
+        self.last_snap = applied;
+    }
+
+    fn maybe_commit(&mut self, idle: bool) {
+        let durable =
+            self.since_durable >= DURABLE_ENTRIES || self.last_durable.elapsed() >= DURABLE_EVERY;
+        let pending = self
+            .srv
+            .state
+            .read()
+            .map(|s| s.store.pending.len())
+            .unwrap_or(0);
+        if self.txn.is_some()
+            && (idle
+                || durable
+                || pending >= MAX_PENDING
+                || self.last_commit.elapsed() >= COMMIT_EVERY)
+        {
+            if let Err(e) = self.commit(durable) {
+                fatal("committing the store", e);
+            }
+        }
+    }
+
+    /// Commits the store transaction (durably when asked, which lets the
+    /// WAL before the applied index go), then drops the pending overlay.
+    fn commit(&mut self, durable: bool) -> Result<()> {
+        let Some(mut txn) = self.txn.take() else {
+            return Ok(());
+        };
+        txn.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        });
+        txn.commit()?;
+        let srv = self.srv;
+        // readers hold the state lock for their whole read, so none sees the
+        // overlay cleared while reading an older store snapshot
+        srv.state
+            .write()
+            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?
+            .store
+            .pending
+            .clear();
+        self.last_commit = Instant::now();
+        if durable {
+            let applied = srv.applied_index.load(Ordering::SeqCst);
+            srv.durable_index.store(applied, Ordering::SeqCst);
+            self.since_durable = 0;
+            self.last_durable = self.last_commit;
+            if applied > self.released {
+                self.released = applied;
+                if let Err(e) = self.wal.release(applied, srv.cfg.max_wals) {
+                    eprintln!("oxcd: warning: releasing old WAL segments: {e}");
+                }
+            }
+        }
+        if let Ok(m) = std::fs::metadata(&srv.db_path) {
+            srv.db_size.store(m.len(), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+fn write_applied(
+    meta: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    index: u64,
+    term: u64,
+    srv: &Server,
+) -> Result<()> {
+    meta.insert(META_CONSISTENT_INDEX, u64_bytes(index).as_slice())?;
+    meta.insert(META_APPLIED_TERM, u64_bytes(term).as_slice())?;
+    meta.insert(
+        META_TERM,
+        u64_bytes(srv.term.load(Ordering::SeqCst)).as_slice(),
+    )?;
+    Ok(())
+}
+
+/// raft-rs's refusal of a proposal, as etcd words it.
+fn dropped(e: raft::Error) -> EtcdError {
+    match e {
+        raft::Error::ProposalDropped => EtcdError::NoLeader,
+        other => EtcdError::Storage(other.to_string()),
+    }
+}

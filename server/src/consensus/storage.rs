@@ -1,0 +1,89 @@
+//! raft-rs's view of the log: the entries past the store's snapshot held
+//! in memory (raft-rs's `MemStorage`, fed from our WAL on start), and
+//! snapshots that describe the store as applied — the database itself is
+//! streamed by the transport, not carried inside raft's message.
+
+use raft::eraftpb::{ConfState, Entry, Snapshot};
+use raft::storage::MemStorage;
+use raft::{GetEntriesContext, RaftState, Storage};
+use std::sync::{Arc, Mutex};
+
+/// What the store has applied, as raft's snapshot metadata needs it.
+#[derive(Debug, Clone, Default)]
+pub struct AppliedPoint {
+    pub index: u64,
+    pub term: u64,
+    pub conf_state: ConfState,
+}
+
+#[derive(Clone)]
+pub struct LogStore {
+    pub mem: MemStorage,
+    /// updated by the node loop after every apply
+    pub applied: Arc<Mutex<AppliedPoint>>,
+}
+
+impl LogStore {
+    pub fn new() -> LogStore {
+        LogStore {
+            mem: MemStorage::new(),
+            applied: Default::default(),
+        }
+    }
+}
+
+impl Default for LogStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Storage for LogStore {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        self.mem.initial_state()
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        self.mem.entries(low, high, max_size, context)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        self.mem.term(idx)
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        self.mem.first_index()
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        self.mem.last_index()
+    }
+
+    /// The store as applied right now. The transport exports the database
+    /// when it sends this, so the receiver gets at least this index (it
+    /// skips entries its database already holds).
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let p = self
+            .applied
+            .lock()
+            .map_err(|_| raft::Error::Store(raft::StorageError::Unavailable))?
+            .clone();
+        if p.index < request_index || p.index == 0 {
+            return Err(raft::Error::Store(
+                raft::StorageError::SnapshotTemporarilyUnavailable,
+            ));
+        }
+        let mut s = Snapshot::default();
+        let m = s.mut_metadata();
+        m.index = p.index;
+        m.term = p.term;
+        m.set_conf_state(p.conf_state);
+        Ok(s)
+    }
+}

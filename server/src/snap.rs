@@ -1,0 +1,55 @@
+//! Snapshot files under `<data-dir>/member/snap`: one small file per
+//! snapshot point (`<term>-<index>.snap`, etcd's naming) recording raft's
+//! metadata with a CRC. The store itself is the snapshot's data (it is
+//! made durable before the file is written); the newest
+//! `--max-snapshots` files are kept.
+
+use crate::config::Config;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfState, SnapshotMetadata};
+use std::io::Write;
+
+pub fn save(cfg: &Config, term: u64, index: u64, cs: &ConfState) -> std::io::Result<()> {
+    let dir = cfg.data_dir.join("member").join("snap");
+    let mut md = SnapshotMetadata::default();
+    md.index = index;
+    md.term = term;
+    md.set_conf_state(cs.clone());
+    let body = md
+        .write_to_bytes()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let mut out = crc32c::crc32c(&body).to_le_bytes().to_vec();
+    out.extend_from_slice(&body);
+    let name = format!("{term:016x}-{index:016x}.snap");
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&out)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(&name))?;
+    std::fs::File::open(&dir)?.sync_all()?;
+    prune(&dir, ".snap", cfg.max_snapshots)?;
+    // databases received from the leader are kept no longer than that
+    prune(&dir, ".snap.db", cfg.max_snapshots)
+}
+
+/// Deletes all but the newest `keep` files ending in `suffix` (0: keep all).
+fn prune(dir: &std::path::Path, suffix: &str, keep: usize) -> std::io::Result<()> {
+    if keep == 0 {
+        return Ok(());
+    }
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(suffix))
+        })
+        .collect();
+    files.sort();
+    let n = files.len().saturating_sub(keep);
+    for p in files.into_iter().take(n) {
+        std::fs::remove_file(p)?;
+    }
+    Ok(())
+}

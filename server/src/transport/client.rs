@@ -1,0 +1,235 @@
+//! The sending side: a task per peer with a long-lived `Raft` stream, the
+//! snapshot sender, and the membership fetch of a joining member.
+
+use crate::node::{Join, Server};
+use crate::consensus::NodeMsg;
+use crate::snapshot::SnapshotView;
+use oxcd_proto::oxcdpeerpb::peer_client::PeerClient;
+use oxcd_proto::oxcdpeerpb::{MembersRequest, RaftBatch, SnapshotChunk};
+use protobuf::Message as _;
+use raft::eraftpb::Message;
+use std::sync::Weak;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+
+/// Largest batch or chunk we send; receivers accept more than this.
+pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+const CHUNK: usize = 1024 * 1024;
+const RECONNECT: Duration = Duration::from_millis(100);
+
+pub struct PeerCtx {
+    pub cluster_id: u64,
+    pub from: u64,
+    pub to: u64,
+    pub url: String,
+    pub srv: Weak<Server>,
+}
+
+fn channel(url: &str) -> Result<Channel, String> {
+    Ok(Endpoint::from_shared(url.to_string())
+        .map_err(|e| format!("bad peer URL {url}: {e}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .connect_lazy())
+}
+
+fn client(url: &str) -> Result<PeerClient<Channel>, String> {
+    Ok(PeerClient::new(channel(url)?)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE))
+}
+
+/// Sends queued messages to one peer until the task is aborted. A broken
+/// stream is reopened; what was in flight is lost (raft resends) and raft
+/// hears the peer was unreachable.
+pub async fn run_peer(ctx: PeerCtx, mut rx: mpsc::Receiver<Message>) {
+    let mut warned = false;
+    loop {
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let Ok(mut c) = client(&ctx.url) else {
+            return;
+        };
+        let (btx, brx) = mpsc::channel::<RaftBatch>(64);
+        let call = tokio::spawn(async move {
+            c.raft(tokio_stream::wrappers::ReceiverStream::new(brx))
+                .await
+        });
+        let mut pending = Some(first);
+        loop {
+            let first = match pending.take() {
+                Some(m) => m,
+                None => match rx.recv().await {
+                    Some(m) => m,
+                    None => return,
+                },
+            };
+            let mut msgs = vec![first];
+            let mut size = 0usize;
+            while size < MAX_MESSAGE / 2 {
+                match rx.try_recv() {
+                    Ok(m) => {
+                        size += m.compute_size() as usize;
+                        msgs.push(m)
+                    }
+                    Err(_) => break,
+                }
+            }
+            let batch = RaftBatch {
+                cluster_id: ctx.cluster_id,
+                from: ctx.from,
+                to: ctx.to,
+                msgs: msgs
+                    .iter()
+                    .filter_map(|m| m.write_to_bytes().ok())
+                    .collect(),
+            };
+            if btx.send(batch).await.is_err() || call.is_finished() {
+                break;
+            }
+        }
+        drop(btx);
+        match call.await {
+            Ok(Err(status)) => {
+                let msg = status.message().to_string();
+                if msg.contains("permanently removed") {
+                    eprintln!("oxcd: the member has been permanently removed from the cluster");
+                    if let Some(s) = ctx.srv.upgrade() {
+                        s.stopped_removed
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
+                        s.close();
+                    }
+                    return;
+                }
+                if !warned {
+                    eprintln!("oxcd: peer {:x} ({}): {msg}", ctx.to, ctx.url);
+                    warned = true;
+                }
+            }
+            Ok(Ok(_)) => warned = false,
+            Err(_) => {}
+        }
+        if let Some(s) = ctx.srv.upgrade() {
+            let _ = s.send(NodeMsg::Unreachable(ctx.to));
+        }
+        tokio::time::sleep(RECONNECT).await;
+    }
+}
+
+/// Streams a snapshot: the raft message, then the database in chunks.
+pub async fn send_snapshot(
+    url: String,
+    cluster_id: u64,
+    from: u64,
+    m: Message,
+    view: SnapshotView,
+) -> Result<(), String> {
+    let to = m.to;
+    let file = tokio::task::spawn_blocking(move || view.write())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let msg = m.write_to_bytes().map_err(|e| e.to_string())?;
+    let (tx, rx) = mpsc::channel::<SnapshotChunk>(4);
+    let reader = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = file;
+        let mut first = Some(msg);
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let n = match file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => return Err(e.to_string()),
+            };
+            buf.truncate(n);
+            let chunk = SnapshotChunk {
+                cluster_id,
+                from,
+                to,
+                msg: first.take().unwrap_or_default(),
+                data: buf,
+                done: n == 0,
+            };
+            if tx.blocking_send(chunk).is_err() {
+                return Err("peer closed the snapshot stream".into());
+            }
+            if n == 0 {
+                return Ok(());
+            }
+        }
+    });
+    let mut c = client(&url)?;
+    let r = c
+        .snapshot(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await;
+    let read = reader.await.map_err(|e| e.to_string())?;
+    r.map_err(|s| s.message().to_string())?;
+    read
+}
+
+/// A joining member (`--initial-cluster-state existing`) asks the peers
+/// in `--initial-cluster` for the membership, and finds itself in it by
+/// its advertised peer URLs.
+pub async fn fetch_members(cfg: &crate::config::Config) -> Result<Join, String> {
+    let mine: Vec<String> = cfg
+        .initial_members
+        .iter()
+        .find(|m| m.name == cfg.name)
+        .map(|m| m.peer_urls.clone())
+        .unwrap_or_default();
+    let mut last_err = String::from("no other member in --initial-cluster");
+    for m in &cfg.initial_members {
+        if m.name == cfg.name {
+            continue;
+        }
+        for url in &m.peer_urls {
+            let mut c = match client(url) {
+                Ok(c) => c,
+                Err(e) => {
+                    last_err = e;
+                    continue;
+                }
+            };
+            let r = tokio::time::timeout(
+                Duration::from_secs(5),
+                c.members(MembersRequest { cluster_id: 0 }),
+            )
+            .await;
+            let resp = match r {
+                Ok(Ok(r)) => r.into_inner(),
+                Ok(Err(s)) => {
+                    last_err = format!("{url}: {}", s.message());
+                    continue;
+                }
+                Err(_) => {
+                    last_err = format!("{url}: timed out");
+                    continue;
+                }
+            };
+            let mut sorted_mine = mine.clone();
+            sorted_mine.sort();
+            let me = resp.members.iter().find(|x| {
+                let mut u = x.peer_ur_ls.clone();
+                u.sort();
+                u == sorted_mine
+            });
+            return match me {
+                Some(me) => Ok(Join {
+                    cluster_id: resp.cluster_id,
+                    member_id: me.id,
+                    members: resp.members.clone(),
+                }),
+                None => Err(format!(
+                    "member count is unequal: the cluster has no member with peer URLs {} (add it with `member add` first)",
+                    mine.join(",")
+                )),
+            };
+        }
+    }
+    Err(format!(
+        "cannot fetch cluster info from peer urls: {last_err}"
+    ))
+}

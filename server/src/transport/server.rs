@@ -1,0 +1,148 @@
+//! The receiving side: the `Peer` service on `--listen-peer-urls`.
+
+use super::client::MAX_MESSAGE;
+use crate::node::Server;
+use crate::consensus::NodeMsg;
+use oxcd_proto::oxcdpeerpb::peer_server::{Peer, PeerServer};
+use oxcd_proto::oxcdpeerpb::*;
+use protobuf::Message as _;
+use raft::eraftpb::Message;
+use std::io::Write;
+use std::sync::Arc;
+use tonic::{Request, Response, Status, Streaming};
+
+pub struct PeerService {
+    srv: Arc<Server>,
+}
+
+impl PeerService {
+    fn check(&self, cluster_id: u64, from: u64) -> Result<(), Status> {
+        if cluster_id != self.srv.cluster_id {
+            return Err(Status::failed_precondition("cluster ID mismatch"));
+        }
+        let removed = self
+            .srv
+            .removed
+            .lock()
+            .map(|r| r.contains(&from))
+            .unwrap_or(false);
+        if removed {
+            return Err(Status::failed_precondition(
+                "the member has been permanently removed from the cluster",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn raft(&self, req: Request<Streaming<RaftBatch>>) -> Result<Response<Ack>, Status> {
+        let mut stream = req.into_inner();
+        while let Some(batch) = stream.message().await? {
+            self.check(batch.cluster_id, batch.from)?;
+            for b in batch.msgs {
+                let m = Message::parse_from_bytes(&b)
+                    .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
+                if m.from != batch.from || m.to != self.srv.member_id {
+                    return Err(Status::invalid_argument("raft message for another member"));
+                }
+                self.srv
+                    .send(NodeMsg::Step(m))
+                    .map_err(|_| Status::unavailable("member is stopping"))?;
+            }
+        }
+        Ok(Response::new(Ack {}))
+    }
+
+    async fn snapshot(
+        &self,
+        req: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<Ack>, Status> {
+        let mut stream = req.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        self.check(first.cluster_id, first.from)?;
+        let msg = Message::parse_from_bytes(&first.msg)
+            .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
+        let md = msg.get_snapshot().get_metadata();
+        let dir = self.srv.cfg.data_dir.join("member").join("snap");
+        let path = dir.join(format!("{:016x}-{:016x}.snap.db", md.term, md.index));
+        let part = dir.join(format!("{:016x}-{:016x}.snap.db.part", md.term, md.index));
+        let io = |e: std::io::Error| Status::internal(format!("snapshot file: {e}"));
+        let mut f = std::fs::File::create(&part).map_err(io)?;
+        let mut chunk = Some(first);
+        let mut done = false;
+        while let Some(c) = match chunk.take() {
+            Some(c) => Some(c),
+            None => stream.message().await?,
+        } {
+            f.write_all(&c.data).map_err(io)?;
+            if c.done {
+                done = true;
+                break;
+            }
+        }
+        if !done {
+            let _ = std::fs::remove_file(&part);
+            return Err(Status::aborted("snapshot stream ended early"));
+        }
+        f.sync_all().map_err(io)?;
+        drop(f);
+        std::fs::rename(&part, &path).map_err(io)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.srv
+            .send(NodeMsg::InstallSnapshot {
+                msg,
+                path,
+                done: tx,
+            })
+            .map_err(|_| Status::unavailable("member is stopping"))?;
+        match rx.await {
+            Ok(Ok(())) => Ok(Response::new(Ack {})),
+            Ok(Err(e)) => Err(Status::internal(e.to_string())),
+            Err(_) => Err(Status::unavailable("member is stopping")),
+        }
+    }
+
+    async fn members(
+        &self,
+        _: Request<MembersRequest>,
+    ) -> Result<Response<MembersResponse>, Status> {
+        Ok(Response::new(MembersResponse {
+            cluster_id: self.srv.cluster_id,
+            members: self.srv.members_sorted(),
+        }))
+    }
+}
+
+/// Serves the peer protocol on `listener` until `shutdown` resolves.
+pub async fn serve(
+    srv: Arc<Server>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |conn| {
+            if let Ok(c) = &conn {
+                let _ = c.set_nodelay(true);
+            }
+            conn
+        },
+    );
+    let api = crate::api::Api { srv: srv.clone() };
+    tonic::transport::Server::builder()
+        .add_service(
+            PeerServer::new(PeerService { srv })
+                .max_decoding_message_size(MAX_MESSAGE + 1024 * 1024),
+        )
+        // followers forward lease keep-alives and TTL queries to the leader
+        .add_service(oxcd_proto::etcdserverpb::lease_server::LeaseServer::new(
+            api,
+        ))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
