@@ -6,11 +6,11 @@ use crate::lease::Lessor;
 use crate::mvcc::backend::{u64_bytes, META_COMPACT_REV};
 use crate::mvcc::{KvTable, Store, WriteCtx};
 use oxcd_proto::etcdserverpb::{
-    compare, range_request, request_op, response_op, AlarmMember, AlarmRequest, AlarmResponse, Member,
+    compare, range_request, request_op, response_op, AlarmMember, AlarmRequest, AlarmResponse,
     CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest,
-    TxnResponse,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, Member,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
+    TxnRequest, TxnResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 use redb::{ReadableTable, Table};

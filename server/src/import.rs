@@ -157,7 +157,8 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
     let db = Database::create(&tmp).map_err(|e| se(e.into()))?;
     let mut w = db.begin_write().map_err(|e| se(e.into()))?;
     w.set_durability(Durability::Immediate);
-    fill(&w, &r, &meta, Some((wal.cluster_id, wal.member_id))).map_err(|e| format!("{}: {e}", src.display()))?;
+    fill(&w, &r, &meta, Some((wal.cluster_id, wal.member_id)))
+        .map_err(|e| format!("{}: {e}", src.display()))?;
     w.commit().map_err(|e| se(e.into()))?;
     drop(db);
     fs::rename(&tmp, db_path)

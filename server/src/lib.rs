@@ -9,12 +9,12 @@
 pub mod api;
 pub mod apply;
 pub mod config;
+pub mod consensus;
 pub mod error;
 pub mod import;
 pub mod lease;
 pub mod mvcc;
 pub mod node;
-pub mod consensus;
 pub mod snap;
 pub mod snapshot;
 pub mod transport;

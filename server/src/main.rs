@@ -122,12 +122,12 @@ fn main() {
         } else {
             None
         };
-        let (srv, parts) =
-            match tokio::task::spawn_blocking(move || Server::open(cfg, join)).await {
-                Ok(Ok(x)) => x,
-                Ok(Err(e)) => die(e),
-                Err(e) => die(e),
-            };
+        let (srv, parts) = match tokio::task::spawn_blocking(move || Server::open(cfg, join)).await
+        {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => die(e),
+            Err(e) => die(e),
+        };
         let srv = Arc::new(srv);
         let transport = oxcd::transport::Transport::new(&srv, tokio::runtime::Handle::current());
         transport.update_peers(&srv.members_sorted());
@@ -151,10 +151,13 @@ fn main() {
         let publish = tokio::spawn(publish_attributes(srv.clone()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut servers = Vec::new();
+        // peers hold their streams open for good: the peer port is closed
+        // by aborting its server, not by waiting for them to leave
+        let mut peer_servers = Vec::new();
         for l in peers {
             let mut rx = stop_rx.clone();
             let srv = srv.clone();
-            servers.push(tokio::spawn(async move {
+            peer_servers.push(tokio::spawn(async move {
                 let stop = async move {
                     let _ = rx.changed().await;
                 };
@@ -185,6 +188,9 @@ fn main() {
             } => eprintln!("oxcd: stopping: this member was removed from the cluster"),
         }
         let _ = stop_tx.send(true);
+        for s in peer_servers {
+            s.abort();
+        }
         for s in servers {
             let _ = s.await;
         }

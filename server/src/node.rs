@@ -5,12 +5,12 @@
 
 use crate::apply::{Applied, InternalRequest, Op, State};
 use crate::config::Config;
+use crate::consensus::storage::{AppliedPoint, LogStore};
+use crate::consensus::NodeMsg;
 use crate::error::{EtcdError, Result};
 use crate::lease::Lessor;
 use crate::mvcc::backend::*;
 use crate::mvcc::Store;
-use crate::consensus::storage::{AppliedPoint, LogStore};
-use crate::consensus::NodeMsg;
 use crate::wal::Wal;
 use oxcd_proto::etcdserverpb::{Member, ResponseHeader};
 use prost::Message as _;
@@ -65,6 +65,9 @@ pub struct Server {
     req_ids: AtomicU64,
     /// set when this member learns it was removed: it stops
     pub stopped_removed: AtomicBool,
+    /// on the leader: how much of the log each member holds (raft's
+    /// `matched`), refreshed every tick
+    pub progress: Mutex<std::collections::HashMap<u64, u64>>,
 }
 
 /// What `Server::open` hands to the node thread.
@@ -235,7 +238,10 @@ impl Server {
                 .map_err(|e| format!("wal: undecodable hard state: {e}"))?,
             None => HardState::default(),
         };
-        hs.term = hs.term.max(last_term).max(a.stored_term.min(last_term.max(1)));
+        hs.term = hs
+            .term
+            .max(last_term)
+            .max(a.stored_term.min(last_term.max(1)));
         hs.commit = hs.commit.max(a.index).min(last_index);
         log.mem.wl().set_hardstate(hs.clone());
         *log.applied.lock().map_err(|_| "lock".to_string())? = AppliedPoint {
@@ -285,6 +291,7 @@ impl Server {
             lease_ids: Mutex::new(lease_id_seed(member_id)),
             req_ids: AtomicU64::new(lease_id_seed(member_id)),
             stopped_removed: AtomicBool::new(false),
+            progress: Default::default(),
             cfg,
         };
         Ok((
@@ -350,6 +357,25 @@ impl Server {
 
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::SeqCst) == self.member_id
+    }
+
+    /// The leader's first peer URL, to forward what only it can answer.
+    pub fn leader_peer_url(&self) -> Option<String> {
+        let leader = self.leader.load(Ordering::SeqCst);
+        self.members_sorted()
+            .into_iter()
+            .find(|m| m.id == leader && leader != 0)
+            .and_then(|m| m.peer_ur_ls.first().cloned())
+    }
+
+    /// A lone voter's applied state holds every acknowledged write, so
+    /// its reads need no ReadIndex round.
+    pub fn sole_voter(&self) -> bool {
+        self.members
+            .read()
+            .map(|ms| ms.len() == 1 && ms[0].id == self.member_id)
+            .unwrap_or(false)
+            && self.is_leader()
     }
 
     pub fn is_learner(&self) -> bool {

@@ -1,57 +1,217 @@
-//! The Cluster service. Membership changes arrive with raft replication;
-//! a single member answers MemberList.
+//! The Cluster service: membership changes go through raft as conf
+//! changes (one at a time), with etcd's safety checks; a follower hands
+//! a promotion to the leader, which alone knows how far a learner is.
 
 use super::Api;
+use crate::apply::{Applied, Op};
 use crate::error::EtcdError;
+use oxcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use oxcd_proto::etcdserverpb::cluster_server::Cluster;
 use oxcd_proto::etcdserverpb::*;
+use raft::eraftpb::{ConfChange, ConfChangeType};
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
 use tonic::{Request, Response, Status};
+
+/// etcd allows one learner at a time.
+const MAX_LEARNERS: usize = 1;
+/// A learner may be promoted once it has 90 % of the leader's log.
+const LEARNER_READY: f64 = 0.9;
+
+fn members_of(a: Applied) -> Result<Vec<Member>, Status> {
+    match a {
+        Applied::Members(ms) => Ok(ms),
+        other => Err(Status::internal(format!(
+            "unexpected apply result {other:?}"
+        ))),
+    }
+}
+
+fn check_urls(urls: &[String]) -> Result<Vec<String>, Status> {
+    let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+    etcd_format::member::parse_urls(&refs)
+        .map_err(|e| Status::invalid_argument(format!("etcdserver: {e}")))
+}
+
+impl Api {
+    async fn change(
+        &self,
+        ty: ConfChangeType,
+        id: u64,
+        ctx: Vec<u8>,
+    ) -> Result<Vec<Member>, Status> {
+        let mut cc = ConfChange::default();
+        cc.set_change_type(ty);
+        cc.node_id = id;
+        cc.context = ctx.into();
+        members_of(self.srv.conf_change(cc).await?)
+    }
+
+    fn find(&self, id: u64) -> Result<Member, Status> {
+        self.srv
+            .members_sorted()
+            .into_iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| {
+                if self
+                    .srv
+                    .removed
+                    .lock()
+                    .map(|r| r.contains(&id))
+                    .unwrap_or(false)
+                {
+                    EtcdError::MemberRemoved.into()
+                } else {
+                    EtcdError::MemberNotFound.into()
+                }
+            })
+    }
+}
 
 #[tonic::async_trait]
 impl Cluster for Api {
     async fn member_add(
         &self,
-        _: Request<MemberAddRequest>,
+        req: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(EtcdError::Unsupported("member add").into())
+        let r = req.into_inner();
+        let urls = check_urls(&r.peer_ur_ls)?;
+        let members = self.srv.members_sorted();
+        if members
+            .iter()
+            .any(|m| m.peer_ur_ls.iter().any(|u| urls.contains(u)))
+        {
+            return Err(EtcdError::PeerUrlExist.into());
+        }
+        if r.is_learner && members.iter().filter(|m| m.is_learner).count() >= MAX_LEARNERS {
+            return Err(EtcdError::TooManyLearners.into());
+        }
+        // etcd: the ID hashes the peer URLs with the time of the request
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let id = etcd_format::member::member_id(&urls, &now.to_string());
+        if members.iter().any(|m| m.id == id) {
+            return Err(EtcdError::MemberExist.into());
+        }
+        let member = Member {
+            id,
+            peer_ur_ls: r.peer_ur_ls.clone(),
+            is_learner: r.is_learner,
+            ..Default::default()
+        };
+        let ty = if r.is_learner {
+            ConfChangeType::AddLearnerNode
+        } else {
+            ConfChangeType::AddNode
+        };
+        let members = self
+            .change(ty, id, prost::Message::encode_to_vec(&member))
+            .await?;
+        Ok(Response::new(MemberAddResponse {
+            header: Some(self.srv.header(0)),
+            member: Some(member),
+            members,
+        }))
     }
 
     async fn member_remove(
         &self,
-        _: Request<MemberRemoveRequest>,
+        req: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        Err(EtcdError::Unsupported("member remove").into())
-    }
-
-    async fn member_update(
-        &self,
-        _: Request<MemberUpdateRequest>,
-    ) -> Result<Response<MemberUpdateResponse>, Status> {
-        Err(EtcdError::Unsupported("member update").into())
-    }
-
-    async fn member_list(
-        &self,
-        _: Request<MemberListRequest>,
-    ) -> Result<Response<MemberListResponse>, Status> {
-        let mut members = self
-            .srv
-            .members
-            .read()
-            .map_err(|_| Status::internal("members lock poisoned"))?
-            .clone();
-        members.sort_by_key(|m| m.id);
-        // etcd leaves the revision out of membership answers
-        Ok(Response::new(MemberListResponse {
+        let id = req.into_inner().id;
+        self.find(id)?;
+        let members = self
+            .change(ConfChangeType::RemoveNode, id, Vec::new())
+            .await?;
+        Ok(Response::new(MemberRemoveResponse {
             header: Some(self.srv.header(0)),
             members,
         }))
     }
 
+    async fn member_update(
+        &self,
+        req: Request<MemberUpdateRequest>,
+    ) -> Result<Response<MemberUpdateResponse>, Status> {
+        let r = req.into_inner();
+        let urls = check_urls(&r.peer_ur_ls)?;
+        self.find(r.id)?;
+        if self
+            .srv
+            .members_sorted()
+            .iter()
+            .any(|m| m.id != r.id && m.peer_ur_ls.iter().any(|u| urls.contains(u)))
+        {
+            return Err(EtcdError::PeerUrlExist.into());
+        }
+        let m = Member {
+            id: r.id,
+            peer_ur_ls: r.peer_ur_ls,
+            ..Default::default()
+        };
+        let members = members_of(self.srv.propose(Op::MemberUpdate(m)).await?)?;
+        Ok(Response::new(MemberUpdateResponse {
+            header: Some(self.srv.header(0)),
+            members,
+        }))
+    }
+
+    async fn member_list(
+        &self,
+        req: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
+        if req.into_inner().linearizable {
+            self.srv.linearize().await?;
+        }
+        // etcd leaves the revision out of membership answers
+        Ok(Response::new(MemberListResponse {
+            header: Some(self.srv.header(0)),
+            members: self.srv.members_sorted(),
+        }))
+    }
+
     async fn member_promote(
         &self,
-        _: Request<MemberPromoteRequest>,
+        req: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(EtcdError::Unsupported("member promote").into())
+        let r = req.into_inner();
+        let m = self.find(r.id)?;
+        if !m.is_learner {
+            return Err(EtcdError::NotLearner.into());
+        }
+        if !self.srv.is_leader() {
+            // only the leader knows how far the learner has come
+            if self.peer {
+                return Err(EtcdError::NotLeader.into());
+            }
+            let url = self.srv.leader_peer_url().ok_or(EtcdError::NoLeader)?;
+            let ch = tonic::transport::Endpoint::from_shared(url)
+                .map_err(|e| Status::internal(e.to_string()))?
+                .connect_lazy();
+            return ClusterClient::new(ch).member_promote(r).await;
+        }
+        let progress = self
+            .srv
+            .progress
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        let leader_match = progress
+            .get(&self.srv.member_id)
+            .copied()
+            .unwrap_or_else(|| self.srv.raft_index.load(Ordering::SeqCst));
+        let learner_match = progress.get(&r.id).copied().unwrap_or(0);
+        if (learner_match as f64) < (leader_match as f64) * LEARNER_READY {
+            return Err(EtcdError::LearnerNotReady.into());
+        }
+        let members = self
+            .change(ConfChangeType::AddNode, r.id, Vec::new())
+            .await?;
+        Ok(Response::new(MemberPromoteResponse {
+            header: Some(self.srv.header(0)),
+            members,
+        }))
     }
 }

@@ -121,6 +121,9 @@ impl Kv for Api {
         if r.key.is_empty() {
             return Err(EtcdError::EmptyKey.into());
         }
+        if !r.serializable && !self.srv.sole_voter() {
+            self.srv.linearize().await?;
+        }
         let mut resp = self
             .srv
             .read(|st, kv| apply::range(&st.store, kv, &r, st.store.current_rev))?;
@@ -169,6 +172,9 @@ impl Kv for Api {
         check_size(&self.srv, &r)?;
         check_txn(&r, self.srv.cfg.max_txn_ops, 0)?;
         let mut resp = if apply::txn_is_read_only(&r) {
+            if !self.srv.sole_voter() {
+                self.srv.linearize().await?;
+            }
             self.srv.read(|st, kv| apply::read_only_txn(st, kv, &r))?
         } else {
             no_space(&self.srv).await?;

@@ -1,10 +1,12 @@
 //! The Lease service: grants and revokes go through the log; keep-alives
-//! and TTL queries are answered from this member's lessor.
+//! and TTL queries are answered from the leader's lessor (a follower
+//! forwards them to the leader's peer port).
 
 use super::{no_space, Api};
 use crate::apply::{Applied, Op};
 use crate::error::EtcdError;
 use crate::lease::MAX_TTL;
+use oxcd_proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd_proto::etcdserverpb::lease_server::Lease;
 use oxcd_proto::etcdserverpb::*;
 use std::pin::Pin;
@@ -61,15 +63,29 @@ impl Lease for Api {
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
         let mut inbound = req.into_inner();
         let srv = self.srv.clone();
+        let peer = self.peer;
         let out = async_stream(move |tx| async move {
             while let Some(Ok(r)) = inbound.next().await {
+                // only the leader's clock counts: a follower passes it on
+                let forwarded = if !peer && !srv.is_leader() {
+                    match forward_keep_alive(&srv, r.id).await {
+                        Ok(ttl) => Some(ttl),
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            break;
+                        }
+                    }
+                } else {
+                    None
+                };
                 // an unknown lease answers TTL 0, which clients read as "expired"
-                let ttl = srv
-                    .state
-                    .write()
-                    .ok()
-                    .and_then(|mut s| s.lessor.renew(r.id))
-                    .unwrap_or(0);
+                let ttl = forwarded.unwrap_or_else(|| {
+                    srv.state
+                        .write()
+                        .ok()
+                        .and_then(|mut s| s.lessor.renew(r.id))
+                        .unwrap_or(0)
+                });
                 let resp = LeaseKeepAliveResponse {
                     header: Some(srv.header(srv.current_rev())),
                     id: r.id,
@@ -88,6 +104,12 @@ impl Lease for Api {
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
         let r = req.into_inner();
+        if !self.peer && !self.srv.is_leader() {
+            let mut c = leader_client(&self.srv)?;
+            let mut resp = c.lease_time_to_live(r).await?.into_inner();
+            resp.header = Some(self.srv.header(self.srv.current_rev()));
+            return Ok(Response::new(resp));
+        }
         let st = self
             .srv
             .state
@@ -132,6 +154,31 @@ impl Lease for Api {
             header: Some(self.srv.header(st.store.current_rev)),
             leases: ids.into_iter().map(|id| LeaseStatus { id }).collect(),
         }))
+    }
+}
+
+/// The leader's Lease service, on its peer port.
+fn leader_client(
+    srv: &crate::node::Server,
+) -> Result<LeaseClient<tonic::transport::Channel>, Status> {
+    let url = srv
+        .leader_peer_url()
+        .ok_or_else(|| Status::from(crate::error::EtcdError::NoLeader))?;
+    let ch = tonic::transport::Endpoint::from_shared(url)
+        .map_err(|e| Status::internal(e.to_string()))?
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .connect_lazy();
+    Ok(LeaseClient::new(ch))
+}
+
+/// Renews a lease on the leader; returns the TTL it answers.
+async fn forward_keep_alive(srv: &crate::node::Server, id: i64) -> Result<i64, Status> {
+    let mut c = leader_client(srv)?;
+    let req = tokio_stream::iter(vec![LeaseKeepAliveRequest { id }]);
+    let mut answers = c.lease_keep_alive(req).await?.into_inner();
+    match answers.message().await? {
+        Some(r) => Ok(r.ttl),
+        None => Err(Status::from(crate::error::EtcdError::NoLeader)),
     }
 }
 

@@ -69,13 +69,13 @@ impl Maintenance for Api {
             header: Some(srv.header(srv.current_rev())),
             version: ETCD_VERSION.to_string(),
             db_size: db,
-            leader: srv.member_id,
+            leader: srv.leader.load(Ordering::SeqCst),
             raft_index: srv.raft_index.load(Ordering::SeqCst),
             raft_term: srv.term.load(Ordering::SeqCst),
             raft_applied_index: srv.applied_index.load(Ordering::SeqCst),
             errors,
             db_size_in_use: db,
-            is_learner: false,
+            is_learner: srv.is_learner(),
         }))
     }
 
@@ -156,11 +156,28 @@ impl Maintenance for Api {
         &self,
         req: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        // one member is always its own leader: moving to itself is a no-op, as in etcd
-        if req.into_inner().target_id != self.srv.member_id {
-            return Err(Status::failed_precondition(
-                "etcdserver: bad leader transferee",
-            ));
+        let target = req.into_inner().target_id;
+        let srv = &self.srv;
+        if !srv.is_leader() {
+            return Err(EtcdError::NotLeader.into());
+        }
+        let voter = srv
+            .members_sorted()
+            .iter()
+            .any(|m| m.id == target && !m.is_learner);
+        if !voter {
+            return Err(EtcdError::BadLeaderTransferee.into());
+        }
+        if target != srv.member_id {
+            srv.send(crate::consensus::NodeMsg::Transfer { to: target })?;
+            // etcd waits for the transfer, up to its request timeout
+            let deadline = tokio::time::Instant::now() + crate::node::request_timeout(&srv.cfg);
+            while srv.leader.load(Ordering::SeqCst) != target {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(EtcdError::TransferTimeout.into());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
         // etcd answers a leader move with an empty response (no header)
         Ok(Response::new(MoveLeaderResponse { header: None }))

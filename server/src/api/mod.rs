@@ -22,6 +22,9 @@ use tonic::Status;
 #[derive(Clone)]
 pub struct Api {
     pub srv: Arc<Server>,
+    /// serving the peer port: requests forwarded by another member are
+    /// answered here, never forwarded again
+    pub peer: bool,
 }
 
 /// etcd's `--max-request-bytes` check on what a request would log.
@@ -84,7 +87,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let api = Api { srv: srv.clone() };
+    let api = Api {
+        srv: srv.clone(),
+        peer: false,
+    };
     // small gRPC frames must not wait for Nagle's algorithm
     let incoming = tokio_stream::StreamExt::map(
         tokio_stream::wrappers::TcpListenerStream::new(listener),

@@ -146,6 +146,7 @@ impl Loop<'_> {
                 self.raw.tick();
                 next_tick = now + tick;
                 self.retry_reads(now);
+                self.publish_progress();
             }
             if now.duration_since(last_sweep) >= Duration::from_secs(1) {
                 // requests whose callers gave up (timed out) are forgotten
@@ -206,6 +207,22 @@ impl Loop<'_> {
                     SnapshotStatus::Failure
                 },
             ),
+        }
+    }
+
+    fn publish_progress(&self) {
+        if self.role != StateRole::Leader {
+            return;
+        }
+        let p: HashMap<u64, u64> = self
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .map(|(id, pr)| (*id, pr.matched))
+            .collect();
+        if let Ok(mut g) = self.srv.progress.lock() {
+            *g = p;
         }
     }
 
@@ -644,7 +661,10 @@ impl Loop<'_> {
         let cs = match self.raw.apply_conf_change(&cc) {
             Ok(cs) => cs,
             Err(err) => {
-                eprintln!("oxcd: membership change at index {} refused: {err}", e.index);
+                eprintln!(
+                    "oxcd: membership change at index {} refused: {err}",
+                    e.index
+                );
                 if let Some(d) = self.waiters.remove(&cc.id) {
                     let _ = d.send(Err(EtcdError::Storage(err.to_string())));
                 }
@@ -724,13 +744,7 @@ impl Loop<'_> {
         if let Err(e) = self.commit(true) {
             fatal("committing the store", e);
         }
-        let term = self
-            .raw
-            .store()
-            .applied
-            .lock()
-            .map(|p| p.term)
-            .unwrap_or(0);
+        let term = self.raw.store().applied.lock().map(|p| p.term).unwrap_or(0);
         let to = applied.saturating_sub(self.srv.cfg.snapshot_catchup_entries);
         let first = raft::Storage::first_index(self.raw.store()).unwrap_or(1);
         if to > first {

@@ -1,8 +1,8 @@
 //! The sending side: a task per peer with a long-lived `Raft` stream, the
 //! snapshot sender, and the membership fetch of a joining member.
 
-use crate::node::{Join, Server};
 use crate::consensus::NodeMsg;
+use crate::node::{Join, Server};
 use crate::snapshot::SnapshotView;
 use oxcd_proto::oxcdpeerpb::peer_client::PeerClient;
 use oxcd_proto::oxcdpeerpb::{MembersRequest, RaftBatch, SnapshotChunk};

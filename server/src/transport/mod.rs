@@ -6,8 +6,8 @@
 mod client;
 pub mod server;
 
-use crate::node::Server;
 use crate::consensus::NodeMsg;
+use crate::node::Server;
 use crate::snapshot::SnapshotView;
 use oxcd_proto::etcdserverpb::Member;
 use raft::eraftpb::Message;

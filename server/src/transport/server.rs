@@ -1,8 +1,8 @@
 //! The receiving side: the `Peer` service on `--listen-peer-urls`.
 
 use super::client::MAX_MESSAGE;
-use crate::node::Server;
 use crate::consensus::NodeMsg;
+use crate::node::Server;
 use oxcd_proto::oxcdpeerpb::peer_server::{Peer, PeerServer};
 use oxcd_proto::oxcdpeerpb::*;
 use protobuf::Message as _;
@@ -133,16 +133,21 @@ pub async fn serve(
             conn
         },
     );
-    let api = crate::api::Api { srv: srv.clone() };
+    let api = crate::api::Api {
+        srv: srv.clone(),
+        peer: true,
+    };
     tonic::transport::Server::builder()
         .add_service(
             PeerServer::new(PeerService { srv })
                 .max_decoding_message_size(MAX_MESSAGE + 1024 * 1024),
         )
-        // followers forward lease keep-alives and TTL queries to the leader
+        // followers forward lease keep-alives, TTL queries and learner
+        // promotions to the leader
         .add_service(oxcd_proto::etcdserverpb::lease_server::LeaseServer::new(
-            api,
+            api.clone(),
         ))
+        .add_service(oxcd_proto::etcdserverpb::cluster_server::ClusterServer::new(api))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }
