@@ -333,6 +333,9 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand alarm; and __fish_seen_subco
 complete -c oxctl -n "__fish_oxctl_using_subcommand alarm; and __fish_seen_subcommand_from list" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand alarm; and __fish_seen_subcommand_from list" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand alarm; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand defrag" -l data-dir -d 'Optional. If present, defragments a data directory not in use by etcd.' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand defrag" -l cluster -d 'use all endpoints from the cluster member list' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand defrag" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand defrag" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -788,6 +791,9 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand member; and not __fish_seen_
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and not __fish_seen_subcommand_from add remove update list promote" -f -a "update" -d 'Updates a member in the cluster'
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and not __fish_seen_subcommand_from add remove update list promote" -f -a "list" -d 'Lists all members in the cluster'
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and not __fish_seen_subcommand_from add remove update list promote" -f -a "promote" -d 'Promotes a non-voting member in the cluster'
+complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from add" -l peer-urls -d 'comma separated peer URLs for the new member.' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from add" -l learner -d 'indicates if the new member is raft learner' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from add" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from add" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -844,6 +850,7 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subc
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from remove" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from remove" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from update" -l peer-urls -d 'comma separated peer URLs for the updated member.' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from update" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from update" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -927,7 +934,7 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subc
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from promote" -l password -d 'password for authentication (if this option is used, --user option shouldn\'t include password)' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from promote" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from promote" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
-complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from promote" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand member; and __fish_seen_subcommand_from promote" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"

@@ -114,6 +114,12 @@ impl CtlError {
         self.exit_code()
     }
 
+    /// Go's nil pointer dereference panic, where etcdctl calls a method
+    /// of a printer that is nil.
+    pub fn nil_pointer_panic() -> CtlError {
+        CtlError::Panic("runtime error: invalid memory address or nil pointer dereference".into())
+    }
+
     /// Maps a gRPC status to what the Go client reports: known etcd server
     /// errors print only their message, others the full `rpc error:` form.
     pub fn from_status(s: &tonic::Status) -> CtlError {

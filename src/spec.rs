@@ -78,6 +78,7 @@ pub(crate) const fn leaf(
 
 use Kind::*;
 
+use crate::spec_member::{DEFRAG_FLAGS, DEFRAG_PERSISTENT, MEMBER_SUBS};
 use crate::spec_snapshot::SNAPSHOT_SUBS;
 use crate::spec_stubs::*;
 use crate::spec_watch::{HASHKV_FLAGS, WATCH_FLAGS};
@@ -277,10 +278,6 @@ const ENDPOINT_STATUS_LONG: &str = "When --write-out is set to simple, this comm
 The items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.
 ";
 
-const MEMBER_LIST_LONG: &str = "When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.
-The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.
-";
-
 static ENDPOINT_SUBS: &[CmdSpec] = &[
     leaf(
         "health",
@@ -327,36 +324,6 @@ static LEASE_SUBS: &[CmdSpec] = &[
         "Keeps leases alive (renew)",
         "",
         LEASE_KEEP_ALIVE_FLAGS,
-    ),
-];
-
-static MEMBER_SUBS: &[CmdSpec] = &[
-    stub(
-        "add",
-        "add <memberName> [options]",
-        "Adds a member into the cluster",
-    ),
-    stub(
-        "remove",
-        "remove <memberID>",
-        "Removes a member from the cluster",
-    ),
-    stub(
-        "update",
-        "update <memberID> [options]",
-        "Updates a member in the cluster",
-    ),
-    leaf(
-        "list",
-        "list",
-        "Lists all members in the cluster",
-        MEMBER_LIST_LONG,
-        &[],
-    ),
-    stub(
-        "promote",
-        "promote <memberID>",
-        "Promotes a non-voting member in the cluster",
     ),
 ];
 
@@ -421,11 +388,17 @@ pub static COMMANDS: &[CmdSpec] = &[
         "Alarm related commands",
         ALARM_SUBS,
     ),
-    stub(
-        "defrag",
-        "defrag",
-        "Defragments the storage of the etcd members with given endpoints",
-    ),
+    CmdSpec {
+        name: "defrag",
+        use_line: "defrag",
+        short: "Defragments the storage of the etcd members with given endpoints",
+        long: "",
+        flags: DEFRAG_FLAGS,
+        persistent: DEFRAG_PERSISTENT,
+        runnable: true,
+        hidden: false,
+        subs: &[],
+    },
     CmdSpec {
         name: "endpoint",
         use_line: "endpoint <subcommand>",

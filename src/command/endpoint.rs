@@ -1,5 +1,5 @@
 //! `endpoint status` and `endpoint health` (with `--cluster`: the client
-//! URLs from the member list).
+//! URLs from the member list, also used by `defrag`).
 
 use std::time::Instant;
 
@@ -17,7 +17,7 @@ use crate::printer::{EpHashKv, EpHealth, EpStatus};
 
 /// `endpointsFromCluster`: the `--endpoints` values, or with `--cluster`
 /// every member's client URLs (fetched without auth, like etcdctl).
-async fn endpoints(ctx: &Ctx, cfg: &ClientConfig) -> Result<Vec<String>> {
+pub(crate) async fn endpoints(ctx: &Ctx, cfg: &ClientConfig) -> Result<Vec<String>> {
     if !ctx.flags.bool("cluster") {
         return Ok(ctx.flags.strings("endpoints"));
     }

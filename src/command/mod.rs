@@ -11,12 +11,17 @@ use crate::printer::{Printer, Streams};
 pub mod alarm;
 pub mod compaction;
 pub mod completion;
+pub mod defrag;
 pub mod del;
 pub mod endpoint;
 pub mod get;
 pub mod kvops;
 pub mod lease;
 pub mod member;
+pub mod member_add;
+pub mod member_promote;
+pub mod member_remove;
+pub mod member_update;
 pub mod move_leader;
 pub mod put;
 pub mod snapshot;
@@ -72,6 +77,11 @@ pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
         ["endpoint", "health"] => endpoint::health(ctx).await,
         ["endpoint", "hashkv"] => endpoint::hashkv(ctx).await,
         ["member", "list"] => member::list(ctx).await,
+        ["member", "add"] => member_add::run(ctx).await,
+        ["member", "remove"] => member_remove::run(ctx).await,
+        ["member", "update"] => member_update::run(ctx).await,
+        ["member", "promote"] => member_promote::run(ctx).await,
+        ["defrag"] => defrag::run(ctx).await,
         ["lease", "grant"] => lease::grant(ctx).await,
         ["lease", "revoke"] => lease::revoke(ctx).await,
         ["lease", "timetolive"] => lease::timetolive(ctx).await,

@@ -6,12 +6,14 @@ use base64::Engine as _;
 use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
     AlarmMember, AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, Member, MemberListResponse,
-    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse,
-    TxnResponse, WatchResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
+    MemberListResponse, MemberRemoveResponse, MemberUpdateResponse, MoveLeaderResponse,
+    PutResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse, TxnResponse,
+    WatchResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 
+use super::json_member::{member_add, member_list, member_list_hex, member_remove, member_update};
 use super::{EpHashKv, EpHealth, EpStatus, Printer, SnapshotStatus, Streams};
 use crate::error::Result;
 
@@ -195,66 +197,6 @@ pub fn txn(r: &TxnResponse) -> String {
         .boolean("succeeded", r.succeeded)
         .list("responses", r.responses.iter().map(response_op).collect())
         .finish()
-}
-
-fn member(m: &Member) -> String {
-    Obj::new()
-        .num("ID", m.id)
-        .string("name", &m.name)
-        .strings("peerURLs", &m.peer_ur_ls)
-        .strings("clientURLs", &m.client_ur_ls)
-        .boolean("isLearner", m.is_learner)
-        .finish()
-}
-
-pub fn member_list(r: &MemberListResponse) -> String {
-    Obj::new()
-        .obj("header", header(&r.header))
-        .list("members", r.members.iter().map(member).collect())
-        .finish()
-}
-
-/// etcdctl 3.5's hand-built `--hex` member list: IDs as quoted hex,
-/// `raft_term` as unquoted hex, names unescaped and `clientURLS`.
-pub fn member_list_hex(r: &MemberListResponse) -> String {
-    let h = super::header(&r.header);
-    let mut s = format!(
-        "{{\"header\":{{\"cluster_id\":\"{:x}\",\"member_id\":\"{:x}\",\"raft_term\":{:x}}}",
-        h.cluster_id, h.member_id, h.raft_term
-    );
-    for (i, m) in r.members.iter().enumerate() {
-        s.push_str(if i == 0 {
-            ",\"members\":[{\"ID\":\""
-        } else {
-            ",{\"ID\":\""
-        });
-        let urls = |v: &[String]| -> String {
-            if v.is_empty() {
-                // encoding/json of a nil slice
-                "null".to_string()
-            } else {
-                format!(
-                    "[{}]",
-                    v.iter()
-                        .map(|u| go_string(u.as_bytes()))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )
-            }
-        };
-        s.push_str(&format!(
-            "{:x}\",\"name\":\"{}\",\"peerURLs\":{},\"clientURLS\":{}}}",
-            m.id,
-            m.name,
-            urls(&m.peer_ur_ls),
-            urls(&m.client_ur_ls)
-        ));
-        if i + 1 == r.members.len() {
-            s.push(']');
-        }
-    }
-    s.push('}');
-    s
 }
 
 fn status(r: &StatusResponse) -> String {
@@ -444,6 +386,24 @@ impl Printer for JsonPrinter {
         w.print(&format!("{s}\n"));
         Ok(())
     }
+    fn member_add(
+        &self,
+        w: &mut Streams,
+        r: &MemberAddResponse,
+        _name: &str,
+        _peer_urls: &str,
+    ) -> Result<()> {
+        w.print(&format!("{}\n", member_add(r)));
+        Ok(())
+    }
+    fn member_remove(&self, w: &mut Streams, _id: u64, r: &MemberRemoveResponse) -> Result<()> {
+        w.print(&format!("{}\n", member_remove(r)));
+        Ok(())
+    }
+    fn member_update(&self, w: &mut Streams, _id: u64, r: &MemberUpdateResponse) -> Result<()> {
+        w.print(&format!("{}\n", member_update(r)));
+        Ok(())
+    }
     fn lease_grant(&self, w: &mut Streams, r: &LeaseGrantResponse) -> Result<()> {
         w.print(&format!("{}\n", lease_grant(r)));
         Ok(())
@@ -531,27 +491,6 @@ mod tests {
             range(&r),
             "{\"header\":{\"cluster_id\":14841639068965178418,\"member_id\":10276657743932975437,\"revision\":5,\"raft_term\":2},\"kvs\":[{\"key\":\"Zm9v\",\"create_revision\":2,\"mod_revision\":5,\"version\":4,\"value\":\"YmFyNA==\"}],\"count\":1}"
         );
-    }
-
-    #[test]
-    fn member_list_forms() {
-        let r = MemberListResponse {
-            header: Some(ResponseHeader {
-                cluster_id: 0xcdf818194e3a8c32,
-                member_id: 0x8e9e05c52164694d,
-                revision: 0,
-                raft_term: 2,
-            }),
-            members: vec![Member {
-                id: 0x8e9e05c52164694d,
-                name: "default".into(),
-                peer_ur_ls: vec!["http://localhost:2380".into()],
-                client_ur_ls: vec!["http://127.0.0.1:42379".into()],
-                is_learner: false,
-            }],
-        };
-        assert_eq!(member_list(&r), "{\"header\":{\"cluster_id\":14841639068965178418,\"member_id\":10276657743932975437,\"raft_term\":2},\"members\":[{\"ID\":10276657743932975437,\"name\":\"default\",\"peerURLs\":[\"http://localhost:2380\"],\"clientURLs\":[\"http://127.0.0.1:42379\"]}]}");
-        assert_eq!(member_list_hex(&r), "{\"header\":{\"cluster_id\":\"cdf818194e3a8c32\",\"member_id\":\"8e9e05c52164694d\",\"raft_term\":2},\"members\":[{\"ID\":\"8e9e05c52164694d\",\"name\":\"default\",\"peerURLs\":[\"http://localhost:2380\"],\"clientURLS\":[\"http://127.0.0.1:42379\"]}]}");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::io::Write;
 use oxcd_proto::etcdserverpb::{
     AlarmMember, AlarmResponse, AlarmType, DeleteRangeResponse, HashKvResponse, LeaseGrantResponse,
     LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
-    MemberListResponse, MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader,
+    MemberAddResponse, MemberListResponse, MemberPromoteResponse, MemberRemoveResponse,
+    MemberUpdateResponse, MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader,
     StatusResponse, TxnResponse, WatchResponse,
 };
 
@@ -19,6 +20,7 @@ pub use etcd_format::snapshot::Status as SnapshotStatus;
 
 pub mod fields;
 pub mod json;
+mod json_member;
 mod json_watch;
 pub mod protobuf;
 pub mod simple;
@@ -107,6 +109,40 @@ pub trait Printer {
     }
     fn member_list(&self, _w: &mut Streams, _r: &MemberListResponse) -> Result<()> {
         Err(CtlError::Unsupported(self.name()))
+    }
+    /// `member add`. `name` is the new member's name and `peer_urls` the
+    /// raw `--peer-urls` value: the simple writer follows its line with the
+    /// `ETCD_*` settings for starting the new member.
+    fn member_add(
+        &self,
+        _w: &mut Streams,
+        _r: &MemberAddResponse,
+        _name: &str,
+        _peer_urls: &str,
+    ) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    /// `id` is the removed member (the response does not carry it).
+    fn member_remove(&self, _w: &mut Streams, _id: u64, _r: &MemberRemoveResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    fn member_update(&self, _w: &mut Streams, _id: u64, _r: &MemberUpdateResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    /// etcdctl 3.5 prints a promotion with the simple writer only: every
+    /// other writer calls a method of a nil printer, a Go panic (exit 2)
+    /// after the member was promoted.
+    fn member_promote(&self, _w: &mut Streams, _id: u64, _r: &MemberPromoteResponse) -> Result<()> {
+        Err(CtlError::nil_pointer_panic())
+    }
+    /// One endpoint's `defrag` result (`error` is `None` on success).
+    /// etcdctl prints these lines itself, the same for every writer.
+    fn defrag(&self, w: &mut Streams, ep: &str, error: Option<&CtlError>) -> Result<()> {
+        match error {
+            None => w.print(&format!("Finished defragmenting etcd member[{ep}]\n")),
+            Some(e) => w.eprint(&format!("Failed to defragment etcd member[{ep}] ({e})\n")),
+        }
+        Ok(())
     }
     fn lease_grant(&self, _w: &mut Streams, _r: &LeaseGrantResponse) -> Result<()> {
         Err(CtlError::Unsupported(self.name()))

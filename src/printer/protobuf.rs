@@ -11,8 +11,9 @@ use prost::Message;
 
 use oxcd_proto::etcdserverpb::{
     AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
-    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
+    MemberListResponse, MemberRemoveResponse, MemberUpdateResponse, MoveLeaderResponse,
+    PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 
 use super::{Printer, Streams};
@@ -48,6 +49,24 @@ impl Printer for ProtobufPrinter {
         Ok(())
     }
     fn member_list(&self, w: &mut Streams, r: &MemberListResponse) -> Result<()> {
+        w.print_bytes(&r.encode_to_vec());
+        Ok(())
+    }
+    fn member_add(
+        &self,
+        w: &mut Streams,
+        r: &MemberAddResponse,
+        _name: &str,
+        _peer_urls: &str,
+    ) -> Result<()> {
+        w.print_bytes(&r.encode_to_vec());
+        Ok(())
+    }
+    fn member_remove(&self, w: &mut Streams, _id: u64, r: &MemberRemoveResponse) -> Result<()> {
+        w.print_bytes(&r.encode_to_vec());
+        Ok(())
+    }
+    fn member_update(&self, w: &mut Streams, _id: u64, r: &MemberUpdateResponse) -> Result<()> {
         w.print_bytes(&r.encode_to_vec());
         Ok(())
     }

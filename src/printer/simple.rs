@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
     AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
+    MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
     MoveLeaderResponse, PutResponse, RangeResponse, TxnResponse, WatchResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
@@ -15,6 +16,8 @@ use super::{
     alarm_text, lease_hex, EpHashKv, EpHealth, EpStatus, Printer, SnapshotStatus, Streams,
 };
 use crate::error::Result;
+use crate::flags::unescape_arg;
+use crate::gofmt::quote;
 
 pub struct SimplePrinter {
     pub hex: bool,
@@ -153,6 +156,37 @@ impl Printer for SimplePrinter {
         }
         Ok(())
     }
+    fn member_add(
+        &self,
+        w: &mut Streams,
+        r: &MemberAddResponse,
+        name: &str,
+        peer_urls: &str,
+    ) -> Result<()> {
+        w.print_bytes(&member_add_bytes(r, name, peer_urls));
+        Ok(())
+    }
+    fn member_remove(&self, w: &mut Streams, id: u64, r: &MemberRemoveResponse) -> Result<()> {
+        let cluster = super::header(&r.header).cluster_id;
+        w.print(&format!(
+            "Member {id:16x} removed from cluster {cluster:16x}\n"
+        ));
+        Ok(())
+    }
+    fn member_update(&self, w: &mut Streams, id: u64, r: &MemberUpdateResponse) -> Result<()> {
+        let cluster = super::header(&r.header).cluster_id;
+        w.print(&format!(
+            "Member {id:16x} updated in cluster {cluster:16x}\n"
+        ));
+        Ok(())
+    }
+    fn member_promote(&self, w: &mut Streams, id: u64, r: &MemberPromoteResponse) -> Result<()> {
+        let cluster = super::header(&r.header).cluster_id;
+        w.print(&format!(
+            "Member {id:16x} promoted in cluster {cluster:16x}\n"
+        ));
+        Ok(())
+    }
     fn lease_grant(&self, w: &mut Streams, r: &LeaseGrantResponse) -> Result<()> {
         w.print(&format!(
             "lease {} granted with TTL({}s)\n",
@@ -228,6 +262,42 @@ impl Printer for SimplePrinter {
     }
 }
 
+/// `member add`: the line (`%16x`: space-padded IDs), then the settings
+/// for the new member. `ETCD_INITIAL_CLUSTER` lists `name=peerURL` for every
+/// peer URL of every member in the response's order, the new member under
+/// `name` (members that never started have an empty name and are listed as
+/// `=URL`); `ETCD_INITIAL_ADVERTISE_PEER_URLS` is `--peer-urls` as given.
+pub fn member_add_bytes(r: &MemberAddResponse, name: &str, peer_urls: &str) -> Vec<u8> {
+    let new_id = r.member.as_ref().map_or(0, |m| m.id);
+    let cluster = super::header(&r.header).cluster_id;
+    let name = unescape_arg(name);
+    let mut conf: Vec<u8> = Vec::new();
+    for m in &r.members {
+        for u in &m.peer_ur_ls {
+            if !conf.is_empty() {
+                conf.push(b',');
+            }
+            if m.id == new_id {
+                conf.extend_from_slice(&name);
+            } else {
+                conf.extend_from_slice(m.name.as_bytes());
+            }
+            conf.push(b'=');
+            conf.extend_from_slice(u.as_bytes());
+        }
+    }
+    let mut out = format!("Member {new_id:16x} added to cluster {cluster:16x}\n\n");
+    let _ = writeln!(out, "ETCD_NAME={}", quote(&name));
+    let _ = writeln!(out, "ETCD_INITIAL_CLUSTER={}", quote(&conf));
+    let _ = writeln!(
+        out,
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS={}",
+        quote(&unescape_arg(peer_urls))
+    );
+    out.push_str("ETCD_INITIAL_CLUSTER_STATE=\"existing\"\n");
+    out.into_bytes()
+}
+
 /// `lease timetolive`: an expired lease (granted TTL 0, TTL -1) is one
 /// line; `--keys` appends the keys as Go's `%v` of a `[]string` (raw bytes).
 pub fn time_to_live_bytes(r: &LeaseTimeToLiveResponse, keys: bool) -> Vec<u8> {
@@ -280,6 +350,64 @@ mod tests {
         let mut out = Vec::new();
         p.get_bytes(&mut out, &r);
         assert_eq!(out, b"foo\n\nfoo1\n\n");
+    }
+
+    /// As real etcdctl 3.5.1 printed them: a space-padded ID, a name that
+    /// needs quoting, and a member that never started (no name).
+    #[test]
+    fn member_add_lines() {
+        use oxcd_proto::etcdserverpb::{Member, ResponseHeader};
+        let member = |id: u64, name: &str, urls: &[&str]| Member {
+            id,
+            name: name.into(),
+            peer_ur_ls: urls.iter().map(|u| u.to_string()).collect(),
+            ..Member::default()
+        };
+        let new = member(
+            0x3d0c77f13d10238,
+            "",
+            &["http://127.0.0.1:52381", "http://127.0.0.1:52382"],
+        );
+        let r = MemberAddResponse {
+            header: Some(ResponseHeader {
+                cluster_id: 0xcdf818194e3a8c32,
+                ..ResponseHeader::default()
+            }),
+            member: Some(new.clone()),
+            members: vec![
+                new,
+                member(0x8e9e05c52164694d, "default", &["http://localhost:2380"]),
+            ],
+        };
+        let out = member_add_bytes(
+            &r,
+            "we\"ird \u{e9}",
+            "http://127.0.0.1:52381, http://127.0.0.1:52382",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Member  3d0c77f13d10238 added to cluster cdf818194e3a8c32\n\n\
+             ETCD_NAME=\"we\\\"ird \u{e9}\"\n\
+             ETCD_INITIAL_CLUSTER=\"we\\\"ird \u{e9}=http://127.0.0.1:52381,we\\\"ird \u{e9}=http://127.0.0.1:52382,default=http://localhost:2380\"\n\
+             ETCD_INITIAL_ADVERTISE_PEER_URLS=\"http://127.0.0.1:52381, http://127.0.0.1:52382\"\n\
+             ETCD_INITIAL_CLUSTER_STATE=\"existing\"\n"
+        );
+        let v = member(0xe8d5fca895180640, "", &["http://127.0.0.1:25386"]);
+        let r = MemberAddResponse {
+            header: Some(ResponseHeader {
+                cluster_id: 0x20f657524b5b6bb1,
+                ..ResponseHeader::default()
+            }),
+            member: Some(v.clone()),
+            members: vec![
+                member(0x64b12d5f778fc6f6, "", &["http://127.0.0.1:25384"]),
+                member(0x82039f3eee02bfb3, "a", &["http://127.0.0.1:25380"]),
+                member(0xd577d6d3d5cb459c, "b", &["http://127.0.0.1:25382"]),
+                v,
+            ],
+        };
+        let out = String::from_utf8(member_add_bytes(&r, "v", "http://127.0.0.1:25386")).unwrap();
+        assert!(out.contains("\nETCD_INITIAL_CLUSTER=\"=http://127.0.0.1:25384,a=http://127.0.0.1:25380,b=http://127.0.0.1:25382,v=http://127.0.0.1:25386\"\n"), "{out}");
     }
 
     #[test]

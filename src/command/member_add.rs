@@ -1,0 +1,36 @@
+//! `member add <memberName> --peer-urls=… [--learner]`.
+
+use oxcd_proto::etcdserverpb::MemberAddRequest;
+
+use super::{member, Ctx};
+use crate::error::{CtlError, Result};
+
+pub async fn run(ctx: &mut Ctx) -> Result<()> {
+    let Some(name) = ctx.args.first().cloned() else {
+        return Err(CtlError::BadArgs("member name not provided".into()));
+    };
+    if ctx.args.len() > 1 {
+        // Peer URLs given as arguments get a hint each.
+        let mut msg = String::from("too many arguments");
+        for a in &ctx.args {
+            if a.len() >= 4 && a.as_bytes()[..4].eq_ignore_ascii_case(b"http") {
+                msg.push_str(&format!(", did you mean --peer-urls={a}"));
+            }
+        }
+        return Err(CtlError::BadArgs(msg));
+    }
+    let flag = ctx.flags.string("peer-urls");
+    if flag.is_empty() {
+        return Err(CtlError::BadArgs("member peer urls not provided".into()));
+    }
+    let is_learner = ctx.flags.bool("learner");
+    let (cfg, printer) = ctx.client_config()?;
+    let peer_ur_ls = member::peer_urls(&flag);
+    let c = member::connect_checked(&cfg, &peer_ur_ls).await?;
+    let req = MemberAddRequest {
+        peer_ur_ls,
+        is_learner,
+    };
+    let resp = c.call(c.cluster().member_add(c.req(req))).await?;
+    printer.member_add(&mut ctx.w, &resp, &name, &flag)
+}

@@ -1,0 +1,17 @@
+//! `member promote <memberID>`: a learner that caught up with the leader
+//! becomes a voting member.
+
+use oxcd_proto::etcdserverpb::MemberPromoteRequest;
+
+use super::{member, Ctx};
+use crate::client::Client;
+use crate::error::Result;
+
+pub async fn run(ctx: &mut Ctx) -> Result<()> {
+    let id = member::id_arg(&ctx.args)?;
+    let (cfg, printer) = ctx.client_config()?;
+    let c = Client::connect(&cfg).await?;
+    let req = MemberPromoteRequest { id };
+    let resp = c.call(c.cluster().member_promote(c.req(req))).await?;
+    printer.member_promote(&mut ctx.w, id, &resp)
+}

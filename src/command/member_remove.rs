@@ -1,0 +1,16 @@
+//! `member remove <memberID>`.
+
+use oxcd_proto::etcdserverpb::MemberRemoveRequest;
+
+use super::{member, Ctx};
+use crate::client::Client;
+use crate::error::Result;
+
+pub async fn run(ctx: &mut Ctx) -> Result<()> {
+    let id = member::id_arg(&ctx.args)?;
+    let (cfg, printer) = ctx.client_config()?;
+    let c = Client::connect(&cfg).await?;
+    let req = MemberRemoveRequest { id };
+    let resp = c.call(c.cluster().member_remove(c.req(req))).await?;
+    printer.member_remove(&mut ctx.w, id, &resp)
+}

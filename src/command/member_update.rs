@@ -1,0 +1,20 @@
+//! `member update <memberID> --peer-urls=…`.
+
+use oxcd_proto::etcdserverpb::MemberUpdateRequest;
+
+use super::{member, Ctx};
+use crate::error::{CtlError, Result};
+
+pub async fn run(ctx: &mut Ctx) -> Result<()> {
+    let id = member::id_arg(&ctx.args)?;
+    let flag = ctx.flags.string("peer-urls");
+    if flag.is_empty() {
+        return Err(CtlError::BadArgs("member peer urls not provided".into()));
+    }
+    let (cfg, printer) = ctx.client_config()?;
+    let peer_ur_ls = member::peer_urls(&flag);
+    let c = member::connect_checked(&cfg, &peer_ur_ls).await?;
+    let req = MemberUpdateRequest { id, peer_ur_ls };
+    let resp = c.call(c.cluster().member_update(c.req(req))).await?;
+    printer.member_update(&mut ctx.w, id, &resp)
+}
