@@ -68,6 +68,9 @@ pub struct Server {
     /// on the leader: how much of the log each member holds (raft's
     /// `matched`), refreshed every tick
     pub progress: Mutex<std::collections::HashMap<u64, u64>>,
+    /// the last log index at start: until it is applied, the log holds
+    /// writes the store does not show yet
+    startup_index: u64,
 }
 
 /// What `Server::open` hands to the node thread.
@@ -292,6 +295,7 @@ impl Server {
             req_ids: AtomicU64::new(lease_id_seed(member_id)),
             stopped_removed: AtomicBool::new(false),
             progress: Default::default(),
+            startup_index: last_index,
             cfg,
         };
         Ok((
@@ -368,13 +372,15 @@ impl Server {
             .and_then(|m| m.peer_ur_ls.first().cloned())
     }
 
-    /// A lone voter's applied state holds every acknowledged write, so
-    /// its reads need no ReadIndex round.
+    /// A lone voter's applied state holds every acknowledged write (once
+    /// it has replayed its log), so its reads need no ReadIndex round.
     pub fn sole_voter(&self) -> bool {
-        self.members
-            .read()
-            .map(|ms| ms.len() == 1 && ms[0].id == self.member_id)
-            .unwrap_or(false)
+        self.applied_index.load(Ordering::SeqCst) >= self.startup_index
+            && self
+                .members
+                .read()
+                .map(|ms| ms.len() == 1 && ms[0].id == self.member_id)
+                .unwrap_or(false)
             && self.is_leader()
     }
 

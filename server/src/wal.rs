@@ -479,7 +479,7 @@ mod tests {
         write(d.path(), 5);
         let (w, es) = Wal::open(d.path(), 2).expect("reopen");
         assert_eq!(
-            es.iter().map(|e| e.index).collect::<Vec<_>>(),
+            es.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
             vec![3, 4, 5]
         );
         assert_eq!(w.last_index, 5);
@@ -496,7 +496,7 @@ mod tests {
         data[end - 3..end].fill(0);
         fs::write(&p, &data).expect("write");
         let (mut w, es) = Wal::open(d.path(), 0).expect("repair");
-        assert_eq!(es.len(), 2);
+        assert_eq!(es.entries.len(), 2);
         assert!(d
             .path()
             .join(format!(
@@ -507,7 +507,7 @@ mod tests {
         w.append(&[entry(3)]).expect("append after repair");
         w.sync().expect("sync");
         let (_, es) = Wal::open(d.path(), 0).expect("reopen");
-        assert_eq!(es.len(), 3);
+        assert_eq!(es.entries.len(), 3);
     }
 
     #[test]
@@ -521,7 +521,7 @@ mod tests {
         data[end - 2] ^= 0xff;
         fs::write(&p, &data).expect("write");
         let (_, es) = Wal::open(d.path(), 0).expect("repair");
-        assert_eq!(es.len(), 2);
+        assert_eq!(es.entries.len(), 2);
     }
 
     #[test]
@@ -532,7 +532,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&p).expect("open");
         f.write_all(&[0u8; 4096]).expect("zeros");
         let (_, es) = Wal::open(d.path(), 0).expect("repair");
-        assert_eq!(es.len(), 3);
+        assert_eq!(es.entries.len(), 3);
     }
 
     #[test]
@@ -561,7 +561,7 @@ mod tests {
         drop(w);
         assert_eq!(segments(d.path()).expect("list").len(), 2);
         let (mut w, es) = Wal::open(d.path(), 0).expect("reopen");
-        assert_eq!(es.len(), 3);
+        assert_eq!(es.entries.len(), 3);
         w.release(2, 0).expect("release");
         assert_eq!(segments(d.path()).expect("list").len(), 1);
     }
