@@ -43,7 +43,9 @@ pub struct Server {
     pub cfg: Config,
     pub cluster_id: u64,
     pub member_id: u64,
-    pub(crate) db: Database,
+    /// the store; written only by the node loop, exclusively held only to
+    /// defragment
+    pub(crate) db: RwLock<Database>,
     pub(crate) db_path: PathBuf,
     pub state: RwLock<State>,
     pub members: RwLock<Vec<Member>>,
@@ -277,7 +279,7 @@ impl Server {
         let srv = Server {
             cluster_id,
             member_id,
-            db,
+            db: RwLock::new(db),
             db_path,
             state: RwLock::new(state),
             members: RwLock::new(members),
@@ -400,9 +402,33 @@ impl Server {
             .state
             .read()
             .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
-        let rtxn = self.db.begin_read()?;
+        let rtxn = self.begin_read()?;
         let kv = rtxn.open_table(KEY)?;
         f(&st, &kv)
+    }
+
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction> {
+        let db = self
+            .db
+            .read()
+            .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
+        Ok(db.begin_read()?)
+    }
+
+    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction> {
+        let db = self
+            .db
+            .read()
+            .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
+        Ok(db.begin_write()?)
+    }
+
+    /// Defragments the store (redb's compaction) through the node loop,
+    /// which first commits what it holds; reads wait meanwhile.
+    pub async fn defragment(&self) -> Result<()> {
+        let (done, rx) = oneshot::channel();
+        self.send(NodeMsg::Defragment { done })?;
+        self.wait(rx).await
     }
 
     pub fn header(&self, revision: i64) -> ResponseHeader {

@@ -68,7 +68,7 @@ impl Server {
                 st.lessor.leases.values().map(|l| (l.id, l.ttl)).collect();
             leases.sort_unstable();
             (
-                self.db.begin_read()?,
+                self.begin_read()?,
                 st.store.pending.clone(),
                 leases,
                 st.alarms.clone(),

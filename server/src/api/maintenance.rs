@@ -83,7 +83,10 @@ impl Maintenance for Api {
         &self,
         _: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
-        Err(EtcdError::Unsupported("defragment").into())
+        self.srv.defragment().await?;
+        Ok(Response::new(DefragmentResponse {
+            header: Some(self.srv.header(self.srv.current_rev())),
+        }))
     }
 
     async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {

@@ -39,6 +39,8 @@ pub enum NodeMsg {
     },
     /// the transport could not reach a peer
     Unreachable(u64),
+    /// compact the store file (etcd's defragment)
+    Defragment { done: oneshot::Sender<Result<()>> },
     /// a snapshot sent to a peer was delivered (or not)
     SnapshotSent { to: u64, ok: bool },
 }

@@ -198,6 +198,9 @@ impl Loop<'_> {
                     let _ = self.raw.step(msg);
                 }
             }
+            NodeMsg::Defragment { done } => {
+                let _ = done.send(self.defragment());
+            }
             NodeMsg::Unreachable(id) => self.raw.report_unreachable(id),
             NodeMsg::SnapshotSent { to, ok } => self.raw.report_snapshot(
                 to,
@@ -429,14 +432,21 @@ impl Loop<'_> {
             return Ok(());
         }
         self.commit(true)?;
-        let ci = crate::import::install_snapshot(&self.srv.db, path).map_err(EtcdError::Storage)?;
+        let ci = {
+            let db = self
+                .srv
+                .db
+                .read()
+                .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
+            crate::import::install_snapshot(&db, path).map_err(EtcdError::Storage)?
+        };
         if ci != md.index {
             return Err(EtcdError::Storage(format!(
                 "snapshot database holds index {ci}, its message says {}",
                 md.index
             )));
         }
-        let w = self.srv.db.begin_write()?;
+        let w = self.srv.begin_write()?;
         {
             let mut meta = w.open_table(META)?;
             let cs = md
@@ -449,14 +459,21 @@ impl Loop<'_> {
         self.txn = Some(w);
         self.commit(true)?;
         let compact = {
-            let r = self.srv.db.begin_read()?;
+            let r = self.srv.begin_read()?;
             let meta = r.open_table(META)?;
             let v = redb::ReadableTable::get(&meta, META_COMPACT_REV)?
                 .and_then(|v| bytes_u64(v.value()))
                 .unwrap_or(0);
             v
         };
-        let (state, members) = crate::node::load_state(&self.srv.db, compact)?;
+        let (state, members) = {
+            let db = self
+                .srv
+                .db
+                .read()
+                .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
+            crate::node::load_state(&db, compact)?
+        };
         *self
             .srv
             .state
@@ -469,6 +486,25 @@ impl Loop<'_> {
             "oxcd: installed a snapshot from member {:x} at index {ci}",
             msg.from
         );
+        Ok(())
+    }
+
+    fn defragment(&mut self) -> Result<()> {
+        // a durable commit ends redb's hold on the last durable state that
+        // non-durable commits keep (it counts as a live reader)
+        self.ensure_txn();
+        self.commit(true)?;
+        let mut db = self
+            .srv
+            .db
+            .write()
+            .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
+        db.compact()
+            .map_err(|e| EtcdError::Storage(format!("defragment: {e}")))?;
+        drop(db);
+        if let Ok(m) = std::fs::metadata(&self.srv.db_path) {
+            self.srv.db_size.store(m.len(), Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -511,7 +547,7 @@ impl Loop<'_> {
 
     fn ensure_txn(&mut self) {
         if self.txn.is_none() {
-            match self.srv.db.begin_write() {
+            match self.srv.begin_write() {
                 Ok(t) => self.txn = Some(t),
                 Err(e) => fatal("opening a store transaction", e),
             }
