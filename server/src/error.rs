@@ -65,6 +65,8 @@ pub enum EtcdError {
     LearnerNotReady,
     #[error("etcdserver: member ID already exist")]
     MemberExist,
+    #[error("etcdserver: {0}")]
+    BadRequest(String),
     #[error("storage: {0}")]
     Storage(String),
 }
@@ -74,7 +76,7 @@ impl EtcdError {
         use EtcdError::*;
         match self {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
-            | RequestTooLarge => Code::InvalidArgument,
+            | RequestTooLarge | BadRequest(_) => Code::InvalidArgument,
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
             NoSpace => Code::ResourceExhausted,
             LeaseNotFound | MemberNotFound => Code::NotFound,

@@ -11,9 +11,11 @@ use std::io::Write;
 
 pub fn save(cfg: &Config, term: u64, index: u64, cs: &ConfState) -> std::io::Result<()> {
     let dir = cfg.data_dir.join("member").join("snap");
-    let mut md = SnapshotMetadata::default();
-    md.index = index;
-    md.term = term;
+    let mut md = SnapshotMetadata {
+        index,
+        term,
+        ..Default::default()
+    };
     md.set_conf_state(cs.clone());
     let body = md
         .write_to_bytes()

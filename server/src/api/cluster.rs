@@ -18,19 +18,18 @@ const MAX_LEARNERS: usize = 1;
 /// A learner may be promoted once it has 90 % of the leader's log.
 const LEARNER_READY: f64 = 0.9;
 
-fn members_of(a: Applied) -> Result<Vec<Member>, Status> {
+fn members_of(a: Applied) -> Result<Vec<Member>, EtcdError> {
     match a {
         Applied::Members(ms) => Ok(ms),
-        other => Err(Status::internal(format!(
+        other => Err(EtcdError::Storage(format!(
             "unexpected apply result {other:?}"
         ))),
     }
 }
 
-fn check_urls(urls: &[String]) -> Result<Vec<String>, Status> {
+fn check_urls(urls: &[String]) -> Result<Vec<String>, EtcdError> {
     let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
-    etcd_format::member::parse_urls(&refs)
-        .map_err(|e| Status::invalid_argument(format!("etcdserver: {e}")))
+    etcd_format::member::parse_urls(&refs).map_err(EtcdError::BadRequest)
 }
 
 impl Api {
@@ -44,10 +43,10 @@ impl Api {
         cc.set_change_type(ty);
         cc.node_id = id;
         cc.context = ctx.into();
-        members_of(self.srv.conf_change(cc).await?)
+        Ok(members_of(self.srv.conf_change(cc).await?)?)
     }
 
-    fn find(&self, id: u64) -> Result<Member, Status> {
+    fn find(&self, id: u64) -> Result<Member, EtcdError> {
         self.srv
             .members_sorted()
             .into_iter()
@@ -60,9 +59,9 @@ impl Api {
                     .map(|r| r.contains(&id))
                     .unwrap_or(false)
                 {
-                    EtcdError::MemberRemoved.into()
+                    EtcdError::MemberRemoved
                 } else {
-                    EtcdError::MemberNotFound.into()
+                    EtcdError::MemberNotFound
                 }
             })
     }

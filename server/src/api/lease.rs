@@ -160,12 +160,10 @@ impl Lease for Api {
 /// The leader's Lease service, on its peer port.
 fn leader_client(
     srv: &crate::node::Server,
-) -> Result<LeaseClient<tonic::transport::Channel>, Status> {
-    let url = srv
-        .leader_peer_url()
-        .ok_or_else(|| Status::from(crate::error::EtcdError::NoLeader))?;
+) -> Result<LeaseClient<tonic::transport::Channel>, EtcdError> {
+    let url = srv.leader_peer_url().ok_or(EtcdError::NoLeader)?;
     let ch = tonic::transport::Endpoint::from_shared(url)
-        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| EtcdError::Storage(e.to_string()))?
         .connect_timeout(std::time::Duration::from_secs(1))
         .connect_lazy();
     Ok(LeaseClient::new(ch))

@@ -43,6 +43,7 @@ const MAX_PENDING: usize = 20_000;
 const READ_RETRY: Duration = Duration::from_millis(500);
 
 type Waiter = oneshot::Sender<Result<Applied>>;
+type ReadWaiter = oneshot::Sender<Result<()>>;
 
 struct Loop<'a> {
     srv: &'a Server,
@@ -53,9 +54,11 @@ struct Loop<'a> {
     waiters: HashMap<u64, Waiter>,
     /// proposals waiting for a leader to exist
     stalled: Vec<(u64, Vec<u8>, Waiter)>,
-    reads_new: Vec<oneshot::Sender<Result<()>>>,
-    reads_inflight: Option<(u64, Vec<oneshot::Sender<Result<()>>>, Instant)>,
-    reads_wait: Vec<(u64, oneshot::Sender<Result<()>>)>,
+    reads_new: Vec<ReadWaiter>,
+    /// the ReadIndex asked for (its context), who waits on it, since when
+    reads_inflight: Option<(u64, Vec<ReadWaiter>, Instant)>,
+    /// reads that may go once the store has applied their index
+    reads_wait: Vec<(u64, ReadWaiter)>,
     read_ctx: u64,
     role: StateRole,
     since_durable: u64,

@@ -16,9 +16,10 @@ pub struct PeerService {
 }
 
 impl PeerService {
-    fn check(&self, cluster_id: u64, from: u64) -> Result<(), Status> {
+    /// Why a peer's request is refused, if it is.
+    fn refuse(&self, cluster_id: u64, from: u64) -> Option<Status> {
         if cluster_id != self.srv.cluster_id {
-            return Err(Status::failed_precondition("cluster ID mismatch"));
+            return Some(Status::failed_precondition("cluster ID mismatch"));
         }
         let removed = self
             .srv
@@ -27,11 +28,11 @@ impl PeerService {
             .map(|r| r.contains(&from))
             .unwrap_or(false);
         if removed {
-            return Err(Status::failed_precondition(
+            return Some(Status::failed_precondition(
                 "the member has been permanently removed from the cluster",
             ));
         }
-        Ok(())
+        None
     }
 }
 
@@ -40,7 +41,9 @@ impl Peer for PeerService {
     async fn raft(&self, req: Request<Streaming<RaftBatch>>) -> Result<Response<Ack>, Status> {
         let mut stream = req.into_inner();
         while let Some(batch) = stream.message().await? {
-            self.check(batch.cluster_id, batch.from)?;
+            if let Some(e) = self.refuse(batch.cluster_id, batch.from) {
+                return Err(e);
+            }
             for b in batch.msgs {
                 let m = Message::parse_from_bytes(&b)
                     .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
@@ -64,7 +67,9 @@ impl Peer for PeerService {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
-        self.check(first.cluster_id, first.from)?;
+        if let Some(e) = self.refuse(first.cluster_id, first.from) {
+            return Err(e);
+        }
         let msg = Message::parse_from_bytes(&first.msg)
             .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
         let md = msg.get_snapshot().get_metadata();
