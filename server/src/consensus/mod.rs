@@ -1,6 +1,7 @@
 //! Consensus: raft-rs drives replication; this module holds what the
 //! node loop (`ready.rs`) talks in, its storage view, and its logger.
 
+mod applier;
 pub mod ready;
 pub mod storage;
 
