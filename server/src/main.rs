@@ -120,6 +120,16 @@ fn main() {
                 Err(e) => die(e),
             }
         } else {
+            if fresh && cfg.initial_members.len() > 1 {
+                // a member whose data was lost must not start as new in a
+                // cluster that already knows it (etcd refuses the same)
+                if oxcd::transport::already_bootstrapped(&cfg).await {
+                    die(format!(
+                        "member {:x} has already been bootstrapped",
+                        cfg.member_id
+                    ));
+                }
+            }
             None
         };
         let (srv, parts) = match tokio::task::spawn_blocking(move || Server::open(cfg, join)).await
@@ -135,7 +145,16 @@ fn main() {
         let node_srv = srv.clone();
         let node = std::thread::Builder::new()
             .name("oxcd-node".into())
-            .spawn(move || node_srv.run(parts))
+            .spawn(move || {
+                // the node thread owns consensus: if it fails, the member
+                // must stop rather than keep answering with stale state
+                let r =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node_srv.run(parts)));
+                if r.is_err() {
+                    eprintln!("oxcd: fatal: the raft node stopped unexpectedly");
+                    std::process::exit(1);
+                }
+            })
             .unwrap_or_else(|e| die(format!("cannot start the node thread: {e}")));
         eprintln!(
             "oxcd: member {:x} of cluster {:x} ready, serving client traffic on {}",

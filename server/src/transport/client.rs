@@ -170,6 +170,40 @@ pub async fn send_snapshot(
     read
 }
 
+/// Does a running peer of this cluster already know this member as
+/// started (it has published its client URLs)? Peers that do not answer
+/// within a moment are taken as not started yet.
+pub async fn already_bootstrapped(cfg: &crate::config::Config) -> bool {
+    for m in &cfg.initial_members {
+        if m.id == cfg.member_id {
+            continue;
+        }
+        for url in &m.peer_urls {
+            let Ok(mut c) = client(url) else {
+                continue;
+            };
+            let r = tokio::time::timeout(
+                Duration::from_millis(1500),
+                c.members(MembersRequest {
+                    cluster_id: cfg.cluster_id,
+                }),
+            )
+            .await;
+            if let Ok(Ok(r)) = r {
+                let r = r.into_inner();
+                if r.cluster_id == cfg.cluster_id
+                    && r.members
+                        .iter()
+                        .any(|x| x.id == cfg.member_id && !x.client_ur_ls.is_empty())
+                {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
 /// A joining member (`--initial-cluster-state existing`) asks the peers
 /// in `--initial-cluster` for the membership, and finds itself in it by
 /// its advertised peer URLs.
