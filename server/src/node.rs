@@ -70,6 +70,10 @@ pub struct Server {
     /// on the leader: how much of the log each member holds (raft's
     /// `matched`), refreshed every tick
     pub progress: Mutex<std::collections::HashMap<u64, u64>>,
+    /// peers whose raft streams to this member have been open since when
+    /// (and how many are open): etcd's "active since", for its
+    /// membership safety checks
+    pub peers_active: Mutex<std::collections::HashMap<u64, (std::time::Instant, usize)>>,
     /// the last log index at start: until it is applied, the log holds
     /// writes the store does not show yet
     startup_index: u64,
@@ -298,6 +302,7 @@ impl Server {
             stopped_removed: AtomicBool::new(false),
             progress: Default::default(),
             startup_index: last_index,
+            peers_active: Default::default(),
             cfg,
         };
         Ok((
@@ -384,6 +389,24 @@ impl Server {
                 .map(|ms| ms.len() == 1 && ms[0].id == self.member_id)
                 .unwrap_or(false)
             && self.is_leader()
+    }
+
+    /// How many of `ids` are this member or peers connected to it for at
+    /// least `for_at_least`.
+    pub fn connected_since(&self, ids: &[u64], for_at_least: Duration) -> usize {
+        let active = self
+            .peers_active
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default();
+        ids.iter()
+            .filter(|id| {
+                **id == self.member_id
+                    || active
+                        .get(id)
+                        .is_some_and(|(since, _)| since.elapsed() >= for_at_least)
+            })
+            .count()
     }
 
     pub fn is_learner(&self) -> bool {

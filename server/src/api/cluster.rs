@@ -10,13 +10,67 @@ use oxcd_proto::etcdserverpb::cluster_server::Cluster;
 use oxcd_proto::etcdserverpb::*;
 use raft::eraftpb::{ConfChange, ConfChangeType};
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tonic::{Request, Response, Status};
 
 /// etcd allows one learner at a time.
 const MAX_LEARNERS: usize = 1;
 /// A learner may be promoted once it has 90 % of the leader's log.
 const LEARNER_READY: f64 = 0.9;
+/// etcd's HealthInterval: how long every voter must have been connected
+/// before the membership may change.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+
+fn voters(ms: &[Member]) -> Vec<&Member> {
+    ms.iter().filter(|m| !m.is_learner).collect()
+}
+
+/// A member that has published its attributes has started.
+fn started(m: &Member) -> bool {
+    !m.name.is_empty()
+}
+
+/// etcd's strict reconfiguration checks (`mayAddMember`): a new voter
+/// must not make the started members a minority, and every voter must
+/// have been connected for a while.
+fn may_add(srv: &crate::node::Server, ms: &[Member], learner: bool) -> Result<(), EtcdError> {
+    let v = voters(ms);
+    if !learner {
+        let nstarted = v.iter().filter(|m| started(m)).count();
+        let quorum = (v.len() + 1) / 2 + 1;
+        if nstarted < quorum {
+            return Err(EtcdError::NotEnoughStarted);
+        }
+    }
+    let ids: Vec<u64> = v.iter().map(|m| m.id).collect();
+    if srv.connected_since(&ids, HEALTH_INTERVAL) < ids.len() {
+        return Err(EtcdError::Unhealthy);
+    }
+    Ok(())
+}
+
+/// etcd's `mayRemoveMember`: removing a voter must leave a started
+/// quorum, and an active quorum unless the member is down anyway.
+fn may_remove(srv: &crate::node::Server, ms: &[Member], id: u64) -> Result<(), EtcdError> {
+    if ms.iter().any(|m| m.id == id && m.is_learner) {
+        return Ok(());
+    }
+    let rest: Vec<&Member> = voters(ms).into_iter().filter(|m| m.id != id).collect();
+    let nstarted = rest.iter().filter(|m| started(m)).count();
+    if nstarted < rest.len() / 2 + 1 {
+        return Err(EtcdError::NotEnoughStarted);
+    }
+    let down = id != srv.member_id && srv.connected_since(&[id], Duration::ZERO) == 0;
+    if down {
+        return Ok(());
+    }
+    let v: Vec<u64> = voters(ms).iter().map(|m| m.id).collect();
+    let active = srv.connected_since(&v, HEALTH_INTERVAL);
+    if active.saturating_sub(1) < 1 + (v.len() - 1) / 2 {
+        return Err(EtcdError::Unhealthy);
+    }
+    Ok(())
+}
 
 fn members_of(a: Applied) -> Result<Vec<Member>, EtcdError> {
     match a {
@@ -85,6 +139,7 @@ impl Cluster for Api {
         if r.is_learner && members.iter().filter(|m| m.is_learner).count() >= MAX_LEARNERS {
             return Err(EtcdError::TooManyLearners.into());
         }
+        may_add(&self.srv, &members, r.is_learner)?;
         // etcd: the ID hashes the peer URLs with the time of the request
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -121,6 +176,7 @@ impl Cluster for Api {
     ) -> Result<Response<MemberRemoveResponse>, Status> {
         let id = req.into_inner().id;
         self.find(id)?;
+        may_remove(&self.srv, &self.srv.members_sorted(), id)?;
         let members = self
             .change(ConfChangeType::RemoveNode, id, Vec::new())
             .await?;

@@ -47,25 +47,38 @@ fn client(url: &str) -> Result<PeerClient<Channel>, String> {
 pub async fn run_peer(ctx: PeerCtx, mut rx: mpsc::Receiver<Message>) {
     let mut warned = false;
     loop {
-        let Some(first) = rx.recv().await else {
-            return;
-        };
         let Ok(mut c) = client(&ctx.url) else {
             return;
         };
         let (btx, brx) = mpsc::channel::<RaftBatch>(64);
-        let call = tokio::spawn(async move {
+        let mut call = tokio::spawn(async move {
             c.raft(tokio_stream::wrappers::ReceiverStream::new(brx))
                 .await
         });
-        let mut pending = Some(first);
+        let batch = |msgs: Vec<Message>| RaftBatch {
+            cluster_id: ctx.cluster_id,
+            from: ctx.from,
+            to: ctx.to,
+            msgs: msgs
+                .iter()
+                .filter_map(|m| m.write_to_bytes().ok())
+                .collect(),
+        };
+        // the stream opens at once, with an empty batch, and stays open
+        // while idle: the peer counts this member as connected (etcd's
+        // membership checks need every voter connected)
+        let _ = btx.send(batch(Vec::new())).await;
+        let mut finished = None;
         loop {
-            let first = match pending.take() {
-                Some(m) => m,
-                None => match rx.recv().await {
+            let first = tokio::select! {
+                m = rx.recv() => match m {
                     Some(m) => m,
                     None => return,
                 },
+                r = &mut call => {
+                    finished = Some(r);
+                    break;
+                }
             };
             let mut msgs = vec![first];
             let mut size = 0usize;
@@ -78,21 +91,16 @@ pub async fn run_peer(ctx: PeerCtx, mut rx: mpsc::Receiver<Message>) {
                     Err(_) => break,
                 }
             }
-            let batch = RaftBatch {
-                cluster_id: ctx.cluster_id,
-                from: ctx.from,
-                to: ctx.to,
-                msgs: msgs
-                    .iter()
-                    .filter_map(|m| m.write_to_bytes().ok())
-                    .collect(),
-            };
-            if btx.send(batch).await.is_err() || call.is_finished() {
+            if btx.send(batch(msgs)).await.is_err() {
                 break;
             }
         }
         drop(btx);
-        match call.await {
+        let result = match finished {
+            Some(r) => r,
+            None => call.await,
+        };
+        match result {
             Ok(Err(status)) => {
                 let msg = status.message().to_string();
                 if msg.contains("permanently removed") {

@@ -40,9 +40,13 @@ impl PeerService {
 impl Peer for PeerService {
     async fn raft(&self, req: Request<Streaming<RaftBatch>>) -> Result<Response<Ack>, Status> {
         let mut stream = req.into_inner();
+        let mut active: Option<Active> = None;
         while let Some(batch) = stream.message().await? {
             if let Some(e) = self.refuse(batch.cluster_id, batch.from) {
                 return Err(e);
+            }
+            if active.is_none() {
+                active = Some(Active::new(&self.srv, batch.from));
             }
             for b in batch.msgs {
                 let m = Message::parse_from_bytes(&b)
@@ -120,6 +124,40 @@ impl Peer for PeerService {
             cluster_id: self.srv.cluster_id,
             members: self.srv.members_sorted(),
         }))
+    }
+}
+
+/// Marks a peer active while a stream from it is open (counted: a new
+/// stream may open before the old one is seen to close).
+struct Active {
+    srv: Arc<Server>,
+    id: u64,
+}
+
+impl Active {
+    fn new(srv: &Arc<Server>, id: u64) -> Active {
+        if let Ok(mut a) = srv.peers_active.lock() {
+            a.entry(id)
+                .or_insert_with(|| (std::time::Instant::now(), 0))
+                .1 += 1;
+        }
+        Active {
+            srv: srv.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        if let Ok(mut a) = self.srv.peers_active.lock() {
+            if let Some(e) = a.get_mut(&self.id) {
+                e.1 -= 1;
+                if e.1 == 0 {
+                    a.remove(&self.id);
+                }
+            }
+        }
     }
 }
 
