@@ -37,7 +37,9 @@ fn may_add(srv: &crate::node::Server, ms: &[Member], learner: bool) -> Result<()
     let v = voters(ms);
     if !learner {
         let nstarted = v.iter().filter(|m| started(m)).count();
-        let quorum = (v.len() + 1) / 2 + 1;
+        // the voters after the addition, and their majority
+        let after = v.len() + 1;
+        let quorum = after / 2 + 1;
         if nstarted < quorum {
             return Err(EtcdError::NotEnoughStarted);
         }
