@@ -1,7 +1,10 @@
 //! `oxbench --endpoint 127.0.0.1:2379 --clients 16 --seconds 5 --value-size 256`
 //! Drives puts from N concurrent clients over a small pool of connections for
 //! a fixed time and prints `clients=N puts=M seconds=S puts_per_sec=R p50_ms p99_ms`.
-//! Used by scripts/bench.sh against oxcd and real etcd in the same run.
+//! `--endpoint a,b,c` spreads the connections (and so the clients) over
+//! several members, round robin.
+//! Used by scripts/bench.sh and scripts/bench-cluster.sh against oxcd and
+//! real etcd in the same run.
 
 use oxcd_proto::etcdserverpb::{kv_client::KvClient, PutRequest};
 use std::time::{Duration, Instant};
@@ -78,13 +81,25 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let url = if o.endpoint.contains("://") {
-        o.endpoint.clone()
-    } else {
-        format!("http://{}", o.endpoint)
-    };
+    let urls: Vec<String> = o
+        .endpoint
+        .split(',')
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            if e.contains("://") {
+                e.to_string()
+            } else {
+                format!("http://{e}")
+            }
+        })
+        .collect();
+    if urls.is_empty() {
+        eprintln!("oxbench: --endpoint needs at least one endpoint");
+        std::process::exit(2);
+    }
     let mut chans = Vec::new();
-    for _ in 0..o.conns {
+    for i in 0..o.conns {
+        let url = &urls[i % urls.len()];
         match Channel::from_shared(url.clone()) {
             Ok(ep) => match ep.connect_timeout(Duration::from_secs(3)).connect().await {
                 Ok(c) => chans.push(c),
