@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
-# The main job: build, start a local oxcd on loopback, run oxctl against it, stop.
+# The main job: build, start a local three-member oxcd cluster on loopback
+# (the seed's flags), run oxctl against it, stop it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bins -q -p oxcd -p oxctl
 data=$(mktemp -d)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-cp=$(port); pp=$(port)
-target/release/oxcd --name default --data-dir "$data/default.etcd" \
-  --listen-client-urls "http://127.0.0.1:$cp" --advertise-client-urls "http://127.0.0.1:$cp" \
-  --listen-peer-urls "http://127.0.0.1:$pp" >"$data/oxcd.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-ox() { printf '$ oxctl'; printf ' %q' "$@"; echo; target/release/oxctl --endpoints="127.0.0.1:$cp" "$@"; }
-for _ in $(seq 50); do target/release/oxctl --endpoints="127.0.0.1:$cp" --dial-timeout=200ms get x >/dev/null 2>&1 && break; sleep 0.1; done
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$data"' EXIT
+cps=(); pps=()
+for i in 1 2 3; do cps+=("$(port)"); pps+=("$(port)"); done
+cluster="m1=http://127.0.0.1:${pps[0]},m2=http://127.0.0.1:${pps[1]},m3=http://127.0.0.1:${pps[2]}"
+for i in 0 1 2; do
+  n=m$((i + 1))
+  target/release/oxcd --name "$n" --data-dir "$data/$n.etcd" \
+    --listen-client-urls "http://127.0.0.1:${cps[$i]}" --advertise-client-urls "http://127.0.0.1:${cps[$i]}" \
+    --listen-peer-urls "http://127.0.0.1:${pps[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${pps[$i]}" \
+    --initial-cluster "$cluster" --initial-cluster-token demo-cluster --initial-cluster-state new \
+    >"$data/$n.log" 2>&1 &
+  pids+=("$!")
+done
+endpoints="127.0.0.1:${cps[0]},127.0.0.1:${cps[1]},127.0.0.1:${cps[2]}"
+ox() { printf '$ oxctl'; printf ' %q' "$@"; echo; target/release/oxctl --endpoints="$endpoints" "$@"; }
+for _ in $(seq 100); do target/release/oxctl --endpoints="$endpoints" --dial-timeout=200ms put ready 1 >/dev/null 2>&1 && break; sleep 0.1; done
 ox version
+ox endpoint status -w table
+ox member list -w table
 ox put foo "Hello World"
 ox get foo
 ox -w json get foo
 ox put web/1 a; ox put web/2 b
 ox get web --prefix
 ox del web --prefix
-ox endpoint status -w table
 ox endpoint health
-ox member list -w table
-ox snapshot save "$data/backup.db"
+ox endpoint hashkv --cluster -w table
+one() { printf '$ oxctl --endpoints=127.0.0.1:%s' "${cps[0]}"; printf ' %q' "$@"; echo; target/release/oxctl --endpoints="127.0.0.1:${cps[0]}" "$@"; }
+one snapshot save "$data/backup.db"
 ox snapshot status "$data/backup.db" -w table
