@@ -10,6 +10,7 @@
 //! not read etcd's request encoding), and an etcd with auth enabled.
 
 use crate::mvcc::backend::*;
+use crate::mvcc::Loader;
 use etcd_format::bolt::Reader;
 use etcd_format::raftpb::Metadata;
 use etcd_format::schema::{self, MetaInfo};
@@ -157,7 +158,7 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
     let db = Database::create(&tmp).map_err(|e| se(e.into()))?;
     let mut w = db.begin_write().map_err(|e| se(e.into()))?;
     w.set_durability(Durability::Immediate);
-    fill(&w, &r, &meta, Some((wal.cluster_id, wal.member_id)))
+    fill(&w, &r, &meta, Some((wal.cluster_id, wal.member_id)), None)
         .map_err(|e| format!("{}: {e}", src.display()))?;
     w.commit().map_err(|e| se(e.into()))?;
     drop(db);
@@ -186,6 +187,7 @@ fn fill(
     r: &Reader<'_>,
     meta: &MetaInfo,
     ids: Option<(u64, u64)>,
+    mut loader: Option<&mut Loader>,
 ) -> Result<(), String> {
     let se = |e: redb::Error| format!("store: {e}");
     let bad_db = |e: etcd_format::Error| format!("database is not usable: {e}");
@@ -205,6 +207,9 @@ fn fill(
         Ok(())
     };
     each(schema::KEY, &mut |k, v| {
+        if let Some(l) = loader.as_deref_mut() {
+            l.add(k, v).map_err(|e| format!("key record: {e}"))?;
+        }
         kv.insert(k, v).map(|_| ()).map_err(|e| se(e.into()))
     })?;
     each(schema::LEASE, &mut |_, v| {
@@ -242,11 +247,7 @@ fn fill(
                 .map_err(|e| se(e.into()))
         })?;
     }
-    let compact = meta
-        .finished_compact
-        .max(meta.scheduled_compact)
-        .unwrap_or(0)
-        .max(0) as u64;
+    let compact = compacted(meta);
     let mut values = vec![
         (META_CONSISTENT_INDEX, meta.consistent_index),
         (META_TERM, meta.term),
@@ -265,8 +266,9 @@ fn fill(
 
 /// Replaces the whole store with a snapshot's database received from a
 /// peer (an etcd snapshot file, trailer included), in one durable
-/// transaction. Returns the consistent index it holds.
-pub fn install_snapshot(db: &Database, file: &Path) -> Result<u64, String> {
+/// transaction. Returns the consistent index it holds, and the store's
+/// index built on the way (with the live keys' leases).
+pub fn install_snapshot(db: &Database, file: &Path) -> Result<Installed, String> {
     let bytes = fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let bad = |e: etcd_format::Error| format!("snapshot {} is not usable: {e}", file.display());
     let body = etcd_format::snapshot::verify_trailer(&bytes).map_err(bad)?;
@@ -280,7 +282,29 @@ pub fn install_snapshot(db: &Database, file: &Path) -> Result<u64, String> {
     w.delete_table(MEMBERS).map_err(|e| se(e.into()))?;
     w.delete_table(ALARM).map_err(|e| se(e.into()))?;
     w.delete_table(ETCD_AUTH).map_err(|e| se(e.into()))?;
-    fill(&w, &r, &meta, None)?;
+    let mut loader = Loader::new(compacted(&meta) as i64);
+    fill(&w, &r, &meta, None, Some(&mut loader))?;
     w.commit().map_err(|e| se(e.into()))?;
-    Ok(meta.consistent_index)
+    let (store, key_leases) = loader.finish();
+    Ok(Installed {
+        index: meta.consistent_index,
+        store,
+        key_leases,
+    })
+}
+
+/// What [`install_snapshot`] put in place.
+pub struct Installed {
+    pub index: u64,
+    pub store: crate::mvcc::Store,
+    pub key_leases: std::collections::HashMap<Vec<u8>, i64>,
+}
+
+/// The revision an etcd database is compacted to (a scheduled compaction
+/// counts: etcd finishes it when it boots).
+fn compacted(meta: &MetaInfo) -> u64 {
+    meta.finished_compact
+        .max(meta.scheduled_compact)
+        .unwrap_or(0)
+        .max(0) as u64
 }

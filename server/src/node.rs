@@ -102,14 +102,34 @@ fn meta_u64(t: &impl ReadableTable<&'static str, &'static [u8]>, k: &str) -> Res
 pub(crate) fn load_state(db: &Database, compact_rev: u64) -> Result<(State, Vec<Member>)> {
     let rtxn = db.begin_read()?;
     let kv: ReadOnlyTable<&[u8], &[u8]> = rtxn.open_table(KEY)?;
-    let store = Store::load(&kv, compact_rev as i64)?;
+    let (store, key_leases) = Store::load_with_leases(&kv, compact_rev as i64)?;
+    state_from(&rtxn, store, key_leases)
+}
+
+/// The applied state around an index already built: leases (with their
+/// live keys), alarms, and the members.
+pub(crate) fn state_from(
+    rtxn: &redb::ReadTransaction,
+    store: Store,
+    key_leases: std::collections::HashMap<Vec<u8>, i64>,
+) -> Result<(State, Vec<Member>)> {
     let mut state = State {
         store,
         lessor: Lessor::default(),
         alarms: Default::default(),
     };
-    load_leases_and_alarms(&rtxn, &kv, &mut state)?;
-    let members = load_members(&rtxn)?;
+    for item in rtxn.open_table(LEASE)?.iter()? {
+        let (id, ttl) = item?;
+        state.lessor.grant(id.value(), ttl.value());
+    }
+    for (key, lease) in key_leases {
+        state.lessor.attach(lease, &key);
+    }
+    for item in rtxn.open_table(ALARM)?.iter()? {
+        let (k, _) = item?;
+        state.alarms.insert(k.value());
+    }
+    let members = load_members(rtxn)?;
     Ok((state, members))
 }
 
@@ -573,30 +593,4 @@ fn load_members(rtxn: &redb::ReadTransaction) -> Result<Vec<Member>> {
         out.push(Member::decode(v.value())?);
     }
     Ok(out)
-}
-
-fn load_leases_and_alarms(
-    rtxn: &redb::ReadTransaction,
-    kv: &ReadOnlyTable<&'static [u8], &'static [u8]>,
-    st: &mut State,
-) -> Result<()> {
-    for item in rtxn.open_table(LEASE)?.iter()? {
-        let (id, ttl) = item?;
-        st.lessor.grant(id.value(), ttl.value());
-    }
-    // re-attach keys to their leases from the live records
-    let rev = st.store.current_rev;
-    for (key, ki) in &st.store.index.keys {
-        if let Some(at) = ki.get(rev) {
-            let rec = st.store.read_kv(kv, at.modified)?;
-            if rec.lease != 0 {
-                st.lessor.attach(rec.lease, key);
-            }
-        }
-    }
-    for item in rtxn.open_table(ALARM)?.iter()? {
-        let (k, _) = item?;
-        st.alarms.insert(k.value());
-    }
-    Ok(())
 }

@@ -432,7 +432,8 @@ impl Loop<'_> {
             return Ok(());
         }
         self.commit(true)?;
-        let ci = {
+        let started = Instant::now();
+        let installed = {
             let db = self
                 .srv
                 .db
@@ -440,6 +441,7 @@ impl Loop<'_> {
                 .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
             crate::import::install_snapshot(&db, path).map_err(EtcdError::Storage)?
         };
+        let ci = installed.index;
         if ci != md.index {
             return Err(EtcdError::Storage(format!(
                 "snapshot database holds index {ci}, its message says {}",
@@ -458,21 +460,9 @@ impl Loop<'_> {
         }
         self.txn = Some(w);
         self.commit(true)?;
-        let compact = {
-            let r = self.srv.begin_read()?;
-            let meta = r.open_table(META)?;
-            let v = redb::ReadableTable::get(&meta, META_COMPACT_REV)?
-                .and_then(|v| bytes_u64(v.value()))
-                .unwrap_or(0);
-            v
-        };
         let (state, members) = {
-            let db = self
-                .srv
-                .db
-                .read()
-                .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
-            crate::node::load_state(&db, compact)?
+            let rtxn = self.srv.begin_read()?;
+            crate::node::state_from(&rtxn, installed.store, installed.key_leases)?
         };
         *self
             .srv
@@ -483,8 +473,9 @@ impl Loop<'_> {
         self.srv.applied_index.store(ci, Ordering::SeqCst);
         self.srv.durable_index.store(ci, Ordering::SeqCst);
         eprintln!(
-            "oxcd: installed a snapshot from member {:x} at index {ci}",
-            msg.from
+            "oxcd: installed a snapshot from member {:x} at index {ci} in {:?}",
+            msg.from,
+            started.elapsed()
         );
         Ok(())
     }

@@ -13,7 +13,7 @@ use oxcd_proto::mvccpb::{event::EventType, Event};
 use prost::Message;
 use redb::{ReadableTable, Table};
 use revision::Rev;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub type KvTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
@@ -57,6 +57,51 @@ pub struct RangeKeys {
     pub rev: i64,
 }
 
+/// Builds a store's index from its records in revision order (the `key`
+/// table's order), noting which live keys hold a lease, in one pass.
+pub struct Loader {
+    store: Store,
+    leases: HashMap<Vec<u8>, i64>,
+}
+
+impl Loader {
+    pub fn new(compact_rev: i64) -> Loader {
+        Loader {
+            store: Store {
+                compact_rev,
+                current_rev: compact_rev.max(1),
+                ..Default::default()
+            },
+            leases: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, k: &[u8], v: &[u8]) -> Result<()> {
+        let s = &mut self.store;
+        let Some((rev, tomb)) = Rev::from_bytes(k) else {
+            return Err(EtcdError::Storage("malformed revision key".into()));
+        };
+        let kv = KeyValue::decode(v)?;
+        let ki = s.index.keys.entry(kv.key.clone()).or_default();
+        if tomb {
+            ki.tombstone(rev);
+        } else {
+            ki.restore(rev, Rev::new(kv.create_revision, 0), kv.version);
+        }
+        s.current_rev = s.current_rev.max(rev.main);
+        if kv.lease != 0 && !tomb {
+            self.leases.insert(kv.key, kv.lease);
+        } else {
+            self.leases.remove(&kv.key);
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> (Store, HashMap<Vec<u8>, i64>) {
+        (self.store, self.leases)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Store {
     pub index: TreeIndex,
@@ -77,26 +122,21 @@ impl Store {
         t: &T,
         compact_rev: i64,
     ) -> Result<Store> {
-        let mut s = Store {
-            compact_rev,
-            current_rev: compact_rev.max(1),
-            ..Default::default()
-        };
+        Ok(Store::load_with_leases(t, compact_rev)?.0)
+    }
+
+    /// Rebuilds the index from the `key` table, and returns the lease of
+    /// every live key that has one.
+    pub fn load_with_leases<T: ReadableTable<&'static [u8], &'static [u8]>>(
+        t: &T,
+        compact_rev: i64,
+    ) -> Result<(Store, HashMap<Vec<u8>, i64>)> {
+        let mut l = Loader::new(compact_rev);
         for item in t.iter()? {
             let (k, v) = item?;
-            let Some((rev, tomb)) = Rev::from_bytes(k.value()) else {
-                return Err(EtcdError::Storage("malformed revision key".into()));
-            };
-            let kv = KeyValue::decode(v.value())?;
-            let ki = s.index.keys.entry(kv.key.clone()).or_default();
-            if tomb {
-                ki.tombstone(rev);
-            } else {
-                ki.restore(rev, Rev::new(kv.create_revision, 0), kv.version);
-            }
-            s.current_rev = s.current_rev.max(rev.main);
+            l.add(k.value(), v.value())?;
         }
-        Ok(s)
+        Ok(l.finish())
     }
 
     /// Checks a read revision against compaction and the current revision.

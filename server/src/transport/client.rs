@@ -136,6 +136,7 @@ pub async fn send_snapshot(
     view: SnapshotView,
 ) -> Result<(), String> {
     let to = m.to;
+    let started = std::time::Instant::now();
     let file = tokio::task::spawn_blocking(move || view.write())
         .await
         .map_err(|e| e.to_string())?
@@ -175,6 +176,7 @@ pub async fn send_snapshot(
         .await;
     let read = reader.await.map_err(|e| e.to_string())?;
     r.map_err(|s| s.message().to_string())?;
+    eprintln!("oxcd: sent a snapshot to {to:x} in {:?}", started.elapsed());
     read
 }
 
