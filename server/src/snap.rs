@@ -55,3 +55,35 @@ fn prune(dir: &std::path::Path, suffix: &str, keep: usize) -> std::io::Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_files_only() {
+        let d = tempfile::tempdir().expect("tmp");
+        for i in 1..=4u64 {
+            std::fs::write(d.path().join(format!("{:016x}-{i:016x}.snap", 1)), b"x").expect("w");
+        }
+        std::fs::write(
+            d.path().join("0000000000000001-0000000000000001.snap.db"),
+            b"x",
+        )
+        .expect("w");
+        prune(d.path(), ".snap", 2).expect("prune");
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![
+                "0000000000000001-0000000000000001.snap.db",
+                "0000000000000001-0000000000000003.snap",
+                "0000000000000001-0000000000000004.snap",
+            ]
+        );
+    }
+}

@@ -193,6 +193,9 @@ impl Cluster for Api {
         req: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
         let r = req.into_inner();
+        if r.peer_ur_ls.is_empty() {
+            return Err(EtcdError::BadRequest("member update needs peer URLs".into()).into());
+        }
         let urls = check_urls(&r.peer_ur_ls)?;
         self.find(r.id)?;
         if self

@@ -103,21 +103,28 @@ impl Loop<'_> {
             };
             for op in ops {
                 match op {
-                    Some(Op::MemberAttrs(m)) | Some(Op::MemberUpdate(m)) => {
+                    Some(op @ (Op::MemberAttrs(_) | Op::MemberUpdate(_))) => {
                         let mut ms = members_changed
                             .take()
                             .unwrap_or_else(|| srv.members_sorted());
-                        let r = match ms.iter_mut().find(|x| x.id == m.id) {
-                            Some(x) if m.peer_ur_ls.is_empty() => {
-                                x.name = m.name.clone();
-                                x.client_ur_ls = m.client_ur_ls.clone();
-                                Ok(())
-                            }
-                            Some(x) => {
-                                x.peer_ur_ls = m.peer_ur_ls.clone();
-                                Ok(())
-                            }
+                        let id = match &op {
+                            Op::MemberAttrs(m) | Op::MemberUpdate(m) => m.id,
+                            _ => 0,
+                        };
+                        let r = match ms.iter_mut().find(|x| x.id == id) {
                             None => Err(EtcdError::MemberNotFound),
+                            Some(x) => {
+                                match op {
+                                    // a member publishes its name and client URLs
+                                    Op::MemberAttrs(m) => {
+                                        x.name = m.name;
+                                        x.client_ur_ls = m.client_ur_ls;
+                                    }
+                                    Op::MemberUpdate(m) => x.peer_ur_ls = m.peer_ur_ls,
+                                    _ => {}
+                                }
+                                Ok(())
+                            }
                         };
                         results.push(r.map(|_| Applied::Members(ms.clone())));
                         members_changed = Some(ms);

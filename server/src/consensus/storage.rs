@@ -87,3 +87,39 @@ impl Storage for LogStore {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_describes_the_applied_point() {
+        let s = LogStore::new();
+        // nothing applied yet: raft must ask again later
+        assert!(matches!(
+            s.snapshot(0, 2),
+            Err(raft::Error::Store(
+                raft::StorageError::SnapshotTemporarilyUnavailable
+            ))
+        ));
+        let cs = ConfState {
+            voters: vec![1, 2, 3],
+            ..Default::default()
+        };
+        *s.applied.lock().expect("lock") = AppliedPoint {
+            index: 42,
+            term: 3,
+            conf_state: cs.clone(),
+        };
+        let snap = s.snapshot(40, 2).expect("snapshot");
+        let m = snap.get_metadata();
+        assert_eq!((m.index, m.term), (42, 3));
+        assert_eq!(m.get_conf_state(), &cs);
+        assert!(
+            snap.data.is_empty(),
+            "the database travels beside the message"
+        );
+        // a snapshot older than asked for is not offered
+        assert!(s.snapshot(43, 2).is_err());
+    }
+}

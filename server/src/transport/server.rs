@@ -81,25 +81,27 @@ impl Peer for PeerService {
         let path = dir.join(format!("{:016x}-{:016x}.snap.db", md.term, md.index));
         let part = dir.join(format!("{:016x}-{:016x}.snap.db.part", md.term, md.index));
         let io = |e: std::io::Error| Status::internal(format!("snapshot file: {e}"));
-        let mut f = std::fs::File::create(&part).map_err(io)?;
-        let mut chunk = Some(first);
-        let mut done = false;
-        while let Some(c) = match chunk.take() {
-            Some(c) => Some(c),
-            None => stream.message().await?,
-        } {
-            f.write_all(&c.data).map_err(io)?;
-            if c.done {
-                done = true;
-                break;
+        // a transfer cut short leaves nothing behind
+        let received = async {
+            let mut f = std::fs::File::create(&part).map_err(io)?;
+            let mut chunk = Some(first);
+            while let Some(c) = match chunk.take() {
+                Some(c) => Some(c),
+                None => stream.message().await?,
+            } {
+                f.write_all(&c.data).map_err(io)?;
+                if c.done {
+                    f.sync_all().map_err(io)?;
+                    return Ok(());
+                }
             }
+            Err(Status::aborted("snapshot stream ended early"))
         }
-        if !done {
+        .await;
+        if let Err(e) = received {
             let _ = std::fs::remove_file(&part);
-            return Err(Status::aborted("snapshot stream ended early"));
+            return Err(e);
         }
-        f.sync_all().map_err(io)?;
-        drop(f);
         std::fs::rename(&part, &path).map_err(io)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.srv
