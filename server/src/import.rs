@@ -158,7 +158,7 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
     let db = Database::create(&tmp).map_err(|e| se(e.into()))?;
     let mut w = db.begin_write().map_err(|e| se(e.into()))?;
     w.set_durability(Durability::Immediate);
-    fill(&w, &r, &meta, Some((wal.cluster_id, wal.member_id)), None)
+    fill(&w, &r, &meta, Some((wal.cluster_id, wal.member_id)))
         .map_err(|e| format!("{}: {e}", src.display()))?;
     w.commit().map_err(|e| se(e.into()))?;
     drop(db);
@@ -187,7 +187,6 @@ fn fill(
     r: &Reader<'_>,
     meta: &MetaInfo,
     ids: Option<(u64, u64)>,
-    mut loader: Option<&mut Loader>,
 ) -> Result<(), String> {
     let se = |e: redb::Error| format!("store: {e}");
     let bad_db = |e: etcd_format::Error| format!("database is not usable: {e}");
@@ -207,9 +206,6 @@ fn fill(
         Ok(())
     };
     each(schema::KEY, &mut |k, v| {
-        if let Some(l) = loader.as_deref_mut() {
-            l.add(k, v).map_err(|e| format!("key record: {e}"))?;
-        }
         kv.insert(k, v).map(|_| ()).map_err(|e| se(e.into()))
     })?;
     each(schema::LEASE, &mut |_, v| {
@@ -266,30 +262,65 @@ fn fill(
 
 /// Replaces the whole store with a snapshot's database received from a
 /// peer (an etcd snapshot file, trailer included), in one durable
-/// transaction. Returns the consistent index it holds, and the store's
-/// index built on the way (with the live keys' leases).
-pub fn install_snapshot(db: &Database, file: &Path) -> Result<Installed, String> {
+/// transaction with `extra_meta`, if it holds `expect_index`. Returns the
+/// store's index built on the way (with the live keys' leases).
+pub fn install_snapshot(
+    db: &Database,
+    file: &Path,
+    expect_index: u64,
+    extra_meta: &[(&str, Vec<u8>)],
+) -> Result<Installed, String> {
     let bytes = fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let bad = |e: etcd_format::Error| format!("snapshot {} is not usable: {e}", file.display());
     let body = etcd_format::snapshot::verify_trailer(&bytes).map_err(bad)?;
     let r = Reader::new(body).map_err(bad)?;
     let meta = MetaInfo::read(&r).map_err(bad)?;
+    if meta.consistent_index != expect_index {
+        return Err(format!(
+            "snapshot {} holds index {}, its raft message says {expect_index}",
+            file.display(),
+            meta.consistent_index
+        ));
+    }
     let se = |e: redb::Error| format!("store: {e}");
-    let mut w = db.begin_write().map_err(|e| se(e.into()))?;
-    w.set_durability(Durability::Immediate);
-    w.delete_table(KEY).map_err(|e| se(e.into()))?;
-    w.delete_table(LEASE).map_err(|e| se(e.into()))?;
-    w.delete_table(MEMBERS).map_err(|e| se(e.into()))?;
-    w.delete_table(ALARM).map_err(|e| se(e.into()))?;
-    w.delete_table(ETCD_AUTH).map_err(|e| se(e.into()))?;
-    let mut loader = Loader::new(compacted(&meta) as i64);
-    fill(&w, &r, &meta, None, Some(&mut loader))?;
-    w.commit().map_err(|e| se(e.into()))?;
-    let (store, key_leases) = loader.finish();
-    Ok(Installed {
-        index: meta.consistent_index,
-        store,
-        key_leases,
+    // the index is built on the other core while the tables are written
+    std::thread::scope(|scope| {
+        let index = scope.spawn(|| -> Result<Loader, String> {
+            let mut loader = Loader::new(compacted(&meta) as i64);
+            if let Some(b) = r.bucket(schema::KEY).map_err(bad)? {
+                for e in b.iter() {
+                    let e = e.map_err(bad)?;
+                    loader
+                        .add(e.key, e.value)
+                        .map_err(|e| format!("key record: {e}"))?;
+                }
+            }
+            Ok(loader)
+        });
+        let mut w = db.begin_write().map_err(|e| se(e.into()))?;
+        w.set_durability(Durability::Immediate);
+        w.delete_table(KEY).map_err(|e| se(e.into()))?;
+        w.delete_table(LEASE).map_err(|e| se(e.into()))?;
+        w.delete_table(MEMBERS).map_err(|e| se(e.into()))?;
+        w.delete_table(ALARM).map_err(|e| se(e.into()))?;
+        w.delete_table(ETCD_AUTH).map_err(|e| se(e.into()))?;
+        fill(&w, &r, &meta, None)?;
+        {
+            let mut m = w.open_table(META).map_err(|e| se(e.into()))?;
+            for (k, v) in extra_meta {
+                m.insert(*k, v.as_slice()).map_err(|e| se(e.into()))?;
+            }
+        }
+        w.commit().map_err(|e| se(e.into()))?;
+        let (store, key_leases) = index
+            .join()
+            .map_err(|_| "building the index failed".to_string())??
+            .finish();
+        Ok(Installed {
+            index: meta.consistent_index,
+            store,
+            key_leases,
+        })
     })
 }
 

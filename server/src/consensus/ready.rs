@@ -433,42 +433,37 @@ impl Loop<'_> {
         }
         self.commit(true)?;
         let started = Instant::now();
+        // raft's view of the store travels in the same transaction
+        let cs = md
+            .get_conf_state()
+            .write_to_bytes()
+            .map_err(|e| EtcdError::Storage(e.to_string()))?;
+        let extra = [
+            (META_CONF_STATE, cs),
+            (META_APPLIED_TERM, u64_bytes(md.term).to_vec()),
+        ];
+        // readers wait until store and state match again
+        let mut st = self
+            .srv
+            .state
+            .write()
+            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
         let installed = {
             let db = self
                 .srv
                 .db
                 .read()
                 .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
-            crate::import::install_snapshot(&db, path).map_err(EtcdError::Storage)?
+            crate::import::install_snapshot(&db, path, md.index, &extra)
+                .map_err(EtcdError::Storage)?
         };
         let ci = installed.index;
-        if ci != md.index {
-            return Err(EtcdError::Storage(format!(
-                "snapshot database holds index {ci}, its message says {}",
-                md.index
-            )));
-        }
-        let w = self.srv.begin_write()?;
-        {
-            let mut meta = w.open_table(META)?;
-            let cs = md
-                .get_conf_state()
-                .write_to_bytes()
-                .map_err(|e| EtcdError::Storage(e.to_string()))?;
-            meta.insert(META_CONF_STATE, cs.as_slice())?;
-            meta.insert(META_APPLIED_TERM, u64_bytes(md.term).as_slice())?;
-        }
-        self.txn = Some(w);
-        self.commit(true)?;
         let (state, members) = {
             let rtxn = self.srv.begin_read()?;
             crate::node::state_from(&rtxn, installed.store, installed.key_leases)?
         };
-        *self
-            .srv
-            .state
-            .write()
-            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))? = state;
+        *st = state;
+        drop(st);
         self.set_members(members);
         self.srv.applied_index.store(ci, Ordering::SeqCst);
         self.srv.durable_index.store(ci, Ordering::SeqCst);
