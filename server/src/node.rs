@@ -60,6 +60,8 @@ pub struct Server {
     /// highest index committed durably to the store (WAL before it may go)
     pub(crate) durable_index: AtomicU64,
     pub db_size: AtomicU64,
+    /// bytes of the store's pages in use (0: not measured yet)
+    pub db_in_use: AtomicU64,
     pub hub: crate::watch::Hub,
     pub(crate) node_tx: Mutex<Option<std::sync::mpsc::Sender<NodeMsg>>>,
     pub transport: OnceLock<crate::transport::Transport>,
@@ -314,6 +316,7 @@ impl Server {
             leader: AtomicU64::new(0),
             durable_index: AtomicU64::new(a.index),
             db_size: AtomicU64::new(db_size),
+            db_in_use: AtomicU64::new(0),
             hub: Default::default(),
             node_tx: Mutex::new(Some(tx)),
             transport: OnceLock::new(),
@@ -507,6 +510,16 @@ impl Server {
 
     pub fn db_size(&self) -> u64 {
         self.db_size.load(Ordering::Relaxed)
+    }
+
+    /// The store's bytes in use: at most its file size; the file size
+    /// until first measured.
+    pub fn db_in_use(&self) -> u64 {
+        let size = self.db_size();
+        match self.db_in_use.load(Ordering::Relaxed) {
+            0 => size,
+            used => used.min(size),
+        }
     }
 
     pub fn members_sorted(&self) -> Vec<Member> {

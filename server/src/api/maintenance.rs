@@ -74,7 +74,7 @@ impl Maintenance for Api {
             raft_term: srv.term.load(Ordering::SeqCst),
             raft_applied_index: srv.applied_index.load(Ordering::SeqCst),
             errors,
-            db_size_in_use: db,
+            db_size_in_use: srv.db_in_use() as i64,
             is_learner: srv.is_learner(),
         }))
     }

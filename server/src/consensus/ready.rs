@@ -36,6 +36,8 @@ const COMMIT_EVERY: Duration = Duration::from_millis(25);
 const SPIN: Duration = Duration::from_micros(200);
 /// Commit early when this many records wait in the pending overlay.
 const MAX_PENDING: usize = 20_000;
+/// How often the store's in-use size is measured.
+const STATS_EVERY: Duration = Duration::from_secs(5);
 /// A ReadIndex raft dropped (no leader yet) is asked again after this.
 const READ_RETRY: Duration = Duration::from_millis(500);
 
@@ -63,6 +65,7 @@ pub(super) struct Loop<'a> {
     pub(super) last_durable: Instant,
     pub(super) released: u64,
     pub(super) last_snap: u64,
+    pub(super) last_stats: Instant,
 }
 
 impl Server {
@@ -93,6 +96,10 @@ impl Server {
             last_durable: Instant::now(),
             released: 0,
             last_snap: applied,
+            // measured at the first durable commit
+            last_stats: Instant::now()
+                .checked_sub(STATS_EVERY)
+                .unwrap_or_else(Instant::now),
         };
         l.run(rx);
     }
@@ -593,6 +600,15 @@ impl Loop<'_> {
         let Some(mut txn) = self.txn.take() else {
             return Ok(());
         };
+        // what the store's pages hold (etcd's "db size in use"), measured
+        // now and then: redb walks its trees to count them
+        if durable && self.last_stats.elapsed() >= STATS_EVERY {
+            if let Ok(st) = txn.stats() {
+                let used = st.allocated_pages() * st.page_size() as u64;
+                self.srv.db_in_use.store(used, Ordering::Relaxed);
+            }
+            self.last_stats = Instant::now();
+        }
         txn.set_durability(if durable {
             Durability::Immediate
         } else {
