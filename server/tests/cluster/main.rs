@@ -12,6 +12,7 @@ mod basic;
 mod bootstrap;
 mod failover;
 mod harness;
+mod leases_watch;
 mod member;
 mod membership;
 
@@ -105,4 +106,29 @@ scenario!(
     etcd_misconfiguration_rejected,
     oxcd_misconfiguration_rejected,
     bootstrap::misconfiguration_rejected
+);
+scenario!(
+    etcd_lease_via_followers,
+    oxcd_lease_via_followers,
+    leases_watch::lease_via_followers
+);
+scenario!(
+    etcd_lease_survives_leader_change,
+    oxcd_lease_survives_leader_change,
+    leases_watch::lease_survives_leader_change
+);
+scenario!(
+    etcd_watch_on_follower,
+    oxcd_watch_on_follower,
+    leases_watch::watch_on_follower
+);
+scenario!(
+    etcd_member_update,
+    oxcd_member_update,
+    leases_watch::member_update_scenario
+);
+scenario!(
+    etcd_defrag_and_status,
+    oxcd_defrag_and_status,
+    leases_watch::defrag_and_status
 );
