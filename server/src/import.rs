@@ -311,11 +311,13 @@ pub fn install_snapshot(
                 m.insert(*k, v.as_slice()).map_err(|e| se(e.into()))?;
             }
         }
-        w.commit().map_err(|e| se(e.into()))?;
+        // the index must be whole before the tables are replaced for good
+        // (an error drops `w`, which aborts it)
         let (store, key_leases) = index
             .join()
             .map_err(|_| "building the index failed".to_string())??
             .finish();
+        w.commit().map_err(|e| se(e.into()))?;
         Ok(Installed {
             index: meta.consistent_index,
             store,

@@ -54,8 +54,11 @@ async fn expire_leases(srv: Arc<Server>) {
             Err(_) => return,
         };
         for id in expired {
+            if !srv.is_leader() {
+                break;
+            }
             let _ = srv
-                .propose(Op::LeaseRevoke(LeaseRevokeRequest { id }))
+                .propose_as_leader(Op::LeaseRevoke(LeaseRevokeRequest { id }))
                 .await;
         }
     }

@@ -189,6 +189,14 @@ impl Server {
         std::fs::create_dir_all(&snap_dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", snap_dir.display()))?;
         let db_path = snap_dir.join("oxcd.redb");
+        // a snapshot transfer cut short by a crash
+        if let Ok(rd) = std::fs::read_dir(&snap_dir) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().ends_with(".snap.db.part") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         let wal_dir = cfg
             .wal_dir
             .clone()
@@ -205,7 +213,7 @@ impl Server {
         let (state, members) = load_state(&db, compact_rev).map_err(se)?;
         let a = read_applied(&db).map_err(se)?;
 
-        let (wal, replay) = Wal::open(&wal_dir, a.index).map_err(|e| e.to_string())?;
+        let (mut wal, replay) = Wal::open(&wal_dir, a.index).map_err(|e| e.to_string())?;
         if let Some(first) = replay.entries.first() {
             if first.index != a.index + 1 {
                 return Err(format!(
@@ -233,7 +241,19 @@ impl Server {
                 .unwrap_or(a.stored_term)
                 .max(1)
         };
+        if a.index > 0 && wal.last_index < a.index {
+            // the store moved past the log's end (a snapshot was installed
+            // and the log did not record it before a crash): the log
+            // restarts after the store, as a snapshot record says
+            wal.save_snapshot(a.index, base_term)
+                .and_then(|_| wal.sync())
+                .map_err(|e| e.to_string())?;
+        }
         let log = LogStore::new();
+        if a.index == 0 && join.is_none() {
+            // a store from before raft that never applied anything
+            log.mem.wl().set_conf_state(conf_state.clone());
+        }
         if a.index > 0 {
             let mut s = Snapshot::default();
             s.mut_metadata().index = a.index;
@@ -359,17 +379,37 @@ impl Server {
 
     /// Replicates one request; resolves once it is committed and applied here.
     pub async fn propose(&self, op: Op) -> Result<Applied> {
+        self.propose_with(op, false).await
+    }
+
+    /// Proposes only while this member leads (etcd's lessor acts only on
+    /// the leader): a deposed leader's decision is never queued.
+    pub async fn propose_as_leader(&self, op: Op) -> Result<Applied> {
+        self.propose_with(op, true).await
+    }
+
+    async fn propose_with(&self, op: Op, leader_only: bool) -> Result<Applied> {
         let (done, rx) = oneshot::channel();
-        let id = self.req_ids.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_req_id();
         let data = InternalRequest { op: Some(op), id }.encode_to_vec();
-        self.send(NodeMsg::Propose { id, data, done })?;
+        self.send(NodeMsg::Propose {
+            id,
+            data,
+            done,
+            leader_only,
+        })?;
         self.wait(rx).await
+    }
+
+    /// A request ID: member-prefixed and time-seeded, as etcd's.
+    pub fn next_req_id(&self) -> u64 {
+        self.req_ids.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Proposes a membership change and waits until it is applied.
     pub async fn conf_change(&self, mut cc: raft::eraftpb::ConfChange) -> Result<Applied> {
         let (done, rx) = oneshot::channel();
-        cc.id = self.req_ids.fetch_add(1, Ordering::Relaxed);
+        cc.id = self.next_req_id();
         self.send(NodeMsg::ConfChange { cc, done })?;
         self.wait(rx).await
     }

@@ -35,7 +35,7 @@ pub fn save(cfg: &Config, term: u64, index: u64, cs: &ConfState) -> std::io::Res
 }
 
 /// Deletes all but the newest `keep` files ending in `suffix` (0: keep all).
-fn prune(dir: &std::path::Path, suffix: &str, keep: usize) -> std::io::Result<()> {
+pub(crate) fn prune(dir: &std::path::Path, suffix: &str, keep: usize) -> std::io::Result<()> {
     if keep == 0 {
         return Ok(());
     }

@@ -67,6 +67,9 @@ pub struct Replay {
 }
 
 pub struct Wal {
+    /// the last hard state written, restated at the head of each new
+    /// segment so that releasing old segments never loses it
+    last_state: Option<Vec<u8>>,
     dir: PathBuf,
     file: File,
     seq: u64,
@@ -162,6 +165,15 @@ impl Wal {
         for (i, (_, _, path)) in segs.iter().enumerate() {
             let is_last = i + 1 == segs.len();
             let data = fs::read(path)?;
+            if i == 0 {
+                // older segments may have been released: the chain starts
+                // from what the oldest one left says it follows
+                crc = first_crc(&data).ok_or_else(|| WalError::Corrupt {
+                    file: path.clone(),
+                    offset: 0,
+                    why: "segment does not start with its CRC record",
+                })?;
+            }
             let mut off = 0usize;
             let mut first = true;
             loop {
@@ -279,6 +291,7 @@ impl Wal {
         let mut file = OpenOptions::new().write(true).open(&path)?;
         file.seek(SeekFrom::Start(end_of_last))?;
         let wal = Wal {
+            last_state: state.clone(),
             dir: dir.to_path_buf(),
             file,
             seq,
@@ -310,6 +323,7 @@ impl Wal {
         file.write_all(&buf)?;
         file.sync_all()?;
         Ok(Wal {
+            last_state: None,
             dir: dir.to_path_buf(),
             file,
             seq,
@@ -343,6 +357,7 @@ impl Wal {
 
     /// Logs raft's hard state (not yet durable: call [`Wal::sync`]).
     pub fn save_state(&mut self, state: &[u8]) -> Result<(), WalError> {
+        self.last_state = Some(state.to_vec());
         self.write_record(REC_STATE, state)
     }
 
@@ -380,17 +395,26 @@ impl Wal {
         let (li, lt) = (self.last_index, self.last_term);
         let next = Wal::create_segment(&self.dir, self.seq + 1, li + 1, self.crc)?;
         sync_dir(&self.dir)?;
+        let state = self.last_state.take();
         *self = Wal {
             last_index: li,
             last_term: lt,
             ..next
         };
+        if let Some(st) = state {
+            self.save_state(&st)?;
+            self.sync()?;
+        }
         Ok(())
     }
 
     /// Deletes whole segments whose entries are all at or below `durable`
     /// (already persisted in the store), keeping the newest `keep` of them.
     pub fn release(&mut self, durable: u64, keep: usize) -> Result<(), WalError> {
+        if keep == 0 {
+            // --max-wals 0: keep everything
+            return Ok(());
+        }
         let segs = segments(&self.dir)?;
         // a segment's entries end where the next segment's begin
         let mut releasable = Vec::new();
@@ -424,6 +448,17 @@ fn tail_is_single_record(data: &[u8], off: usize) -> bool {
 }
 
 type Record<'a> = (u8, &'a [u8], u32, usize);
+
+/// The chain CRC a segment's first (CRC) record carries.
+fn first_crc(data: &[u8]) -> Option<u32> {
+    let len = u32::from_le_bytes(data.get(0..4)?.try_into().ok()?);
+    if len != 5 || *data.get(HEADER)? != REC_CRC {
+        return None;
+    }
+    Some(u32::from_le_bytes(
+        data.get(HEADER + 1..HEADER + 5)?.try_into().ok()?,
+    ))
+}
 
 /// Reads the record at `off`: `Ok(None)` at a clean end of file.
 fn read_record(data: &[u8], off: usize, crc: u32) -> Result<Option<Record<'_>>, &'static str> {
@@ -555,15 +590,27 @@ mod tests {
         let d = tempfile::tempdir().expect("tmp");
         let (mut w, _) = Wal::open(d.path(), 0).expect("open");
         w.append(&[entry(1), entry(2)]).expect("a");
+        w.save_state(b"hs").expect("state");
         w.cut().expect("cut");
         w.append(&[entry(3)]).expect("b");
+        w.cut().expect("cut");
+        w.append(&[entry(4)]).expect("c");
         w.sync().expect("sync");
         drop(w);
-        assert_eq!(segments(d.path()).expect("list").len(), 2);
+        assert_eq!(segments(d.path()).expect("list").len(), 3);
         let (mut w, es) = Wal::open(d.path(), 0).expect("reopen");
-        assert_eq!(es.entries.len(), 3);
-        w.release(2, 0).expect("release");
-        assert_eq!(segments(d.path()).expect("list").len(), 1);
+        assert_eq!(es.entries.len(), 4);
+        // --max-wals 0 keeps everything
+        w.release(4, 0).expect("release");
+        assert_eq!(segments(d.path()).expect("list").len(), 3);
+        // two segments are releasable; the newest one of them is kept
+        w.release(4, 1).expect("release");
+        assert_eq!(segments(d.path()).expect("list").len(), 2);
+        drop(w);
+        // the hard state written before the first cut survives its release
+        let (_, r) = Wal::open(d.path(), 3).expect("reopen");
+        assert_eq!(r.state.as_deref(), Some(&b"hs"[..]));
+        assert_eq!(r.entries, vec![entry(4)]);
     }
 
     #[test]

@@ -67,6 +67,43 @@ impl Watcher {
     }
 }
 
+/// Calls `f` with the event of every record in revisions `start..=end`,
+/// in order, with its previous version when `with_prev`.
+pub fn for_each_event<T: redb::ReadableTable<&'static [u8], &'static [u8]>>(
+    store: &crate::mvcc::Store,
+    kv: &T,
+    start: i64,
+    end: i64,
+    with_prev: bool,
+    mut f: impl FnMut(Event) -> crate::error::Result<()>,
+) -> crate::error::Result<()> {
+    use prost::Message;
+    store.for_each_record(kv, start, end, |r, tomb, bytes| {
+        let rec = oxcd_proto::mvccpb::KeyValue::decode(bytes)?;
+        let prev_kv = if with_prev {
+            store.get(kv, &rec.key, r.main - 1).ok().flatten()
+        } else {
+            None
+        };
+        f(if tomb {
+            Event {
+                r#type: EventType::Delete as i32,
+                kv: Some(oxcd_proto::mvccpb::KeyValue {
+                    mod_revision: r.main,
+                    ..rec
+                }),
+                prev_kv,
+            }
+        } else {
+            Event {
+                r#type: EventType::Put as i32,
+                kv: Some(rec),
+                prev_kv,
+            }
+        })
+    })
+}
+
 /// etcd's key-range test: empty `end` is one key, `"\0"` means to the end.
 pub fn in_range(k: &[u8], start: &[u8], end: &[u8]) -> bool {
     if end.is_empty() {
@@ -114,6 +151,25 @@ impl Hub {
         if let Ok(mut m) = self.watchers.lock() {
             m.retain(|(s, _), _| *s != stream);
         }
+    }
+
+    /// Cancels every watcher: the history it needs was compacted away
+    /// (a snapshot replaced the store past it).
+    pub fn cancel_all(&self, compact_revision: i64, header: ResponseHeader) {
+        let Ok(mut m) = self.watchers.lock() else {
+            return;
+        };
+        for w in m.values() {
+            let _ = w.out.send(Ok(WatchResponse {
+                header: Some(header),
+                watch_id: w.id,
+                canceled: true,
+                compact_revision,
+                cancel_reason: crate::error::EtcdError::Compacted.to_string(),
+                ..Default::default()
+            }));
+        }
+        m.clear();
     }
 
     /// Delivers a batch's events; drops watchers whose client is gone.

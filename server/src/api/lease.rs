@@ -66,7 +66,12 @@ impl Lease for Api {
         let peer = self.peer;
         let out = async_stream(move |tx| async move {
             while let Some(Ok(r)) = inbound.next().await {
-                // only the leader's clock counts: a follower passes it on
+                // only the leader's clock counts: a follower passes it on,
+                // and a member that is no longer leader refuses a forward
+                if peer && !srv.is_leader() {
+                    let _ = tx.send(Err(EtcdError::NotLeader.into())).await;
+                    break;
+                }
                 let forwarded = if !peer && !srv.is_leader() {
                     match forward_keep_alive(&srv, r.id).await {
                         Ok(ttl) => Some(ttl),
@@ -104,6 +109,9 @@ impl Lease for Api {
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
         let r = req.into_inner();
+        if self.peer && !self.srv.is_leader() {
+            return Err(EtcdError::NotLeader.into());
+        }
         if !self.peer && !self.srv.is_leader() {
             let mut c = leader_client(&self.srv)?;
             let mut resp = c.lease_time_to_live(r).await?.into_inner();

@@ -9,8 +9,6 @@ use oxcd_proto::etcdserverpb::{
     watch_create_request::FilterType, watch_request::RequestUnion, WatchCreateRequest,
     WatchRequest, WatchResponse,
 };
-use oxcd_proto::mvccpb::{event::EventType, Event, KeyValue};
-use prost::Message;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio_stream::{Stream, StreamExt};
@@ -111,29 +109,7 @@ fn create(
         }
         if start > 0 && start <= cur {
             let mut events = Vec::new();
-            st.store.for_each_record(kv, start, cur, |r, tomb, bytes| {
-                let rec = KeyValue::decode(bytes)?;
-                let prev_kv = if w.prev_kv {
-                    st.store.get(kv, &rec.key, r.main - 1).ok().flatten()
-                } else {
-                    None
-                };
-                let e = if tomb {
-                    Event {
-                        r#type: EventType::Delete as i32,
-                        kv: Some(KeyValue {
-                            mod_revision: r.main,
-                            ..rec
-                        }),
-                        prev_kv,
-                    }
-                } else {
-                    Event {
-                        r#type: EventType::Put as i32,
-                        kv: Some(rec),
-                        prev_kv,
-                    }
-                };
+            crate::watch::for_each_event(&st.store, kv, start, cur, w.prev_kv, |e| {
                 events.extend(w.select([&e]));
                 if events.len() >= MAX_EVENTS_PER_RESPONSE {
                     w.send(&header, std::mem::take(&mut events));

@@ -14,6 +14,9 @@ use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
 use redb::WriteTransaction;
 use std::sync::atomic::Ordering;
 
+/// How long a member that applied its own removal keeps running.
+const REMOVED_STOP_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Loop<'_> {
     pub(super) fn apply_entries(&mut self, entries: Vec<Entry>) {
         let mut batch: Vec<(u64, Option<Op>)> = Vec::new();
@@ -232,7 +235,9 @@ impl Loop<'_> {
         }
         if cc.get_change_type() == ConfChangeType::RemoveNode && cc.node_id == self.srv.member_id {
             eprintln!("oxcd: the member has been permanently removed from the cluster");
-            self.srv.stopped_removed.store(true, Ordering::SeqCst);
+            // as etcd: stop a moment later, so that a removed leader still
+            // tells the others the change is committed
+            self.stop_at = Some(std::time::Instant::now() + REMOVED_STOP_DELAY);
         }
     }
 }

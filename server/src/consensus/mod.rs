@@ -19,6 +19,8 @@ pub enum NodeMsg {
         id: u64,
         data: Vec<u8>,
         done: oneshot::Sender<Result<Applied>>,
+        /// refused unless this member leads (lease expiry)
+        leader_only: bool,
     },
     /// a membership change (`cc.id` names the waiter)
     ConfChange {

@@ -66,6 +66,8 @@ pub(super) struct Loop<'a> {
     pub(super) released: u64,
     pub(super) last_snap: u64,
     pub(super) last_stats: Instant,
+    /// set once this member applied its own removal: when to stop
+    pub(super) stop_at: Option<Instant>,
 }
 
 impl Server {
@@ -100,6 +102,7 @@ impl Server {
             last_stats: Instant::now()
                 .checked_sub(STATS_EVERY)
                 .unwrap_or_else(Instant::now),
+            stop_at: None,
         };
         l.run(rx);
     }
@@ -164,6 +167,9 @@ impl Loop<'_> {
             self.issue_reads();
             self.on_ready();
             self.maybe_commit(idle);
+            if self.stop_at.is_some_and(|t| now >= t) {
+                self.srv.stopped_removed.store(true, Ordering::SeqCst);
+            }
             if self.srv.stopped_removed.load(Ordering::SeqCst) {
                 break;
             }
@@ -176,7 +182,19 @@ impl Loop<'_> {
 
     fn handle(&mut self, m: NodeMsg) {
         match m {
-            NodeMsg::Propose { id, data, done } => self.propose(id, data, done),
+            NodeMsg::Propose {
+                id,
+                data,
+                done,
+                leader_only,
+            } => {
+                if leader_only && self.role != StateRole::Leader {
+                    // never queued for a later leader, which has its own view
+                    let _ = done.send(Err(EtcdError::NotLeader));
+                } else {
+                    self.propose(id, data, done)
+                }
+            }
             NodeMsg::ConfChange { cc, done } => {
                 if self.raw.raft.has_pending_conf() {
                     // raft-rs would silently turn a second one into a no-op
@@ -262,7 +280,8 @@ impl Loop<'_> {
             }
         }
         if self.reads_inflight.is_none() && !self.reads_new.is_empty() {
-            self.read_ctx += 1;
+            // unique across members and restarts, like etcd's request IDs
+            self.read_ctx = self.srv.next_req_id();
             self.raw.read_index(self.read_ctx.to_be_bytes().to_vec());
             let waiting = std::mem::take(&mut self.reads_new);
             self.reads_inflight = Some((self.read_ctx, waiting, Instant::now()));
@@ -377,7 +396,8 @@ impl Loop<'_> {
     }
 
     fn on_soft_state(&mut self, leader: u64, role: StateRole) {
-        let was = self.srv.leader.swap(leader, Ordering::SeqCst);
+        // leases are renewed before this member shows as leader, so that
+        // expiry never runs on the old clock
         if role == StateRole::Leader && self.role != StateRole::Leader {
             // a new leader gives every lease a full TTL (it cannot know
             // when the old one last saw a keep-alive)
@@ -388,6 +408,7 @@ impl Loop<'_> {
                 }
             }
         }
+        let was = self.srv.leader.swap(leader, Ordering::SeqCst);
         self.role = role;
         if was != leader && self.reads_inflight.is_some() {
             self.retry_reads(Instant::now() + READ_RETRY);
@@ -465,11 +486,13 @@ impl Loop<'_> {
                 .map_err(EtcdError::Storage)?
         };
         let ci = installed.index;
+        let old_rev = st.store.current_rev;
         let (state, members) = {
             let rtxn = self.srv.begin_read()?;
             crate::node::state_from(&rtxn, installed.store, installed.key_leases)?
         };
         *st = state;
+        self.catch_up_watchers(&st, old_rev)?;
         drop(st);
         self.set_members(members);
         self.srv.applied_index.store(ci, Ordering::SeqCst);
@@ -479,6 +502,12 @@ impl Loop<'_> {
             msg.from,
             started.elapsed()
         );
+        // the newest received database is kept (for inspection), older ones go
+        if let Some(dir) = path.parent() {
+            if let Err(e) = crate::snap::prune(dir, ".snap.db", 1) {
+                eprintln!("oxcd: warning: removing old snapshot databases: {e}");
+            }
+        }
         Ok(())
     }
 
@@ -498,6 +527,31 @@ impl Loop<'_> {
         if let Ok(m) = std::fs::metadata(&self.srv.db_path) {
             self.srv.db_size.store(m.len(), Ordering::Relaxed);
         }
+        Ok(())
+    }
+
+    /// Watchers hear of what a snapshot brought as if it had been applied
+    /// here; if it compacted past where they were, they are cancelled
+    /// with the compaction revision, as etcd does.
+    fn catch_up_watchers(&self, st: &crate::apply::State, old_rev: i64) -> Result<()> {
+        let hub = &self.srv.hub;
+        let (new_rev, compact) = (st.store.current_rev, st.store.compact_rev);
+        if hub.is_empty() || new_rev <= old_rev {
+            return Ok(());
+        }
+        let header = self.srv.header(new_rev);
+        if old_rev < compact {
+            hub.cancel_all(compact, header);
+            return Ok(());
+        }
+        let rtxn = self.srv.begin_read()?;
+        let kv = rtxn.open_table(KEY)?;
+        let mut events = Vec::new();
+        crate::watch::for_each_event(&st.store, &kv, old_rev + 1, new_rev, true, |e| {
+            events.push(e);
+            Ok(())
+        })?;
+        hub.notify(&events, header);
         Ok(())
     }
 
@@ -521,6 +575,9 @@ impl Loop<'_> {
 
     pub(super) fn set_point(&self, index: u64, term: u64) {
         if let Ok(mut p) = self.raw.store().applied.lock() {
+            if index < p.index {
+                return;
+            }
             *p = AppliedPoint {
                 index,
                 term,
