@@ -143,6 +143,9 @@ pub struct Config {
     pub max_snapshots: usize,
     /// `--initial-cluster-state existing`: join a running cluster
     pub join_existing: bool,
+    /// why this member could not bootstrap from `--initial-cluster`; only
+    /// an error when there is no data dir to restart from
+    pub bootstrap_error: Option<String>,
     pub snapshot_count: u64,
     pub snapshot_catchup_entries: u64,
     pub heartbeat_ms: u64,
@@ -308,23 +311,23 @@ impl Config {
                 .join(",")
         });
         let initial_members = parse_initial_cluster(&ic, &f.initial_cluster_token)?;
-        let me = initial_members
-            .iter()
-            .find(|m| m.name == f.name)
-            .ok_or_else(|| {
-                format!(
-                    "couldn't find local name {:?} in the initial cluster configuration",
-                    f.name
-                )
-            })?;
-        if me.peer_urls != adv_peer {
-            return Err(format!(
+        // etcd checks this member's place in --initial-cluster only when it
+        // bootstraps: a member restarting on its data dir ignores the flag
+        let me = initial_members.iter().find(|m| m.name == f.name);
+        let bootstrap_error = match me {
+            None => Some(format!(
+                "couldn't find local name {:?} in the initial cluster configuration",
+                f.name
+            )),
+            Some(me) if me.peer_urls != adv_peer => Some(format!(
                 "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={}",
                 f.name,
                 me.peer_urls.join(","),
                 adv_peer.join(",")
-            ));
-        }
+            )),
+            Some(_) => None,
+        };
+        let member_id = me.map(|m| m.id).unwrap_or(0);
         let mut seen = std::collections::HashSet::new();
         for m in &initial_members {
             for u in &m.peer_urls {
@@ -365,7 +368,8 @@ impl Config {
             listen_client_urls,
             advertise_client_urls,
             listen_peer_urls,
-            member_id: me.id,
+            member_id,
+            bootstrap_error,
             cluster_id: cluster_id(&ids),
             initial_members,
             quota_backend_bytes: if f.quota_backend_bytes == 0 {
@@ -429,13 +433,16 @@ mod tests {
             "default=http://localhost:2380"
         ])
         .is_ok());
-        let e = cfg(&[
+        // only bootstrapping needs this member in --initial-cluster: the
+        // error waits until the data dir turns out to be new
+        let c = cfg(&[
             "--name",
             "x",
             "--initial-cluster",
             "default=http://127.0.0.1:2380",
         ])
-        .unwrap_err();
+        .expect("a restart ignores --initial-cluster");
+        let e = c.bootstrap_error.expect("cannot bootstrap");
         assert!(e.contains("couldn't find local name \"x\""), "{e}");
         let e = cfg(&["--initial-cluster-state", "bogus"]).unwrap_err();
         assert!(e.contains("valid values are"), "{e}");

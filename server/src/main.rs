@@ -117,6 +117,11 @@ fn main() {
         // a member joining a running cluster learns its ID and the
         // membership from its peers first (a restart has them already)
         let fresh = !cfg.data_dir.join("member").exists();
+        if fresh {
+            if let Some(e) = &cfg.bootstrap_error {
+                die(e);
+            }
+        }
         let join = if cfg.join_existing && fresh {
             match oxcd::transport::fetch_members(&cfg).await {
                 Ok(j) => Some(j),
