@@ -222,6 +222,15 @@ fn fill(
             .map(|_| ())
             .map_err(|e| se(e.into()))
     })?;
+    let mut removed = w.open_table(MEMBERS_REMOVED).map_err(|e| se(e.into()))?;
+    each(schema::MEMBERS_REMOVED, &mut |k, _| {
+        // etcd keys a removed member by its ID in hex
+        let id = std::str::from_utf8(k)
+            .ok()
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .ok_or_else(|| format!("removed-member record {k:?} is not a hex ID"))?;
+        removed.insert(id, ()).map(|_| ()).map_err(|e| se(e.into()))
+    })?;
     each(schema::ALARM, &mut |k, _| {
         let a = AlarmMember::decode(k).map_err(|e| format!("alarm record: {e}"))?;
         alarm
@@ -302,6 +311,7 @@ pub fn install_snapshot(
         w.delete_table(KEY).map_err(|e| se(e.into()))?;
         w.delete_table(LEASE).map_err(|e| se(e.into()))?;
         w.delete_table(MEMBERS).map_err(|e| se(e.into()))?;
+        w.delete_table(MEMBERS_REMOVED).map_err(|e| se(e.into()))?;
         w.delete_table(ALARM).map_err(|e| se(e.into()))?;
         w.delete_table(ETCD_AUTH).map_err(|e| se(e.into()))?;
         fill(&w, &r, &meta, None)?;

@@ -135,6 +135,17 @@ pub(crate) fn state_from(
     Ok((state, members))
 }
 
+/// The members removed from the cluster, as the store records them.
+pub(crate) fn load_removed(db: &Database) -> Result<HashSet<u64>> {
+    let rtxn = db.begin_read()?;
+    let t = rtxn.open_table(MEMBERS_REMOVED)?;
+    let mut out = HashSet::new();
+    for item in t.iter()? {
+        out.insert(item?.0.value());
+    }
+    Ok(out)
+}
+
 /// What the store records about the raft log it has applied.
 struct Applied0 {
     index: u64,
@@ -211,6 +222,7 @@ impl Server {
         let (cluster_id, member_id, compact_rev) =
             bootstrap(&db, &cfg, join.as_ref()).map_err(se)?;
         let (state, members) = load_state(&db, compact_rev).map_err(se)?;
+        let removed = load_removed(&db).map_err(se)?;
         let a = read_applied(&db).map_err(se)?;
 
         let (mut wal, replay) = Wal::open(&wal_dir, a.index).map_err(|e| e.to_string())?;
@@ -329,7 +341,7 @@ impl Server {
             db_path,
             state: RwLock::new(state),
             members: RwLock::new(members),
-            removed: Default::default(),
+            removed: Mutex::new(removed),
             term: AtomicU64::new(hs.term),
             raft_index: AtomicU64::new(hs.commit),
             applied_index: AtomicU64::new(a.index),
@@ -591,6 +603,7 @@ fn bootstrap(db: &Database, cfg: &Config, join: Option<&Join>) -> Result<(u64, u
         w.open_table(LEASE)?;
         w.open_table(ALARM)?;
         w.open_table(ETCD_AUTH)?;
+        w.open_table(MEMBERS_REMOVED)?;
         let mut meta = w.open_table(META)?;
         let mut members = w.open_table(MEMBERS)?;
         match (

@@ -78,7 +78,16 @@ impl Server {
             )
         };
         let members = self.members.read().map_err(|_| lock())?.clone();
+        let mut removed: Vec<u64> = self
+            .removed
+            .lock()
+            .map_err(|_| lock())?
+            .iter()
+            .copied()
+            .collect();
+        removed.sort_unstable();
         Ok(SnapshotView {
+            removed,
             rtxn,
             pending,
             leases,
@@ -109,6 +118,7 @@ pub struct SnapshotView {
     pub index: u64,
     term: u64,
     members: Vec<Member>,
+    removed: Vec<u64>,
     dir: std::path::PathBuf,
 }
 
@@ -125,6 +135,7 @@ impl SnapshotView {
             index,
             term,
             members,
+            removed,
             dir,
         } = self;
         let kv = rtxn.open_table(KEY)?;
@@ -233,7 +244,12 @@ impl SnapshotView {
         .map_err(fmt)?;
         w.bucket(schema::LEASE, owned(lease)).map_err(fmt)?;
         w.bucket(schema::MEMBERS, owned(member_rows)).map_err(fmt)?;
-        w.bucket(schema::MEMBERS_REMOVED, owned(Vec::new()))
+        let mut removed_rows: Rows = removed
+            .iter()
+            .map(|id| (format!("{id:x}").into_bytes(), b"removed".to_vec()))
+            .collect();
+        removed_rows.sort();
+        w.bucket(schema::MEMBERS_REMOVED, owned(removed_rows))
             .map_err(fmt)?;
         w.bucket(schema::META, owned(meta)).map_err(fmt)?;
         let (mut file, _) = w.finish().map_err(fmt)?;

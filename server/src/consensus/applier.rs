@@ -211,6 +211,9 @@ impl Loop<'_> {
                 for m in &ms {
                     table.insert(m.id, m.encode_to_vec().as_slice())?;
                 }
+                if cc.get_change_type() == ConfChangeType::RemoveNode {
+                    txn.open_table(MEMBERS_REMOVED)?.insert(cc.node_id, ())?;
+                }
                 let mut meta = txn.open_table(META)?;
                 let b = cs
                     .write_to_bytes()

@@ -494,6 +494,17 @@ impl Loop<'_> {
         *st = state;
         self.catch_up_watchers(&st, old_rev)?;
         drop(st);
+        let removed = {
+            let db = self
+                .srv
+                .db
+                .read()
+                .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
+            crate::node::load_removed(&db)?
+        };
+        if let Ok(mut r) = self.srv.removed.lock() {
+            *r = removed;
+        }
         self.set_members(members);
         self.srv.applied_index.store(ci, Ordering::SeqCst);
         self.srv.durable_index.store(ci, Ordering::SeqCst);

@@ -10,6 +10,8 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const LEASE: TableDefinition<i64, i64> = TableDefinition::new("lease");
 /// member ID → encoded `etcdserverpb.Member`
 pub const MEMBERS: TableDefinition<u64, &[u8]> = TableDefinition::new("members");
+/// IDs of members removed from the cluster (their messages are refused)
+pub const MEMBERS_REMOVED: TableDefinition<u64, ()> = TableDefinition::new("members_removed");
 /// (member ID, alarm type) → unit
 pub const ALARM: TableDefinition<(u64, i32), ()> = TableDefinition::new("alarm");
 
