@@ -16,7 +16,7 @@ use tonic::transport::{Channel, Endpoint};
 /// Largest batch or chunk we send; receivers accept more than this.
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 const CHUNK: usize = 1024 * 1024;
-const RECONNECT: Duration = Duration::from_millis(100);
+const RECONNECT: Duration = Duration::from_millis(50);
 
 pub struct PeerCtx {
     pub cluster_id: u64,
