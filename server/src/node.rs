@@ -505,20 +505,19 @@ impl Server {
         f(&st, &kv)
     }
 
-    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction> {
-        let db = self
-            .db
+    /// The store, shared (only defragmenting takes it exclusively).
+    pub(crate) fn store(&self) -> Result<std::sync::RwLockReadGuard<'_, Database>> {
+        self.db
             .read()
-            .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
-        Ok(db.begin_read()?)
+            .map_err(|_| EtcdError::Storage("store lock poisoned".into()))
+    }
+
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction> {
+        Ok(self.store()?.begin_read()?)
     }
 
     pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction> {
-        let db = self
-            .db
-            .read()
-            .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
-        Ok(db.begin_write()?)
+        Ok(self.store()?.begin_write()?)
     }
 
     /// Defragments the store (redb's compaction) through the node loop,

@@ -205,13 +205,7 @@ impl Wal {
                                 }
                             }
                             REC_ENTRY => {
-                                let e =
-                                    <Entry as prost::Message>::decode(payload).map_err(|e| {
-                                        WalError::BadEntry {
-                                            file: path.clone(),
-                                            why: e.to_string(),
-                                        }
-                                    })?;
+                                let e = decode_entry(payload, path)?;
                                 if last_index != 0 && e.index > last_index + 1 {
                                     return Err(WalError::BadEntry {
                                         file: path.clone(),
@@ -229,13 +223,7 @@ impl Wal {
                             }
                             REC_STATE => state = Some(payload.to_vec()),
                             REC_SNAPSHOT => {
-                                let e =
-                                    <Entry as prost::Message>::decode(payload).map_err(|e| {
-                                        WalError::BadEntry {
-                                            file: path.clone(),
-                                            why: e.to_string(),
-                                        }
-                                    })?;
+                                let e = decode_entry(payload, path)?;
                                 entries.clear();
                                 last_index = e.index;
                                 last_term = e.term;
@@ -448,6 +436,13 @@ fn tail_is_single_record(data: &[u8], off: usize) -> bool {
 }
 
 type Record<'a> = (u8, &'a [u8], u32, usize);
+
+fn decode_entry(payload: &[u8], file: &Path) -> Result<Entry, WalError> {
+    <Entry as prost::Message>::decode(payload).map_err(|e| WalError::BadEntry {
+        file: file.to_path_buf(),
+        why: e.to_string(),
+    })
+}
 
 /// The chain CRC a segment's first (CRC) record carries.
 fn first_crc(data: &[u8]) -> Option<u32> {

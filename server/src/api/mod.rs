@@ -81,6 +81,22 @@ fn etcd_limit_code(
     resp
 }
 
+/// The listener's connections, with Nagle's algorithm off: small gRPC
+/// frames must not wait for it.
+pub(crate) fn nodelay(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |conn| {
+            if let Ok(c) = &conn {
+                let _ = c.set_nodelay(true);
+            }
+            conn
+        },
+    )
+}
+
 /// Serves the client API on `listener` until `shutdown` resolves.
 pub async fn serve(
     srv: Arc<Server>,
@@ -91,16 +107,7 @@ pub async fn serve(
         srv: srv.clone(),
         peer: false,
     };
-    // small gRPC frames must not wait for Nagle's algorithm
-    let incoming = tokio_stream::StreamExt::map(
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
-        |conn| {
-            if let Ok(c) = &conn {
-                let _ = c.set_nodelay(true);
-            }
-            conn
-        },
-    );
+    let incoming = nodelay(listener);
     // gRPC accepts a little more than a request may hold so that an
     // oversized request gets etcd's own error rather than a transport one
     let limit = srv.cfg.max_request_bytes + 512 * 1024;

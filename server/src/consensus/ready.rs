@@ -476,15 +476,9 @@ impl Loop<'_> {
             .state
             .write()
             .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
-        let installed = {
-            let db = self
-                .srv
-                .db
-                .read()
-                .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
-            crate::import::install_snapshot(&db, path, md.index, &extra)
-                .map_err(EtcdError::Storage)?
-        };
+        let installed =
+            crate::import::install_snapshot(&*self.srv.store()?, path, md.index, &extra)
+                .map_err(EtcdError::Storage)?;
         let ci = installed.index;
         let old_rev = st.store.current_rev;
         let (state, members) = {
@@ -494,14 +488,7 @@ impl Loop<'_> {
         *st = state;
         self.catch_up_watchers(&st, old_rev)?;
         drop(st);
-        let removed = {
-            let db = self
-                .srv
-                .db
-                .read()
-                .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
-            crate::node::load_removed(&db)?
-        };
+        let removed = crate::node::load_removed(&*self.srv.store()?)?;
         if let Ok(mut r) = self.srv.removed.lock() {
             *r = removed;
         }
