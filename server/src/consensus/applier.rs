@@ -175,6 +175,11 @@ impl Loop<'_> {
                 if let Some(d) = self.waiters.remove(&cc.id) {
                     let _ = d.send(Err(EtcdError::Storage(err.to_string())));
                 }
+                // the entry is consumed all the same: reads waiting for its
+                // index may go (a restart replays and refuses it again)
+                if !held {
+                    self.srv.applied_index.store(e.index, Ordering::SeqCst);
+                }
                 return;
             }
         };

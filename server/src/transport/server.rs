@@ -176,6 +176,10 @@ pub async fn serve(
         peer: true,
     };
     tonic::transport::Server::builder()
+        // a peer that vanished without closing its connection (a partition,
+        // a dead host) stops counting as connected
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(2)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
         .add_service(
             PeerServer::new(PeerService { srv })
                 .max_decoding_message_size(MAX_MESSAGE + 1024 * 1024),
