@@ -6,7 +6,7 @@ use crate::node::Server;
 use oxcd_proto::oxcdpeerpb::peer_server::{Peer, PeerServer};
 use oxcd_proto::oxcdpeerpb::*;
 use protobuf::Message as _;
-use raft::eraftpb::Message;
+use raft::eraftpb::{Message, MessageType};
 use std::io::Write;
 use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
@@ -53,6 +53,14 @@ impl Peer for PeerService {
                     .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
                 if m.from != batch.from || m.to != self.srv.member_id {
                     return Err(Status::invalid_argument("raft message for another member"));
+                }
+                // raft-rs assumes these carry an entry (it would panic)
+                let needs_entry = matches!(
+                    m.get_msg_type(),
+                    MessageType::MsgPropose | MessageType::MsgReadIndex
+                );
+                if needs_entry && m.entries.is_empty() {
+                    return Err(Status::invalid_argument("raft message without its entry"));
                 }
                 self.srv
                     .send(NodeMsg::Step(m))
