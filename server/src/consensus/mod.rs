@@ -1,8 +1,11 @@
-//! Consensus: raft-rs drives replication; this module holds what the
-//! node loop (`ready.rs`) talks in, its storage view, and its logger.
+//! Consensus: raft-rs drives replication. The node loop (`ready.rs`)
+//! applies committed entries (`applier.rs`) and installs snapshots
+//! (`snapshots.rs`); this module holds what it talks in and its logger,
+//! `storage.rs` raft-rs's view of the log.
 
 mod applier;
 pub mod ready;
+mod snapshots;
 pub mod storage;
 
 use crate::apply::Applied;

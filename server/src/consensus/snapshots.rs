@@ -1,0 +1,159 @@
+//! Snapshots on the node loop: installing a leader's database, the
+//! snapshot raft hands over after it, the periodic snapshot point (store
+//! made durable, raft's log compacted), and defragmentation.
+
+use super::ready::Loop;
+use crate::error::{EtcdError, Result};
+use crate::mvcc::backend::*;
+use crate::node::fatal;
+use protobuf::Message as _;
+use raft::eraftpb::{Message, Snapshot};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+impl Loop<'_> {
+    /// Replaces the store with a snapshot's database from the leader,
+    /// unless this member already holds that much.
+    pub(super) fn install_db(&mut self, msg: &Message, path: &std::path::Path) -> Result<()> {
+        let md = msg.get_snapshot().get_metadata();
+        if md.index <= self.srv.applied_index.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.commit(true)?;
+        let started = Instant::now();
+        // raft's view of the store travels in the same transaction
+        let cs = md
+            .get_conf_state()
+            .write_to_bytes()
+            .map_err(|e| EtcdError::Storage(e.to_string()))?;
+        let extra = [
+            (META_CONF_STATE, cs),
+            (META_APPLIED_TERM, u64_bytes(md.term).to_vec()),
+        ];
+        // readers wait until store and state match again
+        let mut st = self
+            .srv
+            .state
+            .write()
+            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
+        let installed =
+            crate::import::install_snapshot(&*self.srv.store()?, path, md.index, &extra)
+                .map_err(EtcdError::Storage)?;
+        let ci = installed.index;
+        let old_rev = st.store.current_rev;
+        let (state, members) = {
+            let rtxn = self.srv.begin_read()?;
+            crate::node::state_from(&rtxn, installed.store, installed.key_leases)?
+        };
+        *st = state;
+        self.catch_up_watchers(&st, old_rev)?;
+        drop(st);
+        let removed = crate::node::load_removed(&*self.srv.store()?)?;
+        if let Ok(mut r) = self.srv.removed.lock() {
+            *r = removed;
+        }
+        self.set_members(members);
+        self.srv.applied_index.store(ci, Ordering::SeqCst);
+        self.srv.durable_index.store(ci, Ordering::SeqCst);
+        eprintln!(
+            "oxcd: installed a snapshot from member {:x} at index {ci} in {:?}",
+            msg.from,
+            started.elapsed()
+        );
+        // the newest received database is kept (for inspection), older ones go
+        if let Some(dir) = path.parent() {
+            if let Err(e) = crate::snap::prune(dir, ".snap.db", 1) {
+                eprintln!("oxcd: warning: removing old snapshot databases: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn defragment(&mut self) -> Result<()> {
+        // a durable commit ends redb's hold on the last durable state that
+        // non-durable commits keep (it counts as a live reader)
+        self.ensure_txn();
+        self.commit(true)?;
+        let mut db = self
+            .srv
+            .db
+            .write()
+            .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
+        db.compact()
+            .map_err(|e| EtcdError::Storage(format!("defragment: {e}")))?;
+        drop(db);
+        if let Ok(m) = std::fs::metadata(&self.srv.db_path) {
+            self.srv.db_size.store(m.len(), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Watchers hear of what a snapshot brought as if it had been applied
+    /// here; if it compacted past where they were, they are cancelled
+    /// with the compaction revision, as etcd does.
+    fn catch_up_watchers(&self, st: &crate::apply::State, old_rev: i64) -> Result<()> {
+        let hub = &self.srv.hub;
+        let (new_rev, compact) = (st.store.current_rev, st.store.compact_rev);
+        if hub.is_empty() || new_rev <= old_rev {
+            return Ok(());
+        }
+        let header = self.srv.header(new_rev);
+        if old_rev < compact {
+            hub.cancel_all(compact, header);
+            return Ok(());
+        }
+        let rtxn = self.srv.begin_read()?;
+        let kv = rtxn.open_table(KEY)?;
+        let mut events = Vec::new();
+        crate::watch::for_each_event(&st.store, &kv, old_rev + 1, new_rev, true, |e| {
+            events.push(e);
+            Ok(())
+        })?;
+        hub.notify(&events, header);
+        Ok(())
+    }
+
+    pub(super) fn apply_snapshot(&mut self, snap: Snapshot) {
+        let md = snap.get_metadata().clone();
+        match self.raw.mut_store().mem.wl().apply_snapshot(snap) {
+            Ok(()) | Err(raft::Error::Store(raft::StorageError::SnapshotOutOfDate)) => {}
+            Err(e) => fatal("installing a raft snapshot", e),
+        }
+        if let Err(e) = self
+            .wal
+            .save_snapshot(md.index, md.term)
+            .and_then(|_| self.wal.sync())
+        {
+            fatal("writing the WAL", e);
+        }
+        self.conf_state = md.get_conf_state().clone();
+        self.last_snap = md.index;
+        self.set_point(md.index, md.term);
+    }
+
+    /// Every `--snapshot-count` applied entries: make the store durable,
+    /// record a snapshot file, and let raft's in-memory log go but for the
+    /// last `--experimental-snapshot-catchup-entries` (a slower follower
+    /// gets the database instead).
+    pub(super) fn maybe_snapshot(&mut self) {
+        let applied = self.srv.applied_index.load(Ordering::SeqCst);
+        if applied < self.last_snap + self.srv.cfg.snapshot_count {
+            return;
+        }
+        if let Err(e) = self.commit(true) {
+            fatal("committing the store", e);
+        }
+        let term = self.raw.store().applied.lock().map(|p| p.term).unwrap_or(0);
+        let to = applied.saturating_sub(self.srv.cfg.snapshot_catchup_entries);
+        let first = raft::Storage::first_index(self.raw.store()).unwrap_or(1);
+        if to > first {
+            if let Err(e) = self.raw.mut_store().mem.wl().compact(to) {
+                eprintln!("oxcd: warning: compacting the raft log: {e}");
+            }
+        }
+        if let Err(e) = crate::snap::save(&self.srv.cfg, term, applied, &self.conf_state) {
+            eprintln!("oxcd: warning: writing a snapshot file: {e}");
+        }
+        self.last_snap = applied;
+    }
+}
