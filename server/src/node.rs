@@ -445,13 +445,17 @@ impl Server {
         self.leader.load(Ordering::SeqCst) == self.member_id
     }
 
-    /// The leader's first peer URL, to forward what only it can answer.
-    pub fn leader_peer_url(&self) -> Option<String> {
+    /// A channel to the leader's peer port, to forward what only it can
+    /// answer.
+    pub fn leader_channel(&self) -> Result<tonic::transport::Channel> {
         let leader = self.leader.load(Ordering::SeqCst);
-        self.members_sorted()
+        let url = self
+            .members_sorted()
             .into_iter()
             .find(|m| m.id == leader && leader != 0)
             .and_then(|m| m.peer_ur_ls.first().cloned())
+            .ok_or(EtcdError::NoLeader)?;
+        crate::transport::channel(&url).map_err(EtcdError::Storage)
     }
 
     /// A lone voter's applied state holds every acknowledged write (once

@@ -29,9 +29,8 @@ pub fn save(cfg: &Config, term: u64, index: u64, cs: &ConfState) -> std::io::Res
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(&name))?;
     std::fs::File::open(&dir)?.sync_all()?;
-    prune(&dir, ".snap", cfg.max_snapshots)?;
-    // databases received from the leader are kept no longer than that
-    prune(&dir, ".snap.db", cfg.max_snapshots)
+    // (databases received from the leader are pruned where they are installed)
+    prune(&dir, ".snap", cfg.max_snapshots)
 }
 
 /// Deletes all but the newest `keep` files ending in `suffix` (0: keep all).

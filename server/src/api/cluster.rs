@@ -247,11 +247,9 @@ impl Cluster for Api {
             if self.peer {
                 return Err(EtcdError::NotLeader.into());
             }
-            let url = self.srv.leader_peer_url().ok_or(EtcdError::NoLeader)?;
-            let ch = tonic::transport::Endpoint::from_shared(url)
-                .map_err(|e| Status::internal(e.to_string()))?
-                .connect_lazy();
-            return ClusterClient::new(ch).member_promote(r).await;
+            return ClusterClient::new(self.srv.leader_channel()?)
+                .member_promote(r)
+                .await;
         }
         let progress = self
             .srv

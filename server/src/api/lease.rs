@@ -169,12 +169,7 @@ impl Lease for Api {
 fn leader_client(
     srv: &crate::node::Server,
 ) -> Result<LeaseClient<tonic::transport::Channel>, EtcdError> {
-    let url = srv.leader_peer_url().ok_or(EtcdError::NoLeader)?;
-    let ch = tonic::transport::Endpoint::from_shared(url)
-        .map_err(|e| EtcdError::Storage(e.to_string()))?
-        .connect_timeout(std::time::Duration::from_secs(1))
-        .connect_lazy();
-    Ok(LeaseClient::new(ch))
+    Ok(LeaseClient::new(srv.leader_channel()?))
 }
 
 /// Renews a lease on the leader; returns the TTL it answers.

@@ -151,10 +151,7 @@ impl Loop<'_> {
             }
         }
         if let Some(ms) = members_changed {
-            let mut table = txn.open_table(MEMBERS)?;
-            for m in &ms {
-                table.insert(m.id, m.encode_to_vec().as_slice())?;
-            }
+            write_members(txn, &ms)?;
             self.set_members(ms);
         }
         Ok(results)
@@ -211,11 +208,7 @@ impl Loop<'_> {
             let srv = self.srv;
             let txn = self.txn.as_ref().expect("ensured");
             let r = (|| -> Result<()> {
-                let mut table = txn.open_table(MEMBERS)?;
-                table.retain(|_, _| false)?;
-                for m in &ms {
-                    table.insert(m.id, m.encode_to_vec().as_slice())?;
-                }
+                write_members(txn, &ms)?;
                 if cc.get_change_type() == ConfChangeType::RemoveNode {
                     txn.open_table(MEMBERS_REMOVED)?.insert(cc.node_id, ())?;
                 }
@@ -262,5 +255,15 @@ fn write_applied(
         META_TERM,
         u64_bytes(srv.term.load(Ordering::SeqCst)).as_slice(),
     )?;
+    Ok(())
+}
+
+/// The member table becomes exactly `ms`.
+fn write_members(txn: &WriteTransaction, ms: &[Member]) -> Result<()> {
+    let mut table = txn.open_table(MEMBERS)?;
+    table.retain(|_, _| false)?;
+    for m in ms {
+        table.insert(m.id, m.encode_to_vec().as_slice())?;
+    }
     Ok(())
 }

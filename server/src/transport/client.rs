@@ -26,7 +26,8 @@ pub struct PeerCtx {
     pub srv: Weak<Server>,
 }
 
-fn channel(url: &str) -> Result<Channel, String> {
+/// A lazily connected channel to a member's peer URL.
+pub fn channel(url: &str) -> Result<Channel, String> {
     Ok(Endpoint::from_shared(url.to_string())
         .map_err(|e| format!("bad peer URL {url}: {e}"))?
         .connect_timeout(Duration::from_secs(1))
@@ -180,35 +181,42 @@ pub async fn send_snapshot(
     read
 }
 
+/// Asks one peer for the cluster's membership, within `wait`.
+async fn ask_members(
+    url: &str,
+    cluster_id: u64,
+    wait: Duration,
+) -> Result<oxcd_proto::oxcdpeerpb::MembersResponse, String> {
+    let mut c = client(url)?;
+    match tokio::time::timeout(wait, c.members(MembersRequest { cluster_id })).await {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(s)) => Err(format!("{url}: {}", s.message())),
+        Err(_) => Err(format!("{url}: timed out")),
+    }
+}
+
+/// The peer URLs of every other member in `--initial-cluster`.
+fn other_peer_urls(cfg: &crate::config::Config) -> impl Iterator<Item = &String> {
+    cfg.initial_members
+        .iter()
+        .filter(|m| m.name != cfg.name)
+        .flat_map(|m| m.peer_urls.iter())
+}
+
 /// Does a running peer of this cluster already know this member as
 /// started (it has published its client URLs)? Peers that do not answer
 /// within a moment are taken as not started yet.
 pub async fn already_bootstrapped(cfg: &crate::config::Config) -> bool {
-    for m in &cfg.initial_members {
-        if m.id == cfg.member_id {
+    for url in other_peer_urls(cfg) {
+        let Ok(r) = ask_members(url, cfg.cluster_id, Duration::from_millis(1500)).await else {
             continue;
-        }
-        for url in &m.peer_urls {
-            let Ok(mut c) = client(url) else {
-                continue;
-            };
-            let r = tokio::time::timeout(
-                Duration::from_millis(1500),
-                c.members(MembersRequest {
-                    cluster_id: cfg.cluster_id,
-                }),
-            )
-            .await;
-            if let Ok(Ok(r)) = r {
-                let r = r.into_inner();
-                if r.cluster_id == cfg.cluster_id
-                    && r.members
-                        .iter()
-                        .any(|x| x.id == cfg.member_id && !x.client_ur_ls.is_empty())
-                {
-                    return true;
-                }
-            }
+        };
+        if r.cluster_id == cfg.cluster_id
+            && r.members
+                .iter()
+                .any(|x| x.id == cfg.member_id && !x.client_ur_ls.is_empty())
+        {
+            return true;
         }
     }
     false
@@ -218,60 +226,38 @@ pub async fn already_bootstrapped(cfg: &crate::config::Config) -> bool {
 /// in `--initial-cluster` for the membership, and finds itself in it by
 /// its advertised peer URLs.
 pub async fn fetch_members(cfg: &crate::config::Config) -> Result<Join, String> {
-    let mine: Vec<String> = cfg
+    let mut mine: Vec<String> = cfg
         .initial_members
         .iter()
         .find(|m| m.name == cfg.name)
         .map(|m| m.peer_urls.clone())
         .unwrap_or_default();
+    mine.sort();
     let mut last_err = String::from("no other member in --initial-cluster");
-    for m in &cfg.initial_members {
-        if m.name == cfg.name {
-            continue;
-        }
-        for url in &m.peer_urls {
-            let mut c = match client(url) {
-                Ok(c) => c,
-                Err(e) => {
-                    last_err = e;
-                    continue;
-                }
-            };
-            let r = tokio::time::timeout(
-                Duration::from_secs(5),
-                c.members(MembersRequest { cluster_id: 0 }),
-            )
-            .await;
-            let resp = match r {
-                Ok(Ok(r)) => r.into_inner(),
-                Ok(Err(s)) => {
-                    last_err = format!("{url}: {}", s.message());
-                    continue;
-                }
-                Err(_) => {
-                    last_err = format!("{url}: timed out");
-                    continue;
-                }
-            };
-            let mut sorted_mine = mine.clone();
-            sorted_mine.sort();
-            let me = resp.members.iter().find(|x| {
-                let mut u = x.peer_ur_ls.clone();
-                u.sort();
-                u == sorted_mine
-            });
-            return match me {
-                Some(me) => Ok(Join {
-                    cluster_id: resp.cluster_id,
-                    member_id: me.id,
-                    members: resp.members.clone(),
-                }),
-                None => Err(format!(
-                    "member count is unequal: the cluster has no member with peer URLs {} (add it with `member add` first)",
-                    mine.join(",")
-                )),
-            };
-        }
+    for url in other_peer_urls(cfg) {
+        let resp = match ask_members(url, 0, Duration::from_secs(5)).await {
+            Ok(r) => r,
+            Err(e) => {
+                last_err = e;
+                continue;
+            }
+        };
+        let me = resp.members.iter().find(|x| {
+            let mut u = x.peer_ur_ls.clone();
+            u.sort();
+            u == mine
+        });
+        return match me {
+            Some(me) => Ok(Join {
+                cluster_id: resp.cluster_id,
+                member_id: me.id,
+                members: resp.members.clone(),
+            }),
+            None => Err(format!(
+                "member count is unequal: the cluster has no member with peer URLs {} (add it with `member add` first)",
+                mine.join(",")
+            )),
+        };
     }
     Err(format!(
         "cannot fetch cluster info from peer urls: {last_err}"

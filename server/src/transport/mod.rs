@@ -145,4 +145,4 @@ impl Drop for Transport {
     }
 }
 
-pub use client::{already_bootstrapped, fetch_members};
+pub use client::{already_bootstrapped, channel, fetch_members};
