@@ -12,13 +12,15 @@
 //! - [`restore`]: `etcdutl snapshot restore` (data dir, WAL and `.snap`
 //!   file of a new cluster; [`restore::restore_file`] in a few MiB
 //!   whatever the snapshot's size), with [`wal`], [`raftpb`] and
-//!   [`member`].
+//!   [`member`];
+//! - [`fileutil`]: preallocation of WAL segments (etcd's and oxcd's own).
 //!
 //! Snapshot files are untrusted input: every malformed byte yields an
 //! [`Error`] naming the page at fault, never a panic.
 
 pub mod bolt;
 mod error;
+pub mod fileutil;
 pub mod member;
 pub mod raftpb;
 pub mod restore;

@@ -8,13 +8,30 @@ use std::fmt::Write as _;
 
 use sha1::{Digest, Sha1};
 
-/// A member of the bootstrapped cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A cluster member: etcd's `membership.Member`, the record of the
+/// `members` bucket and of ConfChange contexts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Member {
     pub id: u64,
     pub name: String,
-    /// Sorted.
+    /// Sorted (as `snapshot restore` bootstraps them).
     pub peer_urls: Vec<String>,
+    /// Empty before the member publishes them.
+    pub client_urls: Vec<String>,
+    pub is_learner: bool,
+}
+
+/// How [`Member::json_as`] lays out the member JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonLayout {
+    /// etcd's bytes: fields in `membership.Member`'s order (`id`,
+    /// `peerURLs`, `isLearner`, `name`, `clientURLs`), strings escaped as
+    /// Go's encoding/json escapes them.
+    Etcd,
+    /// The bytes oxcd's own snapshots have always held: fields in key
+    /// order (`clientURLs`, `id`, `isLearner`, `name`, `peerURLs`),
+    /// strings escaped as serde_json escapes them.
+    Sorted,
 }
 
 /// Parses a comma-separated URL list like etcd's `types.NewURLs`: each
@@ -68,18 +85,47 @@ fn has_port(host: &str) -> bool {
     host.matches(':').count() == 1 && !host.contains(['[', ']'])
 }
 
+/// The items of an `--initial-cluster` value (`name=url,name=url,…`) in
+/// the order written, split as etcd's `types.NewURLsMap` splits them: on
+/// ',' and the first '=' of each item, empty items skipped, nothing
+/// trimmed; an item without '=' comes with no URL.
+///
+/// The one tokenizer of that grammar: [`parse_initial_cluster`] (etcd's
+/// rules, for `snapshot restore`) and oxcd's `--initial-cluster` flag both
+/// read through it, each validating the URLs by its own rules.
+pub fn initial_cluster_items(s: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    s.split(',')
+        .filter(|item| !item.is_empty())
+        .map(|item| match item.split_once('=') {
+            Some((name, url)) => (name, Some(url)),
+            None => (item, None),
+        })
+}
+
+/// Gathers `(name, url)` pairs into one entry a name — a name may repeat
+/// to list several URLs — in the order names first appear, each name's
+/// URLs in the order given.
+pub fn group_by_name<N: AsRef<str>, U>(
+    items: impl IntoIterator<Item = (N, U)>,
+) -> Vec<(String, Vec<U>)> {
+    let mut out: Vec<(String, Vec<U>)> = Vec::new();
+    for (name, url) in items {
+        let name = name.as_ref();
+        match out.iter_mut().find(|(n, _)| n == name) {
+            Some((_, urls)) => urls.push(url),
+            None => out.push((name.to_string(), vec![url])),
+        }
+    }
+    out
+}
+
 /// Parses `--initial-cluster` (`name=url,name=url,…`) like etcd's
 /// `types.NewURLsMap`: a name may repeat to list several URLs; empty
-/// items are skipped.
+/// items are skipped, an item without '=' has an empty URL; each name's
+/// URLs are checked (in name order) by [`parse_urls`].
 pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
-    let mut raw: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for item in s.split(',') {
-        if item.is_empty() {
-            continue;
-        }
-        let (k, v) = item.split_once('=').unwrap_or((item, ""));
-        raw.entry(k.to_string()).or_default().push(v);
-    }
+    let items = initial_cluster_items(s).map(|(name, url)| (name, url.unwrap_or("")));
+    let raw: BTreeMap<String, Vec<&str>> = group_by_name(items).into_iter().collect();
     raw.into_iter()
         .map(|(k, v)| parse_urls(&v).map(|u| (k, u)))
         .collect()
@@ -137,13 +183,23 @@ pub fn go_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn json_str_list(out: &mut String, list: &[String]) {
+/// Appends `s` as a JSON string in `layout`'s escaping.
+fn json_string(out: &mut String, s: &str, layout: JsonLayout) {
+    match layout {
+        JsonLayout::Etcd => go_json_string(out, s),
+        JsonLayout::Sorted => {
+            out.push_str(&serde_json::Value::from(s).to_string());
+        }
+    }
+}
+
+fn json_str_list(out: &mut String, list: &[String], layout: JsonLayout) {
     out.push('[');
     for (i, s) in list.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        go_json_string(out, s);
+        json_string(out, s, layout);
     }
     out.push(']');
 }
@@ -157,6 +213,7 @@ impl Member {
             id: member_id(&peer_urls, token),
             name: name.to_string(),
             peer_urls,
+            ..Member::default()
         }
     }
 
@@ -168,22 +225,86 @@ impl Member {
     /// `{"peerURLs":[…]}` (membership.RaftAttributes of a voter).
     pub fn raft_attributes_json(&self) -> String {
         let mut s = String::from("{\"peerURLs\":");
-        json_str_list(&mut s, &self.peer_urls);
+        json_str_list(&mut s, &self.peer_urls, JsonLayout::Etcd);
         s.push('}');
         s
     }
 
-    /// membership.Member as JSON: `{"id":N,"peerURLs":[…],"name":"…"}`
-    /// (name omitted when empty; no client URLs before publishing).
+    /// membership.Member as etcd writes it:
+    /// `{"id":N,"peerURLs":[…],"isLearner":true,"name":"…","clientURLs":[…]}`
+    /// (`isLearner`, `name` and `clientURLs` omitted when empty).
     pub fn json(&self) -> String {
-        let mut s = format!("{{\"id\":{},\"peerURLs\":", self.id);
-        json_str_list(&mut s, &self.peer_urls);
+        self.json_as(JsonLayout::Etcd)
+    }
+
+    /// The member JSON in `layout`: the same fields as [`Member::json`]
+    /// (`peerURLs` always there, the others omitted when empty).
+    pub fn json_as(&self, layout: JsonLayout) -> String {
+        let mut fields: Vec<(&str, String)> = Vec::with_capacity(5);
+        fields.push(("id", self.id.to_string()));
+        let mut urls = String::new();
+        json_str_list(&mut urls, &self.peer_urls, layout);
+        fields.push(("peerURLs", urls));
+        if self.is_learner {
+            fields.push(("isLearner", "true".into()));
+        }
         if !self.name.is_empty() {
-            s.push_str(",\"name\":");
-            go_json_string(&mut s, &self.name);
+            let mut name = String::new();
+            json_string(&mut name, &self.name, layout);
+            fields.push(("name", name));
+        }
+        if !self.client_urls.is_empty() {
+            let mut urls = String::new();
+            json_str_list(&mut urls, &self.client_urls, layout);
+            fields.push(("clientURLs", urls));
+        }
+        if layout == JsonLayout::Sorted {
+            fields.sort_by_key(|&(k, _)| k);
+        }
+        let mut s = String::from("{");
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "\"{k}\":{v}");
         }
         s.push('}');
         s
+    }
+
+    /// Reads a member record in either layout (or any other field order).
+    /// Absent fields read as empty, values of another JSON type are
+    /// skipped; only the `id` is required.
+    pub fn from_json(v: &[u8]) -> Result<Member, String> {
+        let j: serde_json::Value =
+            serde_json::from_slice(v).map_err(|e| format!("member record: {e}"))?;
+        let strings = |k: &str| -> Vec<String> {
+            j.get(k)
+                .and_then(|x| x.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok(Member {
+            id: j
+                .get("id")
+                .and_then(|x| x.as_u64())
+                .ok_or("member record without id")?,
+            name: j
+                .get("name")
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            peer_urls: strings("peerURLs"),
+            client_urls: strings("clientURLs"),
+            is_learner: j
+                .get("isLearner")
+                .and_then(|x| x.as_bool())
+                .unwrap_or(false),
+        })
     }
 }
 
@@ -317,6 +438,32 @@ mod tests {
         assert!(parse_initial_cluster("a").is_err());
         assert!(parse_urls(&["http://[::1]:2380"]).is_ok());
         assert!(parse_urls(&[]).is_err());
+        // etcd reports the first bad URL in name order
+        assert_eq!(
+            parse_initial_cluster("b=ftp://x:1,a=ftp://y:1"),
+            Err("URL scheme must be http, https, unix, or unixs: ftp://y:1".into())
+        );
+    }
+
+    #[test]
+    fn initial_cluster_tokens() {
+        let items: Vec<_> = initial_cluster_items(",b=http://h:1, a ,=x,a=u=v,,b=").collect();
+        assert_eq!(
+            items,
+            [
+                ("b", Some("http://h:1")),
+                (" a ", None),
+                ("", Some("x")),
+                ("a", Some("u=v")),
+                ("b", Some("")),
+            ]
+        );
+        assert_eq!(initial_cluster_items("").count(), 0);
+        let grouped = group_by_name([("b", 1), ("a", 2), ("b", 3)]);
+        assert_eq!(
+            grouped,
+            [("b".to_string(), vec![1, 3]), ("a".to_string(), vec![2])]
+        );
     }
 
     #[test]
@@ -332,6 +479,86 @@ mod tests {
                 m.id
             )
         );
+    }
+
+    #[test]
+    fn member_json_layouts() {
+        let mut m = Member::new("n<1>", vec!["http://a:1".into(), "http://b:2".into()], "t");
+        m.client_urls = vec!["http://c:3".into()];
+        m.is_learner = true;
+        assert_eq!(
+            m.json(),
+            format!(
+                "{{\"id\":{},\"peerURLs\":[\"http://a:1\",\"http://b:2\"],\"isLearner\":true,\
+                 \"name\":\"n\\u003c1\\u003e\",\"clientURLs\":[\"http://c:3\"]}}",
+                m.id
+            )
+        );
+        assert_eq!(
+            m.json_as(JsonLayout::Sorted),
+            format!(
+                "{{\"clientURLs\":[\"http://c:3\"],\"id\":{},\"isLearner\":true,\
+                 \"name\":\"n<1>\",\"peerURLs\":[\"http://a:1\",\"http://b:2\"]}}",
+                m.id
+            )
+        );
+        // empty fields left out, peerURLs kept
+        let bare = Member {
+            id: 7,
+            ..Member::default()
+        };
+        assert_eq!(bare.json(), "{\"id\":7,\"peerURLs\":[]}");
+        assert_eq!(
+            bare.json_as(JsonLayout::Sorted),
+            "{\"id\":7,\"peerURLs\":[]}"
+        );
+        // both read back, whatever the order
+        for layout in [JsonLayout::Etcd, JsonLayout::Sorted] {
+            let j = m.json_as(layout);
+            assert_eq!(Member::from_json(j.as_bytes()), Ok(m.clone()), "{j}");
+        }
+        assert_eq!(Member::from_json(b"{\"id\":7}"), Ok(bare));
+        assert_eq!(
+            Member::from_json(b"{\"name\":\"x\"}"),
+            Err("member record without id".to_string())
+        );
+        assert!(Member::from_json(b"{")
+            .unwrap_err()
+            .starts_with("member record: "));
+    }
+
+    #[test]
+    fn sorted_layout_is_serde_json_map_output() {
+        // what oxcd's export wrote before the layout was shared: a
+        // serde_json map (keys sorted) of the non-empty fields
+        let names = ["", "plain", "a\u{8}\u{c}\u{1f}\"\\<>&\u{2028}é\n\t\r"];
+        for (i, name) in names.iter().enumerate() {
+            let m = Member {
+                id: u64::MAX - i as u64,
+                name: name.to_string(),
+                peer_urls: vec![format!("http://h:{i}"), "http://x?a=<b>&c".into()],
+                client_urls: if i == 1 {
+                    vec![]
+                } else {
+                    vec![name.to_string()]
+                },
+                is_learner: i == 2,
+            };
+            let mut o = serde_json::Map::new();
+            o.insert("id".into(), m.id.into());
+            o.insert("peerURLs".into(), m.peer_urls.clone().into());
+            if m.is_learner {
+                o.insert("isLearner".into(), true.into());
+            }
+            if !m.name.is_empty() {
+                o.insert("name".into(), m.name.clone().into());
+            }
+            if !m.client_urls.is_empty() {
+                o.insert("clientURLs".into(), m.client_urls.clone().into());
+            }
+            let want = serde_json::Value::Object(o).to_string();
+            assert_eq!(m.json_as(JsonLayout::Sorted), want);
+        }
     }
 
     #[test]

@@ -45,10 +45,38 @@ pub const AUTH_ENABLED: &[u8] = b"authEnabled";
 pub const AUTH_REVISION: &[u8] = b"authRevision";
 
 /// An MVCC revision: main (transaction) and sub (operation within it).
+/// Orders by main, then sub — the order of its encoded keys.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Revision {
     pub main: i64,
     pub sub: i64,
+}
+
+/// Length of a revision key without the tombstone mark.
+pub const REV_BYTES: usize = 17;
+/// The byte after a revision key that marks a tombstone.
+pub const TOMBSTONE_MARK: u8 = b't';
+
+impl Revision {
+    pub const fn new(main: i64, sub: i64) -> Self {
+        Revision { main, sub }
+    }
+
+    /// This revision's `key` bucket key (see [`RevisionKey::encode`]).
+    pub fn to_bytes(self, tombstone: bool) -> Vec<u8> {
+        RevisionKey {
+            rev: self,
+            tombstone,
+        }
+        .encode()
+    }
+
+    /// Strictly decodes a `key` bucket key into the revision and its
+    /// tombstone mark (see [`RevisionKey::decode`]); `None` for anything
+    /// that is not one.
+    pub fn from_bytes(k: &[u8]) -> Option<(Revision, bool)> {
+        RevisionKey::decode(k).ok().map(|k| (k.rev, k.tombstone))
+    }
 }
 
 /// A key of the `key` bucket: 8-byte BE main, '_', 8-byte BE sub, and a
@@ -68,12 +96,12 @@ impl RevisionKey {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut k = Vec::with_capacity(18);
+        let mut k = Vec::with_capacity(REV_BYTES + 1);
         k.extend_from_slice(&self.rev.main.to_be_bytes());
         k.push(b'_');
         k.extend_from_slice(&self.rev.sub.to_be_bytes());
         if self.tombstone {
-            k.push(b't');
+            k.push(TOMBSTONE_MARK);
         }
         k
     }
@@ -84,7 +112,8 @@ impl RevisionKey {
             bucket: "key".into(),
             len: k.len(),
         };
-        let ok_len = k.len() == 17 || (k.len() == 18 && k[17] == b't');
+        let ok_len =
+            k.len() == REV_BYTES || (k.len() == REV_BYTES + 1 && k[REV_BYTES] == TOMBSTONE_MARK);
         if !ok_len || k[8] != b'_' {
             return Err(bad());
         }
@@ -98,7 +127,7 @@ impl RevisionKey {
         let sub = i64::from_be_bytes(k.get(9..17)?.try_into().ok()?);
         Some(RevisionKey {
             rev: Revision { main, sub },
-            tombstone: k.len() == 18 && k[17] == b't',
+            tombstone: k.len() == REV_BYTES + 1 && k[REV_BYTES] == TOMBSTONE_MARK,
         })
     }
 }
@@ -238,6 +267,26 @@ mod tests {
         assert!(RevisionKey::decode(&bad).is_err());
         assert!(RevisionKey::decode(&k[..16]).is_err());
         assert!(RevisionKey::decode_lenient(&k[..16]).is_none());
+    }
+
+    #[test]
+    fn revision_bytes_round_trip_and_order() {
+        let a = Revision::new(2, 0).to_bytes(false);
+        let b = Revision::new(2, 1).to_bytes(true);
+        let c = Revision::new(10, 0).to_bytes(false);
+        assert!(a < b && b < c);
+        assert!(Revision::new(2, 1) < Revision::new(10, 0));
+        assert_eq!(a, RevisionKey::new(2, 0, false).encode());
+        assert_eq!(Revision::from_bytes(&b), Some((Revision::new(2, 1), true)));
+        assert_eq!(Revision::from_bytes(&a), Some((Revision::new(2, 0), false)));
+        assert_eq!(Revision::from_bytes(b"short"), None);
+        // 18 bytes not ending in the tombstone mark, or 19: not a key
+        let mut odd = a.clone();
+        odd.push(b'x');
+        assert_eq!(Revision::from_bytes(&odd), None);
+        let mut long = b.clone();
+        long.push(0);
+        assert_eq!(Revision::from_bytes(&long), None);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::raftpb::{Entry, HardState, Record, WalSnapshot};
 
-/// Record types.
+/// Record types of etcd's WAL (`walpb.Record.type`). oxcd's own WAL (the
+/// server's `.oxwal` segments) is another format with its own numbering and
+/// does not use these.
 pub const METADATA_TYPE: i64 = 1;
 pub const ENTRY_TYPE: i64 = 2;
 pub const STATE_TYPE: i64 = 3;

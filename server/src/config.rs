@@ -155,7 +155,13 @@ pub struct Config {
 const DEFAULT_QUOTA: u64 = 2 * 1024 * 1024 * 1024;
 
 pub use etcd_format::member::{cluster_id, member_id};
+use etcd_format::member::{group_by_name, initial_cluster_items};
 
+/// A comma-separated URL flag, by oxcd's rules rather than etcd's
+/// (`etcd_format::member::parse_urls`, which `snapshot restore` uses):
+/// blank items skipped, each URL parsed (and normalised) by the `url`
+/// crate, only `http` accepted (TLS is not supported yet), an explicit
+/// non-default port required, and errors that name the flag.
 fn parse_urls(flag: &str, s: &str) -> Result<Vec<url::Url>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -192,29 +198,39 @@ fn url_string(u: &url::Url) -> String {
     u.as_str().trim_end_matches('/').to_string()
 }
 
+/// `--initial-cluster`, split by etcd-format's tokenizer of etcd's grammar,
+/// with oxcd's stricter rules on top: items trimmed and blank ones skipped,
+/// '=' required, each URL checked by [`parse_urls`] in the order written;
+/// members in the order their names first appear.
 fn parse_initial_cluster(s: &str, token: &str) -> Result<Vec<InitialMember>, String> {
-    let mut members: Vec<InitialMember> = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, u) = part
-            .split_once('=')
-            .ok_or_else(|| format!("--initial-cluster: {part:?} is not of the form name=url"))?;
+    let mut items = Vec::new();
+    for (name, url) in initial_cluster_items(s) {
+        let name = name.trim_start();
+        let Some(u) = url else {
+            let part = name.trim_end();
+            if part.is_empty() {
+                continue;
+            }
+            return Err(format!(
+                "--initial-cluster: {part:?} is not of the form name=url"
+            ));
+        };
         let url = parse_urls("initial-cluster", u)?;
-        let u = url_string(&url[0]);
-        match members.iter_mut().find(|m| m.name == name) {
-            Some(m) => m.peer_urls.push(u),
-            None => members.push(InitialMember {
-                name: name.to_string(),
-                id: 0,
-                peer_urls: vec![u],
-            }),
-        }
+        items.push((name, url_string(&url[0])));
     }
+    let members: Vec<InitialMember> = group_by_name(items)
+        .into_iter()
+        .map(|(name, mut peer_urls)| {
+            peer_urls.sort();
+            InitialMember {
+                id: member_id(&peer_urls, token),
+                name,
+                peer_urls,
+            }
+        })
+        .collect();
     if members.is_empty() {
         return Err("--initial-cluster must not be empty".into());
-    }
-    for m in &mut members {
-        m.peer_urls.sort();
-        m.id = member_id(&m.peer_urls, token);
     }
     Ok(members)
 }
@@ -450,6 +466,42 @@ mod tests {
         assert!(e.contains("--advertise-client-urls is required"), "{e}");
         let e = cfg(&["--listen-peer-urls", "notaurl"]).unwrap_err();
         assert!(e.contains("invalid URL"), "{e}");
+    }
+
+    #[test]
+    fn initial_cluster_grammar() {
+        let ms = parse_initial_cluster(
+            " b=http://127.0.0.1:2, ,a=http://127.0.0.1:1/ ,b = http://127.0.0.1:3,",
+            "t",
+        )
+        .expect("valid");
+        let got: Vec<(&str, Vec<&str>)> = ms
+            .iter()
+            .map(|m| {
+                let urls = m.peer_urls.iter().map(String::as_str).collect();
+                (m.name.as_str(), urls)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("b", vec!["http://127.0.0.1:2"]),
+                ("a", vec!["http://127.0.0.1:1"]),
+                ("b ", vec!["http://127.0.0.1:3"]),
+            ]
+        );
+        assert_eq!(ms[1].id, member_id(&["http://127.0.0.1:1".into()], "t"));
+        let e = parse_initial_cluster("a=http://127.0.0.1:1, x ", "t").unwrap_err();
+        assert_eq!(e, "--initial-cluster: \"x\" is not of the form name=url");
+        let e = parse_initial_cluster("a= ", "t").unwrap_err();
+        assert_eq!(e, "--initial-cluster must not be empty");
+        let e = parse_initial_cluster(" , ", "t").unwrap_err();
+        assert_eq!(e, "--initial-cluster must not be empty");
+        // the first bad URL as written, not in name order
+        let e = parse_initial_cluster("b=ftp://h:1,a=ftp://h:2", "t").unwrap_err();
+        assert!(e.ends_with(": ftp"), "{e}");
+        let e = parse_initial_cluster("b=http://h:1,a=http://h", "t").unwrap_err();
+        assert!(e.ends_with("http://h"), "{e}");
     }
 
     #[test]

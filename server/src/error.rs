@@ -117,3 +117,42 @@ storage_from!(
 );
 
 pub type Result<T, E = EtcdError> = std::result::Result<T, E>;
+
+/// What ends a member: it could not start, or it can no longer vouch for
+/// its log or store (a failed fsync or store commit), so it must stop
+/// before acknowledging anything more — etcd stops in the same cases.
+/// Kept apart from [`EtcdError`], which answers one request.
+#[derive(Debug, thiserror::Error)]
+pub enum Fatal {
+    /// the data dir, the store, the log or a listener could not be opened,
+    /// or the cluster refused this member at start
+    #[error("{0}")]
+    Start(String),
+    /// the node loop failed while running
+    #[error("fatal: {what}: {detail}")]
+    Node { what: &'static str, detail: String },
+    /// the node thread panicked
+    #[error("fatal: the raft node stopped unexpectedly")]
+    Panicked,
+}
+
+impl Fatal {
+    /// The node loop's failure at `what`.
+    pub fn node(what: &'static str, e: impl std::fmt::Display) -> Fatal {
+        Fatal::Node {
+            what,
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// Turns an error into the node loop's fatal failure at `what`.
+pub(crate) trait OrFatal<T> {
+    fn or_fatal(self, what: &'static str) -> std::result::Result<T, Fatal>;
+}
+
+impl<T, E: std::fmt::Display> OrFatal<T> for std::result::Result<T, E> {
+    fn or_fatal(self, what: &'static str) -> std::result::Result<T, Fatal> {
+        self.map_err(|e| Fatal::node(what, e))
+    }
+}

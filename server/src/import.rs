@@ -9,11 +9,14 @@
 //! entries the database does not hold yet (etcd would replay them; we do
 //! not read etcd's request encoding), and an etcd with auth enabled.
 
-use crate::mvcc::backend::*;
+use crate::backend::*;
 use crate::mvcc::Loader;
 use etcd_format::bolt::Reader;
 use etcd_format::raftpb::Metadata;
 use etcd_format::schema::{self, MetaInfo};
+use etcd_format::wal::{
+    ENTRY_TYPE as WAL_ENTRY, METADATA_TYPE as WAL_METADATA, STATE_TYPE as WAL_STATE,
+};
 use oxcd_proto::etcdserverpb::{AlarmMember, Member};
 use prost::Message;
 use redb::{Database, Durability};
@@ -22,10 +25,6 @@ use std::path::{Path, PathBuf};
 
 /// A visitor of one bucket's (key, value) pairs.
 type Visit<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<(), String>;
-
-const WAL_METADATA: i64 = 1;
-const WAL_ENTRY: i64 = 2;
-const WAL_STATE: i64 = 3;
 
 /// etcd's database file in a data dir.
 pub fn etcd_db(data_dir: &Path) -> PathBuf {
@@ -91,35 +90,15 @@ fn scan_wal(dir: &Path) -> Result<WalFacts, String> {
     })
 }
 
+/// A `members` bucket record (etcd's member JSON) as the API's member.
 fn member_from_json(v: &[u8]) -> Result<Member, String> {
-    let j: serde_json::Value =
-        serde_json::from_slice(v).map_err(|e| format!("member record: {e}"))?;
-    let strings = |k: &str| -> Vec<String> {
-        j.get(k)
-            .and_then(|x| x.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let m = etcd_format::member::Member::from_json(v)?;
     Ok(Member {
-        id: j
-            .get("id")
-            .and_then(|x| x.as_u64())
-            .ok_or("member record without id")?,
-        name: j
-            .get("name")
-            .and_then(|x| x.as_str())
-            .unwrap_or_default()
-            .to_string(),
-        peer_ur_ls: strings("peerURLs"),
-        client_ur_ls: strings("clientURLs"),
-        is_learner: j
-            .get("isLearner")
-            .and_then(|x| x.as_bool())
-            .unwrap_or(false),
+        id: m.id,
+        name: m.name,
+        peer_ur_ls: m.peer_urls,
+        client_ur_ls: m.client_urls,
+        is_learner: m.is_learner,
     })
 }
 

@@ -1,22 +1,30 @@
-//! oxcd: an etcd-compatible v3 server.
+//! oxcd: an etcd-compatible v3 server. [`run::run`] runs one member.
 //!
-//! Layers, outermost first: `api` (gRPC services) → `node` (the member:
-//! store, membership, request entry points) → `consensus` (raft-rs, the
-//! ready loop) → `apply` (the state machine) → `mvcc` (revisions, key
-//! index) → redb tables. Beside them: `wal` (the durable log), `snap`
-//! (snapshot files), `transport` (the peer protocol).
+//! Layers, outermost first (each uses only those below it):
+//! `run` (wires a member) → `api` (gRPC services) → `node` (the request
+//! facade) → `transport` (the peer protocol; implements consensus's
+//! `Network`) → `consensus` (raft-rs: opening the data dir, the ready
+//! loop, raft's snapshot files) → `export` (the store as an etcd snapshot
+//! file) → `shared` (the state every part reads) → `apply` (the state
+//! machine and the reads) → `mvcc` (revisions, key index) → `backend`
+//! (redb tables). Beside them: `wal` (the durable log), `import` (etcd
+//! data dirs and received snapshots into the store), `watch`, `lease`,
+//! `config`, `error`, `net`. See docs/architecture.md.
 
 pub mod api;
 pub mod apply;
+pub mod backend;
 pub mod config;
 pub mod consensus;
 pub mod error;
+pub mod export;
 pub mod import;
 pub mod lease;
 pub mod mvcc;
+pub mod net;
 pub mod node;
-pub mod snap;
-pub mod snapshot;
+pub mod run;
+pub mod shared;
 pub mod transport;
 pub mod wal;
 pub mod watch;

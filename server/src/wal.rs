@@ -10,7 +10,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 const HEADER: usize = 8;
@@ -19,6 +18,15 @@ pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// no record is ever this large (requests are capped far below it)
 const MAX_RECORD: usize = 256 * 1024 * 1024;
 
+// Record types of *our* WAL format, not etcd's: etcd's WAL (read and written
+// by `etcd_format::wal`) frames protobuf `walpb.Record`s with types
+// metadata=1, entry=2, state=3, crc=4, snapshot=5 as `i64`, while ours is a
+// one-byte type in our own frame, numbered differently (entry=1, crc=2,
+// state=3, snapshot=4) and with no metadata record. The two formats never
+// meet: our segments are `.oxwal` files, etcd's `.wal`, so these constants
+// are deliberately not shared with etcd_format's.
+
+/// an `Entry` (prost) logged by raft
 pub const REC_ENTRY: u8 = 1;
 /// first record of every segment: the chain's CRC so far
 pub const REC_CRC: u8 = 2;
@@ -94,15 +102,15 @@ fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
     ))
 }
 
-/// Reserves the segment's blocks up front (zeros), like etcd's WAL.
+/// Reserves the segment's blocks up front (zeros), like etcd's WAL, with
+/// etcd's own preallocation (a plain extension where the filesystem has no
+/// fallocate).
 fn preallocate(f: &File, len: u64) -> io::Result<()> {
-    // SAFETY: plain syscall on a file descriptor we own; no memory is shared
-    let rc = unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, len as libc::off_t) };
-    match rc {
-        0 => Ok(()),
-        // filesystems without fallocate: the log still works, only unreserved
-        libc::EOPNOTSUPP | libc::EINVAL => Ok(()),
-        e => Err(io::Error::from_raw_os_error(e)),
+    match etcd_format::fileutil::preallocate(f, len) {
+        // a filesystem refusing the reservation: the log still works, only
+        // unreserved
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+        r => r,
     }
 }
 

@@ -3,6 +3,7 @@
 //! watchers are registered under the read lock, so a new watcher's history
 //! catch-up and its live events meet without a gap or an overlap.
 
+use crate::mvcc::in_range;
 use oxcd_proto::etcdserverpb::{ResponseHeader, WatchResponse};
 use oxcd_proto::mvccpb::{event::EventType, Event};
 use std::collections::HashMap;
@@ -102,14 +103,6 @@ pub fn for_each_event<T: redb::ReadableTable<&'static [u8], &'static [u8]>>(
             }
         })
     })
-}
-
-/// etcd's key-range test: empty `end` is one key, `"\0"` means to the end.
-pub fn in_range(k: &[u8], start: &[u8], end: &[u8]) -> bool {
-    if end.is_empty() {
-        return k == start;
-    }
-    k >= start && (end == [0] || k < end)
 }
 
 #[derive(Default)]

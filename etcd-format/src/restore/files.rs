@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::RestoreError;
-use crate::wal;
+use crate::{fileutil, wal};
 
 pub(super) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> RestoreError {
     let path = path.to_path_buf();
@@ -54,31 +54,10 @@ pub(super) fn write_wal(path: &Path, records: &[u8]) -> Result<(), RestoreError>
         .mode(0o600)
         .open(path)
         .map_err(io_err("create", path))?;
-    preallocate(&f, wal::SEGMENT_SIZE_BYTES.max(records.len() as u64))
+    fileutil::preallocate(&f, wal::SEGMENT_SIZE_BYTES.max(records.len() as u64))
         .map_err(io_err("preallocate", path))?;
     f.write_all(records).map_err(io_err("write", path))?;
     f.sync_all().map_err(io_err("fsync", path))
-}
-
-/// Reserves `len` bytes and extends the file to them, like etcd's
-/// `fileutil.Preallocate(f, len, true)`: fallocate where supported,
-/// otherwise a (sparse) truncate.
-fn preallocate(f: &File, len: u64) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: fallocate on an open descriptor we own; no memory is
-        // passed.
-        let rc = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len as libc::off_t) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EOPNOTSUPP) {
-            return Err(err);
-        }
-    }
-    f.set_len(len)
 }
 
 pub(super) fn sync_dir(dir: &Path) -> Result<(), RestoreError> {

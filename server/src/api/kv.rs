@@ -107,12 +107,7 @@ fn check_intervals(ops: &[RequestOp]) -> Result<Intervals, EtcdError> {
     Ok((puts, dels))
 }
 
-fn in_range(k: &[u8], start: &[u8], end: &[u8]) -> bool {
-    if end.is_empty() {
-        return k == start;
-    }
-    k >= start && (end == [0] || k < end)
-}
+use crate::mvcc::in_range;
 
 #[tonic::async_trait]
 impl Kv for Api {

@@ -172,9 +172,9 @@ impl Maintenance for Api {
             return Err(EtcdError::BadLeaderTransferee.into());
         }
         if target != srv.member_id {
-            srv.send(crate::consensus::NodeMsg::Transfer { to: target })?;
+            srv.transfer_leader(target)?;
             // etcd waits for the transfer, up to its request timeout
-            let deadline = tokio::time::Instant::now() + crate::node::request_timeout(&srv.cfg);
+            let deadline = tokio::time::Instant::now() + crate::shared::request_timeout(&srv.cfg);
             while srv.leader.load(Ordering::SeqCst) != target {
                 if tokio::time::Instant::now() >= deadline {
                     return Err(EtcdError::TransferTimeout.into());

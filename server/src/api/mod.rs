@@ -81,22 +81,6 @@ fn etcd_limit_code(
     resp
 }
 
-/// The listener's connections, with Nagle's algorithm off: small gRPC
-/// frames must not wait for it.
-pub(crate) fn nodelay(
-    listener: tokio::net::TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    tokio_stream::StreamExt::map(
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
-        |conn| {
-            if let Ok(c) = &conn {
-                let _ = c.set_nodelay(true);
-            }
-            conn
-        },
-    )
-}
-
 /// Serves the client API on `listener` until `shutdown` resolves.
 pub async fn serve(
     srv: Arc<Server>,
@@ -107,7 +91,7 @@ pub async fn serve(
         srv: srv.clone(),
         peer: false,
     };
-    let incoming = nodelay(listener);
+    let incoming = crate::net::nodelay(listener);
     // gRPC accepts a little more than a request may hold so that an
     // oversized request gets etcd's own error rather than a transport one
     let limit = srv.cfg.max_request_bytes + 512 * 1024;
@@ -121,4 +105,12 @@ pub async fn serve(
         .add_service(WatchServer::new(api).max_decoding_message_size(limit))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
+}
+
+/// The client services a follower forwards to the leader's peer port
+/// (lease keep-alives and TTL queries, learner promotion), answered there
+/// and never forwarded again.
+pub fn forwarded_routes(srv: Arc<Server>) -> tonic::service::Routes {
+    let api = Api { srv, peer: true };
+    tonic::service::Routes::new(LeaseServer::new(api.clone())).add_service(ClusterServer::new(api))
 }

@@ -1,18 +1,71 @@
-//! Consensus: raft-rs drives replication. The node loop (`ready.rs`)
-//! applies committed entries (`applier.rs`) and installs snapshots
-//! (`snapshots.rs`); this module holds what it talks in and its logger,
-//! `storage.rs` raft-rs's view of the log.
+//! Consensus: raft-rs drives replication, and nothing else lives here.
+//! `open.rs` recovers a member from its data dir (store, WAL, raft's log);
+//! the node loop (`ready.rs`) handles raft's Ready, hands committed
+//! entries to the state machine (`applier.rs` → `crate::apply`) and does
+//! what touches the whole store (`whole_store.rs`: snapshot install, the
+//! snapshot point, defragment); `snapfile.rs` keeps raft's snapshot files,
+//! `storage.rs` is raft-rs's view of the log. This module holds what the
+//! loop is told ([`NodeMsg`], through a [`NodeSender`]) and what it needs
+//! of the network ([`Network`], which the peer transport implements).
 
 mod applier;
-pub mod ready;
-mod snapshots;
+pub mod open;
+mod ready;
+pub mod snapfile;
 pub mod storage;
+mod whole_store;
+
+pub use ready::run;
 
 use crate::apply::Applied;
-use crate::error::Result;
+use crate::error::{EtcdError, Result};
+use crate::export::SnapshotView;
+use oxcd_proto::etcdserverpb::Member;
 use raft::eraftpb::{ConfChange, Message};
 use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+use std::sync::Mutex;
 use tokio::sync::oneshot;
+
+/// What the node loop needs of the network: the peer transport queues
+/// raft's messages (a snapshot message with the database as of its
+/// index) and follows membership changes.
+pub trait Network: Send + Sync {
+    /// Queues a message for its peer; never blocks the loop.
+    fn send(&self, m: Message);
+    /// Sends a snapshot message with the database `view` describes; the
+    /// outcome comes back as [`NodeMsg::SnapshotSent`].
+    fn send_snapshot(&self, m: Message, view: SnapshotView);
+    /// The members to keep streams to.
+    fn update_peers(&self, members: &[Member]);
+}
+
+/// The way into the node loop, shared by the request facade and the peer
+/// transport. Closing it ends the loop once what is queued is done.
+pub struct NodeSender(Mutex<Option<Sender<NodeMsg>>>);
+
+impl NodeSender {
+    pub fn new(tx: Sender<NodeMsg>) -> NodeSender {
+        NodeSender(Mutex::new(Some(tx)))
+    }
+
+    pub fn send(&self, m: NodeMsg) -> Result<()> {
+        let tx = self
+            .0
+            .lock()
+            .map_err(|_| EtcdError::Stopped)?
+            .clone()
+            .ok_or(EtcdError::Stopped)?;
+        tx.send(m).map_err(|_| EtcdError::Stopped)
+    }
+
+    /// Stops taking messages; the loop ends once those queued are handled.
+    pub fn close(&self) {
+        if let Ok(mut g) = self.0.lock() {
+            g.take();
+        }
+    }
+}
 
 /// Everything the node loop acts on, from gRPC handlers, the peer
 /// transport and timers.

@@ -8,11 +8,12 @@
 //! committed every few milliseconds; readers see the uncommitted ones
 //! through the store's pending overlay, so an answered write is visible.
 
+use super::open::NodeParts;
 use super::storage::AppliedPoint;
-use super::NodeMsg;
+use super::{Network, NodeMsg};
 use crate::apply::Applied;
-use crate::error::{EtcdError, Result};
-use crate::node::{fatal, NodeParts, Server};
+use crate::error::{EtcdError, Fatal, OrFatal, Result};
+use crate::shared::Shared;
 use crate::wal::{Entry as WalEntry, Wal};
 use oxcd_proto::etcdserverpb::Member;
 use protobuf::Message as _;
@@ -21,6 +22,7 @@ use raft::{RawNode, SnapshotStatus, StateRole};
 use redb::{Durability, WriteTransaction};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -44,7 +46,8 @@ pub(super) type Waiter = oneshot::Sender<Result<Applied>>;
 type ReadWaiter = oneshot::Sender<Result<()>>;
 
 pub(super) struct Loop<'a> {
-    pub(super) srv: &'a Server,
+    pub(super) srv: &'a Shared,
+    pub(super) net: Arc<dyn Network>,
     pub(super) raw: RawNode<super::storage::LogStore>,
     pub(super) wal: Wal,
     pub(super) txn: Option<WriteTransaction>,
@@ -69,51 +72,51 @@ pub(super) struct Loop<'a> {
     pub(super) stop_at: Option<Instant>,
 }
 
-impl Server {
-    /// The node loop; runs until [`Server::close`].
-    pub fn run(&self, parts: NodeParts) {
-        let NodeParts {
-            wal,
-            raw,
-            rx,
-            conf_state,
-        } = parts;
-        let applied = self.applied_index.load(Ordering::SeqCst);
-        let mut l = Loop {
-            srv: self,
-            raw,
-            wal,
-            txn: None,
-            conf_state,
-            waiters: HashMap::new(),
-            stalled: Vec::new(),
-            reads_new: Vec::new(),
-            reads_inflight: None,
-            reads_wait: Vec::new(),
-            read_ctx: 0,
-            role: StateRole::Follower,
-            since_durable: 0,
-            last_commit: Instant::now(),
-            last_durable: Instant::now(),
-            released: 0,
-            last_snap: applied,
-            // measured at the first durable commit
-            last_stats: Instant::now()
-                .checked_sub(STATS_EVERY)
-                .unwrap_or_else(Instant::now),
-            stop_at: None,
-        };
-        l.run(rx);
-    }
+/// The node loop: runs until its [`super::NodeSender`] is closed or this
+/// member is removed, or fails with what stops the member.
+pub fn run(srv: &Shared, parts: NodeParts, net: Arc<dyn Network>) -> Result<(), Fatal> {
+    let NodeParts {
+        wal,
+        raw,
+        rx,
+        conf_state,
+    } = parts;
+    let applied = srv.applied_index.load(Ordering::SeqCst);
+    let mut l = Loop {
+        srv,
+        net,
+        raw,
+        wal,
+        txn: None,
+        conf_state,
+        waiters: HashMap::new(),
+        stalled: Vec::new(),
+        reads_new: Vec::new(),
+        reads_inflight: None,
+        reads_wait: Vec::new(),
+        read_ctx: 0,
+        role: StateRole::Follower,
+        since_durable: 0,
+        last_commit: Instant::now(),
+        last_durable: Instant::now(),
+        released: 0,
+        last_snap: applied,
+        // measured at the first durable commit
+        last_stats: Instant::now()
+            .checked_sub(STATS_EVERY)
+            .unwrap_or_else(Instant::now),
+        stop_at: None,
+    };
+    l.run(rx)
 }
 
 impl Loop<'_> {
-    fn run(&mut self, rx: std::sync::mpsc::Receiver<NodeMsg>) {
+    fn run(&mut self, rx: std::sync::mpsc::Receiver<NodeMsg>) -> Result<(), Fatal> {
         use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
         let tick = Duration::from_millis(self.srv.cfg.heartbeat_ms);
         let mut next_tick = Instant::now() + tick;
         let mut last_sweep = Instant::now();
-        self.on_ready();
+        self.on_ready()?;
         'outer: loop {
             // a short spin before sleeping: a lone client's next request
             // usually arrives within tens of microseconds
@@ -142,10 +145,10 @@ impl Loop<'_> {
             }
             let idle = first.is_none();
             if let Some(m) = first {
-                self.handle(m);
+                self.handle(m)?;
                 for _ in 1..MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(m) => self.handle(m),
+                        Ok(m) => self.handle(m)?,
                         Err(_) => break,
                     }
                 }
@@ -164,8 +167,8 @@ impl Loop<'_> {
                 last_sweep = now;
             }
             self.issue_reads();
-            self.on_ready();
-            self.maybe_commit(idle);
+            self.on_ready()?;
+            self.maybe_commit(idle)?;
             if self.stop_at.is_some_and(|t| now >= t) {
                 self.srv.stopped_removed.store(true, Ordering::SeqCst);
             }
@@ -177,9 +180,10 @@ impl Loop<'_> {
         if let Err(e) = self.commit(true) {
             eprintln!("oxcd: final store commit failed (the WAL still has every write): {e}");
         }
+        Ok(())
     }
 
-    fn handle(&mut self, m: NodeMsg) {
+    fn handle(&mut self, m: NodeMsg) -> Result<(), Fatal> {
         match m {
             NodeMsg::Propose {
                 id,
@@ -198,7 +202,7 @@ impl Loop<'_> {
                 if self.raw.raft.has_pending_conf() {
                     // raft-rs would silently turn a second one into a no-op
                     let _ = done.send(Err(EtcdError::Unhealthy));
-                    return;
+                    return Ok(());
                 }
                 let id = cc.id;
                 self.waiters.insert(id, done);
@@ -235,6 +239,7 @@ impl Loop<'_> {
                 },
             ),
         }
+        Ok(())
     }
 
     fn publish_progress(&self) {
@@ -335,9 +340,9 @@ impl Loop<'_> {
         }
     }
 
-    fn on_ready(&mut self) {
+    fn on_ready(&mut self) -> Result<(), Fatal> {
         if !self.raw.has_ready() {
-            return;
+            return Ok(());
         }
         let mut rd = self.raw.ready();
         if let Some(ss) = rd.ss() {
@@ -345,9 +350,9 @@ impl Loop<'_> {
         }
         self.send(rd.take_messages());
         if !rd.snapshot().is_empty() {
-            self.apply_snapshot(rd.snapshot().clone());
+            self.apply_snapshot(rd.snapshot().clone())?;
         }
-        self.apply_entries(rd.take_committed_entries());
+        self.apply_entries(rd.take_committed_entries())?;
         if !rd.entries().is_empty() {
             let entries: Vec<WalEntry> = rd
                 .entries()
@@ -359,26 +364,23 @@ impl Loop<'_> {
                     kind: u32::from(e.get_entry_type() == EntryType::EntryConfChange),
                 })
                 .collect();
-            if let Err(e) = self.wal.append(&entries) {
-                fatal("writing the WAL", e);
-            }
-            if let Err(e) = self.raw.mut_store().mem.wl().append(rd.entries()) {
-                fatal("appending to the raft log", e);
-            }
+            self.wal.append(&entries).or_fatal("writing the WAL")?;
+            self.raw
+                .mut_store()
+                .mem
+                .wl()
+                .append(rd.entries())
+                .or_fatal("appending to the raft log")?;
         }
         if let Some(hs) = rd.hs() {
             let bytes = hs.write_to_bytes().unwrap_or_default();
-            if let Err(e) = self.wal.save_state(&bytes) {
-                fatal("writing the WAL", e);
-            }
+            self.wal.save_state(&bytes).or_fatal("writing the WAL")?;
             self.srv.term.store(hs.term, Ordering::SeqCst);
             self.srv.raft_index.store(hs.commit, Ordering::SeqCst);
             self.raw.mut_store().mem.wl().set_hardstate(hs.clone());
         }
         if rd.must_sync() {
-            if let Err(e) = self.wal.sync() {
-                fatal("syncing the WAL", e);
-            }
+            self.wal.sync().or_fatal("syncing the WAL")?;
         }
         self.send(rd.take_persisted_messages());
         let states = rd.take_read_states();
@@ -389,9 +391,10 @@ impl Loop<'_> {
             self.srv.raft_index.store(c, Ordering::SeqCst);
         }
         self.send(light.take_messages());
-        self.apply_entries(light.take_committed_entries());
+        self.apply_entries(light.take_committed_entries())?;
         self.raw.advance_apply();
         self.release_reads();
+        Ok(())
     }
 
     fn on_soft_state(&mut self, leader: u64, role: StateRole) {
@@ -414,39 +417,27 @@ impl Loop<'_> {
         }
     }
 
-    fn send(&self, msgs: Vec<Message>) {
-        if msgs.is_empty() {
-            return;
-        }
-        let Some(t) = self.srv.transport.get() else {
-            return;
-        };
+    fn send(&mut self, msgs: Vec<Message>) {
         for m in msgs {
             if m.get_msg_type() == MessageType::MsgSnapshot {
                 // the database goes with it, exactly as of the snapshot's index
                 let want = m.get_snapshot().get_metadata().index;
                 match self.srv.snapshot_view() {
-                    Ok(v) if v.index == want => t.send_snapshot(m, v),
+                    Ok(v) if v.index == want => self.net.send_snapshot(m, v),
                     Ok(v) => {
                         eprintln!(
                             "oxcd: snapshot for {:x} skipped: store at {} not {want}",
                             m.to, v.index
                         );
-                        let _ = self.srv.send(NodeMsg::SnapshotSent {
-                            to: m.to,
-                            ok: false,
-                        });
+                        self.raw.report_snapshot(m.to, SnapshotStatus::Failure);
                     }
                     Err(e) => {
                         eprintln!("oxcd: snapshot for {:x}: {e}", m.to);
-                        let _ = self.srv.send(NodeMsg::SnapshotSent {
-                            to: m.to,
-                            ok: false,
-                        });
+                        self.raw.report_snapshot(m.to, SnapshotStatus::Failure);
                     }
                 }
             } else {
-                t.send(m);
+                self.net.send(m);
             }
         }
     }
@@ -465,24 +456,27 @@ impl Loop<'_> {
     }
 
     pub(super) fn set_members(&self, members: Vec<Member>) {
-        if let Some(t) = self.srv.transport.get() {
-            t.update_peers(&members);
-        }
+        self.net.update_peers(&members);
         if let Ok(mut g) = self.srv.members.write() {
             *g = members;
         }
     }
 
-    pub(super) fn ensure_txn(&mut self) {
+    /// The store transaction applied records go into, opened if needed.
+    pub(super) fn txn(&mut self) -> Result<&WriteTransaction, Fatal> {
         if self.txn.is_none() {
-            match self.srv.begin_write() {
-                Ok(t) => self.txn = Some(t),
-                Err(e) => fatal("opening a store transaction", e),
-            }
+            self.txn = Some(
+                self.srv
+                    .begin_write()
+                    .or_fatal("opening a store transaction")?,
+            );
         }
+        self.txn
+            .as_ref()
+            .ok_or_else(|| Fatal::node("opening a store transaction", "no transaction"))
     }
 
-    fn maybe_commit(&mut self, idle: bool) {
+    fn maybe_commit(&mut self, idle: bool) -> Result<(), Fatal> {
         let durable =
             self.since_durable >= DURABLE_ENTRIES || self.last_durable.elapsed() >= DURABLE_EVERY;
         let pending = self
@@ -497,10 +491,9 @@ impl Loop<'_> {
                 || pending >= MAX_PENDING
                 || self.last_commit.elapsed() >= COMMIT_EVERY)
         {
-            if let Err(e) = self.commit(durable) {
-                fatal("committing the store", e);
-            }
+            self.commit(durable).or_fatal("committing the store")?;
         }
+        Ok(())
     }
 
     /// Commits the store transaction (durably when asked, which lets the

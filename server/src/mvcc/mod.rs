@@ -2,7 +2,6 @@
 //! revision; values live in the redb `key` table under their revision, and the
 //! in-memory [`index::TreeIndex`] maps keys to their revision history.
 
-pub mod backend;
 pub mod index;
 pub mod revision;
 
@@ -16,6 +15,15 @@ use revision::Rev;
 use std::collections::{BTreeMap, HashMap};
 
 pub type KvTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
+
+/// etcd's key-range test for `[start, end)`: an empty `end` is the single
+/// key `start`, `"\0"` means every key from `start` on.
+pub fn in_range(k: &[u8], start: &[u8], end: &[u8]) -> bool {
+    if end.is_empty() {
+        return k == start;
+    }
+    k >= start && (end == [0] || k < end)
+}
 
 /// Revision bookkeeping of one modifying request: all its changes share
 /// `main` and count up `sub`.
@@ -377,4 +385,23 @@ pub fn merge_records<T: ReadableTable<&'static [u8], &'static [u8]>>(
         f(*pr, *ptomb, &kv.encode_to_vec())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_range;
+
+    #[test]
+    fn in_range_follows_etcd_end_conventions() {
+        // empty end: the one key
+        assert!(in_range(b"a", b"a", b""));
+        assert!(!in_range(b"ab", b"a", b""));
+        // "\0": from the key on
+        assert!(in_range(b"zz", b"b", b"\0"));
+        assert!(!in_range(b"a", b"b", b"\0"));
+        // [start, end)
+        assert!(in_range(b"b", b"b", b"d"));
+        assert!(in_range(b"c\xff", b"b", b"d"));
+        assert!(!in_range(b"d", b"b", b"d"));
+    }
 }

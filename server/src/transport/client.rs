@@ -1,14 +1,14 @@
 //! The sending side: a task per peer with a long-lived `Raft` stream, the
 //! snapshot sender, and the membership fetch of a joining member.
 
+use super::Host;
+use crate::consensus::open::Join;
 use crate::consensus::NodeMsg;
-use crate::node::{Join, Server};
-use crate::snapshot::SnapshotView;
+use crate::export::SnapshotView;
 use oxcd_proto::oxcdpeerpb::peer_client::PeerClient;
 use oxcd_proto::oxcdpeerpb::{MembersRequest, RaftBatch, SnapshotChunk};
 use protobuf::Message as _;
 use raft::eraftpb::Message;
-use std::sync::Weak;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
@@ -23,7 +23,7 @@ pub struct PeerCtx {
     pub from: u64,
     pub to: u64,
     pub url: String,
-    pub srv: Weak<Server>,
+    pub host: Host,
 }
 
 /// A lazily connected channel to a member's peer URL.
@@ -106,11 +106,11 @@ pub async fn run_peer(ctx: PeerCtx, mut rx: mpsc::Receiver<Message>) {
                 let msg = status.message().to_string();
                 if msg.contains("permanently removed") {
                     eprintln!("oxcd: the member has been permanently removed from the cluster");
-                    if let Some(s) = ctx.srv.upgrade() {
-                        s.stopped_removed
-                            .store(true, std::sync::atomic::Ordering::SeqCst);
-                        s.close();
-                    }
+                    ctx.host
+                        .shared
+                        .stopped_removed
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    ctx.host.node.close();
                     return;
                 }
                 if !warned {
@@ -121,9 +121,7 @@ pub async fn run_peer(ctx: PeerCtx, mut rx: mpsc::Receiver<Message>) {
             Ok(Ok(_)) => warned = false,
             Err(_) => {}
         }
-        if let Some(s) = ctx.srv.upgrade() {
-            let _ = s.send(NodeMsg::Unreachable(ctx.to));
-        }
+        ctx.host.report(NodeMsg::Unreachable(ctx.to));
         tokio::time::sleep(RECONNECT).await;
     }
 }

@@ -6,14 +6,30 @@
 mod client;
 pub mod server;
 
-use crate::consensus::NodeMsg;
-use crate::node::Server;
-use crate::snapshot::SnapshotView;
+use crate::consensus::{Network, NodeMsg, NodeSender};
+use crate::export::SnapshotView;
+use crate::shared::Shared;
 use oxcd_proto::etcdserverpb::Member;
 use raft::eraftpb::Message;
 use std::collections::HashMap;
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+
+/// What the transport needs of its member: the shared state (identity,
+/// members, removed members, peers' activity, data dir) and the node
+/// loop's way in.
+#[derive(Clone)]
+pub struct Host {
+    pub shared: Arc<Shared>,
+    pub node: Arc<NodeSender>,
+}
+
+impl Host {
+    /// Tells the node loop; a stopped loop no longer listens.
+    fn report(&self, m: NodeMsg) {
+        let _ = self.node.send(m);
+    }
+}
 
 /// Messages queued per peer before new ones are dropped (and raft told
 /// the peer is unreachable), as etcd's stream buffer.
@@ -29,23 +45,24 @@ pub struct Transport {
     cluster_id: u64,
     member_id: u64,
     rt: tokio::runtime::Handle,
-    srv: Weak<Server>,
+    host: Host,
     peers: Mutex<HashMap<u64, Peer>>,
 }
 
 impl Transport {
-    pub fn new(srv: &std::sync::Arc<Server>, rt: tokio::runtime::Handle) -> Transport {
+    pub fn new(host: Host, rt: tokio::runtime::Handle) -> Transport {
         Transport {
-            cluster_id: srv.cluster_id,
-            member_id: srv.member_id,
+            cluster_id: host.shared.cluster_id,
+            member_id: host.shared.member_id,
             rt,
-            srv: std::sync::Arc::downgrade(srv),
+            host,
             peers: Mutex::new(HashMap::new()),
         }
     }
+}
 
-    /// Queues a message for its peer; never blocks the node loop.
-    pub fn send(&self, m: Message) {
+impl Network for Transport {
+    fn send(&self, m: Message) {
         let to = m.to;
         let full = match self.peers.lock() {
             Ok(peers) => match peers.get(&to) {
@@ -59,8 +76,7 @@ impl Transport {
         }
     }
 
-    /// Sends a snapshot message with the database `view` describes.
-    pub fn send_snapshot(&self, m: Message, view: SnapshotView) {
+    fn send_snapshot(&self, m: Message, view: SnapshotView) {
         let to = m.to;
         let url = self
             .peers
@@ -71,7 +87,7 @@ impl Transport {
             self.report(NodeMsg::SnapshotSent { to, ok: false });
             return;
         };
-        let srv = self.srv.clone();
+        let host = self.host.clone();
         let (cluster_id, from) = (self.cluster_id, self.member_id);
         self.rt.spawn(async move {
             let ok = match client::send_snapshot(url, cluster_id, from, m, view).await {
@@ -81,15 +97,13 @@ impl Transport {
                     false
                 }
             };
-            if let Some(s) = srv.upgrade() {
-                let _ = s.send(NodeMsg::SnapshotSent { to, ok });
-            }
+            host.report(NodeMsg::SnapshotSent { to, ok });
         });
     }
 
     /// Starts a sender for every member not yet known, stops those of
     /// members no longer listed, and follows peer URL changes.
-    pub fn update_peers(&self, members: &[Member]) {
+    fn update_peers(&self, members: &[Member]) {
         let Ok(mut peers) = self.peers.lock() else {
             return;
         };
@@ -113,7 +127,7 @@ impl Transport {
                     from: self.member_id,
                     to: m.id,
                     url: m.peer_ur_ls[0].clone(),
-                    srv: self.srv.clone(),
+                    host: self.host.clone(),
                 },
                 rx,
             ));
@@ -127,11 +141,11 @@ impl Transport {
             );
         }
     }
+}
 
+impl Transport {
     fn report(&self, m: NodeMsg) {
-        if let Some(s) = self.srv.upgrade() {
-            let _ = s.send(m);
-        }
+        self.host.report(m);
     }
 }
 

@@ -1,8 +1,9 @@
 //! The receiving side: the `Peer` service on `--listen-peer-urls`.
 
 use super::client::MAX_MESSAGE;
+use super::Host;
 use crate::consensus::NodeMsg;
-use crate::node::Server;
+use crate::shared::Shared;
 use oxcd_proto::oxcdpeerpb::peer_server::{Peer, PeerServer};
 use oxcd_proto::oxcdpeerpb::*;
 use protobuf::Message as _;
@@ -12,17 +13,18 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
 
 pub struct PeerService {
-    srv: Arc<Server>,
+    host: Host,
 }
 
 impl PeerService {
     /// Why a peer's request is refused, if it is.
     fn refuse(&self, cluster_id: u64, from: u64) -> Option<Status> {
-        if cluster_id != self.srv.cluster_id {
+        if cluster_id != self.host.shared.cluster_id {
             return Some(Status::failed_precondition("cluster ID mismatch"));
         }
         let removed = self
-            .srv
+            .host
+            .shared
             .removed
             .lock()
             .map(|r| r.contains(&from))
@@ -46,12 +48,12 @@ impl Peer for PeerService {
                 return Err(e);
             }
             if active.is_none() {
-                active = Some(Active::new(&self.srv, batch.from));
+                active = Some(Active::new(&self.host.shared, batch.from));
             }
             for b in batch.msgs {
                 let m = Message::parse_from_bytes(&b)
                     .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
-                if m.from != batch.from || m.to != self.srv.member_id {
+                if m.from != batch.from || m.to != self.host.shared.member_id {
                     return Err(Status::invalid_argument("raft message for another member"));
                 }
                 // raft-rs assumes these carry an entry (it would panic)
@@ -62,7 +64,8 @@ impl Peer for PeerService {
                 if needs_entry && m.entries.is_empty() {
                     return Err(Status::invalid_argument("raft message without its entry"));
                 }
-                self.srv
+                self.host
+                    .node
                     .send(NodeMsg::Step(m))
                     .map_err(|_| Status::unavailable("member is stopping"))?;
             }
@@ -85,7 +88,7 @@ impl Peer for PeerService {
         let msg = Message::parse_from_bytes(&first.msg)
             .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
         let md = msg.get_snapshot().get_metadata();
-        let dir = self.srv.cfg.data_dir.join("member").join("snap");
+        let dir = self.host.shared.cfg.data_dir.join("member").join("snap");
         let path = dir.join(format!("{:016x}-{:016x}.snap.db", md.term, md.index));
         let part = dir.join(format!("{:016x}-{:016x}.snap.db.part", md.term, md.index));
         let io = |e: std::io::Error| Status::internal(format!("snapshot file: {e}"));
@@ -113,7 +116,8 @@ impl Peer for PeerService {
         }
         std::fs::rename(&part, &path).map_err(io)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.srv
+        self.host
+            .node
             .send(NodeMsg::InstallSnapshot {
                 msg,
                 path,
@@ -132,8 +136,8 @@ impl Peer for PeerService {
         _: Request<MembersRequest>,
     ) -> Result<Response<MembersResponse>, Status> {
         Ok(Response::new(MembersResponse {
-            cluster_id: self.srv.cluster_id,
-            members: self.srv.members_sorted(),
+            cluster_id: self.host.shared.cluster_id,
+            members: self.host.shared.members_sorted(),
         }))
     }
 }
@@ -141,19 +145,19 @@ impl Peer for PeerService {
 /// Marks a peer active while a stream from it is open (counted: a new
 /// stream may open before the old one is seen to close).
 struct Active {
-    srv: Arc<Server>,
+    shared: Arc<Shared>,
     id: u64,
 }
 
 impl Active {
-    fn new(srv: &Arc<Server>, id: u64) -> Active {
-        if let Ok(mut a) = srv.peers_active.lock() {
+    fn new(shared: &Arc<Shared>, id: u64) -> Active {
+        if let Ok(mut a) = shared.peers_active.lock() {
             a.entry(id)
                 .or_insert_with(|| (std::time::Instant::now(), 0))
                 .1 += 1;
         }
         Active {
-            srv: srv.clone(),
+            shared: shared.clone(),
             id,
         }
     }
@@ -161,7 +165,7 @@ impl Active {
 
 impl Drop for Active {
     fn drop(&mut self) {
-        if let Ok(mut a) = self.srv.peers_active.lock() {
+        if let Ok(mut a) = self.shared.peers_active.lock() {
             if let Some(e) = a.get_mut(&self.id) {
                 e.1 -= 1;
                 if e.1 == 0 {
@@ -172,32 +176,25 @@ impl Drop for Active {
     }
 }
 
-/// Serves the peer protocol on `listener` until `shutdown` resolves.
+/// Serves the peer protocol on `listener` until `shutdown` resolves, with
+/// `forwarded`: the client services followers forward to the leader
+/// (lease keep-alives and TTL queries, learner promotion).
 pub async fn serve(
-    srv: Arc<Server>,
+    host: Host,
     listener: tokio::net::TcpListener,
+    forwarded: tonic::service::Routes,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = crate::api::nodelay(listener);
-    let api = crate::api::Api {
-        srv: srv.clone(),
-        peer: true,
-    };
     tonic::transport::Server::builder()
         // a peer that vanished without closing its connection (a partition,
         // a dead host) stops counting as connected
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(2)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
+        .add_routes(forwarded)
         .add_service(
-            PeerServer::new(PeerService { srv })
+            PeerServer::new(PeerService { host })
                 .max_decoding_message_size(MAX_MESSAGE + 1024 * 1024),
         )
-        // followers forward lease keep-alives, TTL queries and learner
-        // promotions to the leader
-        .add_service(oxcd_proto::etcdserverpb::lease_server::LeaseServer::new(
-            api.clone(),
-        ))
-        .add_service(oxcd_proto::etcdserverpb::cluster_server::ClusterServer::new(api))
-        .serve_with_incoming_shutdown(incoming, shutdown)
+        .serve_with_incoming_shutdown(crate::net::nodelay(listener), shutdown)
         .await
 }

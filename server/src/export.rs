@@ -6,10 +6,10 @@
 //! of the small pending overlay) taken under the state lock, then lays the
 //! file out without holding it, so writers carry on meanwhile.
 
+use crate::backend::{ETCD_AUTH, KEY};
 use crate::error::{EtcdError, Result};
-use crate::mvcc::backend::{ETCD_AUTH, KEY};
 use crate::mvcc::revision::Rev;
-use crate::node::Server;
+use crate::shared::Shared;
 use etcd_format::bolt::KeyValue;
 use etcd_format::schema;
 use etcd_format::snapshot::SnapshotWriter;
@@ -30,24 +30,21 @@ fn be(v: u64) -> Vec<u8> {
     v.to_be_bytes().to_vec()
 }
 
-/// etcd's JSON for a member record (fields left out when empty, as etcd does).
+/// etcd's JSON for a member record (fields left out when empty, as etcd
+/// does), keys sorted as oxcd's snapshots have always had them.
 fn member_json(m: &Member) -> Vec<u8> {
-    let mut o = serde_json::Map::new();
-    o.insert("id".into(), m.id.into());
-    o.insert("peerURLs".into(), m.peer_ur_ls.clone().into());
-    if m.is_learner {
-        o.insert("isLearner".into(), true.into());
-    }
-    if !m.name.is_empty() {
-        o.insert("name".into(), m.name.clone().into());
-    }
-    if !m.client_ur_ls.is_empty() {
-        o.insert("clientURLs".into(), m.client_ur_ls.clone().into());
-    }
-    serde_json::Value::Object(o).to_string().into_bytes()
+    use etcd_format::member::{JsonLayout, Member as EtcdMember};
+    let m = EtcdMember {
+        id: m.id,
+        name: m.name.clone(),
+        peer_urls: m.peer_ur_ls.clone(),
+        client_urls: m.client_ur_ls.clone(),
+        is_learner: m.is_learner,
+    };
+    m.json_as(JsonLayout::Sorted).into_bytes()
 }
 
-impl Server {
+impl Shared {
     /// The whole store as an etcd snapshot (trailer included), written to
     /// an anonymous temporary file beside the store (unlinked at once, so
     /// nothing is left behind) and returned positioned at its start. Only
@@ -106,7 +103,7 @@ impl Server {
     }
 }
 
-/// What [`Server::snapshot_view`] captured.
+/// What [`Shared::snapshot_view`] captured.
 pub struct SnapshotView {
     rtxn: redb::ReadTransaction,
     pending: std::collections::BTreeMap<Rev, (oxcd_proto::mvccpb::KeyValue, bool)>,

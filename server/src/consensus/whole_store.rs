@@ -1,11 +1,12 @@
-//! Snapshots on the node loop: installing a leader's database, the
-//! snapshot raft hands over after it, the periodic snapshot point (store
-//! made durable, raft's log compacted), and defragmentation.
+//! What the node loop does to the whole store: installing a leader's
+//! database (and the raft snapshot that comes after it), the periodic
+//! snapshot point (store made durable, a snapshot file written, raft's
+//! log compacted), and defragmentation.
 
 use super::ready::Loop;
-use crate::error::{EtcdError, Result};
-use crate::mvcc::backend::*;
-use crate::node::fatal;
+use crate::apply::load::{load_removed, state_from};
+use crate::backend::*;
+use crate::error::{EtcdError, Fatal, OrFatal, Result};
 use protobuf::Message as _;
 use raft::eraftpb::{Message, Snapshot};
 use std::sync::atomic::Ordering;
@@ -43,12 +44,12 @@ impl Loop<'_> {
         let old_rev = st.store.current_rev;
         let (state, members) = {
             let rtxn = self.srv.begin_read()?;
-            crate::node::state_from(&rtxn, installed.store, installed.key_leases)?
+            state_from(&rtxn, installed.store, installed.key_leases)?
         };
         *st = state;
         self.catch_up_watchers(&st, old_rev)?;
         drop(st);
-        let removed = crate::node::load_removed(&*self.srv.store()?)?;
+        let removed = load_removed(&*self.srv.store()?)?;
         if let Ok(mut r) = self.srv.removed.lock() {
             *r = removed;
         }
@@ -62,7 +63,7 @@ impl Loop<'_> {
         );
         // the newest received database is kept (for inspection), older ones go
         if let Some(dir) = path.parent() {
-            if let Err(e) = crate::snap::prune(dir, ".snap.db", 1) {
+            if let Err(e) = super::snapfile::prune(dir, ".snap.db", 1) {
                 eprintln!("oxcd: warning: removing old snapshot databases: {e}");
             }
         }
@@ -72,7 +73,7 @@ impl Loop<'_> {
     pub(super) fn defragment(&mut self) -> Result<()> {
         // a durable commit ends redb's hold on the last durable state that
         // non-durable commits keep (it counts as a live reader)
-        self.ensure_txn();
+        self.txn().map_err(|e| EtcdError::Storage(e.to_string()))?;
         self.commit(true)?;
         let mut db = self
             .srv
@@ -113,36 +114,32 @@ impl Loop<'_> {
         Ok(())
     }
 
-    pub(super) fn apply_snapshot(&mut self, snap: Snapshot) {
+    pub(super) fn apply_snapshot(&mut self, snap: Snapshot) -> Result<(), Fatal> {
         let md = snap.get_metadata().clone();
         match self.raw.mut_store().mem.wl().apply_snapshot(snap) {
             Ok(()) | Err(raft::Error::Store(raft::StorageError::SnapshotOutOfDate)) => {}
-            Err(e) => fatal("installing a raft snapshot", e),
+            Err(e) => return Err(Fatal::node("installing a raft snapshot", e)),
         }
-        if let Err(e) = self
-            .wal
+        self.wal
             .save_snapshot(md.index, md.term)
             .and_then(|_| self.wal.sync())
-        {
-            fatal("writing the WAL", e);
-        }
+            .or_fatal("writing the WAL")?;
         self.conf_state = md.get_conf_state().clone();
         self.last_snap = md.index;
         self.set_point(md.index, md.term);
+        Ok(())
     }
 
     /// Every `--snapshot-count` applied entries: make the store durable,
     /// record a snapshot file, and let raft's in-memory log go but for the
     /// last `--experimental-snapshot-catchup-entries` (a slower follower
     /// gets the database instead).
-    pub(super) fn maybe_snapshot(&mut self) {
+    pub(super) fn maybe_snapshot(&mut self) -> Result<(), Fatal> {
         let applied = self.srv.applied_index.load(Ordering::SeqCst);
         if applied < self.last_snap + self.srv.cfg.snapshot_count {
-            return;
+            return Ok(());
         }
-        if let Err(e) = self.commit(true) {
-            fatal("committing the store", e);
-        }
+        self.commit(true).or_fatal("committing the store")?;
         let term = self.raw.store().applied.lock().map(|p| p.term).unwrap_or(0);
         let to = applied.saturating_sub(self.srv.cfg.snapshot_catchup_entries);
         let first = raft::Storage::first_index(self.raw.store()).unwrap_or(1);
@@ -151,9 +148,10 @@ impl Loop<'_> {
                 eprintln!("oxcd: warning: compacting the raft log: {e}");
             }
         }
-        if let Err(e) = crate::snap::save(&self.srv.cfg, term, applied, &self.conf_state) {
+        if let Err(e) = super::snapfile::save(&self.srv.cfg, term, applied, &self.conf_state) {
             eprintln!("oxcd: warning: writing a snapshot file: {e}");
         }
         self.last_snap = applied;
+        Ok(())
     }
 }

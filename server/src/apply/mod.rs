@@ -1,0 +1,255 @@
+//! The state machine: requests as logged in the WAL, and their application
+//! in log order — keys (`kv.rs`), leases and alarms (here), the member
+//! table (`membership.rs`) — plus the reads (`reads.rs`: Range, write-free
+//! txns) and loading the applied state from the store (`load.rs`). The
+//! node loop hands it committed entries; nothing else writes the tables.
+
+mod kv;
+pub mod load;
+pub mod membership;
+mod reads;
+
+pub use reads::{range, read_only_txn, txn_is_read_only};
+
+use membership::{apply_member_change, write_applied, write_members, AppliedAt, MemberChange};
+
+use crate::backend::{u64_bytes, META_COMPACT_REV};
+use crate::backend::{ALARM, KEY, LEASE, META};
+use crate::error::{EtcdError, Result};
+use crate::lease::Lessor;
+use crate::mvcc::{KvTable, Store, WriteCtx};
+use oxcd_proto::etcdserverpb::{
+    compare, range_request, request_op, response_op, AlarmMember, AlarmRequest, AlarmResponse,
+    CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, Member,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
+    TxnRequest, TxnResponse,
+};
+use oxcd_proto::mvccpb::KeyValue;
+use redb::{ReadableTable, Table, WriteTransaction};
+use std::collections::BTreeSet;
+
+/// One logged request. Field numbers are part of our WAL format: never reuse.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct InternalRequest {
+    #[prost(oneof = "Op", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    pub op: Option<Op>,
+    /// names the proposer's waiter (0: nobody waits)
+    #[prost(uint64, tag = "100")]
+    pub id: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum Op {
+    #[prost(message, tag = "1")]
+    Put(PutRequest),
+    #[prost(message, tag = "2")]
+    DeleteRange(DeleteRangeRequest),
+    #[prost(message, tag = "3")]
+    Txn(TxnRequest),
+    #[prost(message, tag = "4")]
+    Compaction(CompactionRequest),
+    #[prost(message, tag = "5")]
+    LeaseGrant(LeaseGrantRequest),
+    #[prost(message, tag = "6")]
+    LeaseRevoke(LeaseRevokeRequest),
+    #[prost(message, tag = "7")]
+    Alarm(AlarmRequest),
+    /// a member publishes its name and client URLs
+    #[prost(message, tag = "8")]
+    MemberAttrs(Member),
+    /// new peer URLs for a member
+    #[prost(message, tag = "9")]
+    MemberUpdate(Member),
+}
+
+#[derive(Debug)]
+pub enum Applied {
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compaction(CompactionResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+    Alarm(AlarmResponse),
+    /// a membership change: the members after it
+    Members(Vec<Member>),
+}
+
+/// The tables one batch of applies writes to.
+pub struct Tables<'t> {
+    pub kv: KvTable<'t>,
+    pub lease: Table<'t, i64, i64>,
+    pub meta: Table<'t, &'static str, &'static [u8]>,
+    pub alarm: Table<'t, (u64, i32), ()>,
+}
+
+/// Everything the log's entries change.
+#[derive(Debug, Default)]
+pub struct State {
+    pub store: Store,
+    pub lessor: Lessor,
+    pub alarms: BTreeSet<(u64, i32)>,
+}
+
+fn rev_header(revision: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    })
+}
+
+/// What one batch of applied requests produced: each request's answer,
+/// and the member table if the batch changed it.
+pub struct Batch {
+    pub results: Vec<Result<Applied>>,
+    pub members: Option<Vec<Member>>,
+}
+
+impl State {
+    /// Applies logged requests in log order into `txn` and records the
+    /// applied point `at` with them: keys, leases and alarms change this
+    /// state, member changes the member table (`members` gives the current
+    /// one). `None` is an entry with no request. The outer `Err` is a
+    /// storage failure; the inner ones are the requests' own answers.
+    pub fn apply_batch(
+        &mut self,
+        txn: &WriteTransaction,
+        ops: Vec<Option<Op>>,
+        members: impl Fn() -> Vec<Member>,
+        at: AppliedAt,
+    ) -> Result<Batch> {
+        let mut results = Vec::with_capacity(ops.len());
+        let mut changed: Option<Vec<Member>> = None;
+        let mut t = Tables {
+            kv: txn.open_table(KEY)?,
+            lease: txn.open_table(LEASE)?,
+            meta: txn.open_table(META)?,
+            alarm: txn.open_table(ALARM)?,
+        };
+        for op in ops {
+            let change = match op {
+                Some(Op::MemberAttrs(m)) => MemberChange::Attributes(m),
+                Some(Op::MemberUpdate(m)) => MemberChange::PeerUrls(m),
+                Some(op) => {
+                    let r = self.apply(&mut t, op);
+                    if let Err(EtcdError::Storage(e)) = &r {
+                        return Err(EtcdError::Storage(e.clone()));
+                    }
+                    results.push(r);
+                    continue;
+                }
+                None => {
+                    results.push(Err(EtcdError::Unsupported("empty entry")));
+                    continue;
+                }
+            };
+            let mut ms = changed.take().unwrap_or_else(&members);
+            let r = apply_member_change(&mut ms, change);
+            results.push(r.map(|_| Applied::Members(ms.clone())));
+            changed = Some(ms);
+        }
+        write_applied(&mut t.meta, at)?;
+        drop(t);
+        if let Some(ms) = &changed {
+            write_members(txn, ms)?;
+        }
+        Ok(Batch {
+            results,
+            members: changed,
+        })
+    }
+
+    pub fn apply(&mut self, t: &mut Tables<'_>, op: Op) -> Result<Applied> {
+        let mut ctx = WriteCtx::new(self.store.current_rev);
+        let out = match op {
+            Op::Put(r) => {
+                self.check_put(&t.kv, &r, ctx.read_rev())?;
+                Applied::Put(self.put(t, &mut ctx, r)?)
+            }
+            Op::DeleteRange(r) => Applied::DeleteRange(self.delete(t, &mut ctx, r)?),
+            Op::Txn(r) => {
+                // like etcd, every compare (nested ones too) is decided on
+                // the state before the txn's first write
+                let mut path = Vec::new();
+                self.txn_path(&t.kv, &r, ctx.read_rev(), &mut path)?;
+                self.check_txn(&t.kv, &r, ctx.read_rev(), &mut path.iter().copied())?;
+                Applied::Txn(self.txn(t, &mut ctx, r, &mut path.into_iter())?)
+            }
+            Op::Compaction(r) => Applied::Compaction(self.compact(t, r)?),
+            Op::LeaseGrant(r) => Applied::LeaseGrant(self.lease_grant(t, r)?),
+            Op::LeaseRevoke(r) => Applied::LeaseRevoke(self.lease_revoke(t, &mut ctx, r)?),
+            Op::Alarm(r) => Applied::Alarm(self.alarm(t, r)?),
+            // membership lives beside the state: the node applies these
+            Op::MemberAttrs(_) | Op::MemberUpdate(_) => {
+                return Err(EtcdError::Storage("membership op reached the store".into()))
+            }
+        };
+        if ctx.changed() {
+            self.store.current_rev = ctx.main();
+        }
+        Ok(out)
+    }
+
+    fn lease_grant(
+        &mut self,
+        t: &mut Tables<'_>,
+        r: LeaseGrantRequest,
+    ) -> Result<LeaseGrantResponse> {
+        if self.lessor.contains(r.id) {
+            return Err(EtcdError::LeaseExist);
+        }
+        let ttl = self.lessor.grant(r.id, r.ttl).ttl;
+        t.lease.insert(r.id, ttl)?;
+        Ok(LeaseGrantResponse {
+            header: rev_header(self.store.current_rev),
+            id: r.id,
+            ttl,
+            error: String::new(),
+        })
+    }
+
+    fn lease_revoke(
+        &mut self,
+        t: &mut Tables<'_>,
+        ctx: &mut WriteCtx,
+        r: LeaseRevokeRequest,
+    ) -> Result<LeaseRevokeResponse> {
+        let keys = self.lessor.revoke(r.id).ok_or(EtcdError::LeaseNotFound)?;
+        for k in keys {
+            self.store.delete_range(&mut t.kv, ctx, &k, &[])?;
+        }
+        t.lease.remove(r.id)?;
+        Ok(LeaseRevokeResponse {
+            header: rev_header(ctx.read_rev()),
+        })
+    }
+
+    fn alarm(&mut self, t: &mut Tables<'_>, r: AlarmRequest) -> Result<AlarmResponse> {
+        use oxcd_proto::etcdserverpb::alarm_request::AlarmAction;
+        let key = (r.member_id, r.alarm);
+        let mut changed = Vec::new();
+        match r.action() {
+            AlarmAction::Activate => {
+                if self.alarms.insert(key) {
+                    t.alarm.insert(key, ())?;
+                }
+                changed.push(key);
+            }
+            AlarmAction::Deactivate => {
+                if self.alarms.remove(&key) {
+                    t.alarm.remove(key)?;
+                    changed.push(key);
+                }
+            }
+            AlarmAction::Get => changed.extend(self.alarms.iter().copied()),
+        }
+        Ok(AlarmResponse {
+            header: rev_header(self.store.current_rev),
+            alarms: changed
+                .into_iter()
+                .map(|(member_id, alarm)| AlarmMember { member_id, alarm })
+                .collect(),
+        })
+    }
+}

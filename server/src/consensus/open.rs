@@ -1,0 +1,295 @@
+//! Opening a member's data dir: importing an etcd data dir once, seeding
+//! the store on first start (a new cluster's initial voters, or a joining
+//! member's view of the cluster), loading the applied state, and rebuilding
+//! raft's log from the store's applied point plus the WAL after it.
+
+use super::storage::{AppliedPoint, LogStore};
+use super::{NodeMsg, NodeSender};
+use crate::apply::load::{load_removed, load_state, meta_u64, read_applied};
+use crate::backend::*;
+use crate::config::Config;
+use crate::error::{EtcdError, Result};
+use crate::shared::{id_seed, Shared};
+use crate::wal::Wal;
+use oxcd_proto::etcdserverpb::Member;
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfState, HardState, Snapshot};
+use raft::RawNode;
+use redb::{Database, Durability};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Mutex, RwLock};
+
+/// What a member joining a running cluster learned from its peers.
+#[derive(Debug, Clone)]
+pub struct Join {
+    pub cluster_id: u64,
+    pub member_id: u64,
+    pub members: Vec<Member>,
+}
+
+/// What the node loop takes over from [`open`].
+pub struct NodeParts {
+    pub(crate) wal: Wal,
+    pub(crate) raw: RawNode<LogStore>,
+    pub(crate) rx: std::sync::mpsc::Receiver<NodeMsg>,
+    pub(crate) conf_state: ConfState,
+}
+
+/// The voters and learners a store's member table describes (for stores
+/// written before raft, or imported from etcd).
+pub(crate) fn conf_state_of(members: &[Member]) -> ConfState {
+    let mut cs = ConfState::default();
+    for m in members {
+        if m.is_learner {
+            cs.learners.push(m.id);
+        } else {
+            cs.voters.push(m.id);
+        }
+    }
+    cs.voters.sort_unstable();
+    cs.learners.sort_unstable();
+    cs
+}
+
+/// Opens (or bootstraps, or joins with `join`) the data dir and builds
+/// the raft node over the store's applied point and the WAL after it.
+pub fn open(
+    cfg: Config,
+    join: Option<Join>,
+) -> std::result::Result<(Shared, NodeSender, NodeParts), String> {
+    let member_dir = cfg.data_dir.join("member");
+    let snap_dir = member_dir.join("snap");
+    std::fs::create_dir_all(&snap_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", snap_dir.display()))?;
+    let db_path = snap_dir.join("oxcd.redb");
+    // a snapshot transfer cut short by a crash
+    if let Ok(rd) = std::fs::read_dir(&snap_dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".snap.db.part") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let wal_dir = cfg
+        .wal_dir
+        .clone()
+        .unwrap_or_else(|| member_dir.join("wal"));
+    if !db_path.exists() && crate::import::etcd_db(&cfg.data_dir).exists() {
+        crate::import::import(&cfg.data_dir, &wal_dir, &db_path)?;
+    }
+    let db = Database::create(&db_path)
+        .map_err(|e| format!("cannot open store {}: {e}", db_path.display()))?;
+    let shown = db_path.display().to_string();
+    let se = |e: EtcdError| format!("store {shown}: {e}");
+    let (cluster_id, member_id, compact_rev) = bootstrap(&db, &cfg, join.as_ref()).map_err(se)?;
+    let (state, members) = load_state(&db, compact_rev).map_err(se)?;
+    let removed = load_removed(&db).map_err(se)?;
+    let a = read_applied(&db).map_err(se)?;
+
+    let (mut wal, replay) = Wal::open(&wal_dir, a.index).map_err(|e| e.to_string())?;
+    if let Some(first) = replay.entries.first() {
+        if first.index != a.index + 1 {
+            return Err(format!(
+                "wal in {}: entries {}..{} are missing (the store holds up to {})",
+                wal_dir.display(),
+                a.index + 1,
+                first.index - 1,
+                a.index
+            ));
+        }
+    }
+    let conf_state = a
+        .conf_state
+        .clone()
+        .unwrap_or_else(|| conf_state_of(&members));
+    // the term of the entry at the applied index: recorded since raft;
+    // stores from before fall back to the log or the stored term
+    let base_term = if a.term > 0 {
+        a.term
+    } else {
+        replay
+            .entries
+            .first()
+            .map(|e| e.term)
+            .unwrap_or(a.stored_term)
+            .max(1)
+    };
+    if a.index > 0 && wal.last_index < a.index {
+        // the store moved past the log's end (a snapshot was installed
+        // and the log did not record it before a crash): the log
+        // restarts after the store, as a snapshot record says
+        wal.save_snapshot(a.index, base_term)
+            .and_then(|_| wal.sync())
+            .map_err(|e| e.to_string())?;
+    }
+    let log = LogStore::new();
+    if a.index == 0 && join.is_none() {
+        // a store from before raft that never applied anything
+        log.mem.wl().set_conf_state(conf_state.clone());
+    }
+    if a.index > 0 {
+        let mut s = Snapshot::default();
+        s.mut_metadata().index = a.index;
+        s.mut_metadata().term = base_term;
+        s.mut_metadata().set_conf_state(conf_state.clone());
+        log.mem
+            .wl()
+            .apply_snapshot(s)
+            .map_err(|e| format!("raft log: {e}"))?;
+    }
+    let entries: Vec<raft::eraftpb::Entry> = replay
+        .entries
+        .iter()
+        .map(|e| {
+            let mut r = raft::eraftpb::Entry::default();
+            if e.kind == 1 {
+                r.set_entry_type(raft::eraftpb::EntryType::EntryConfChange);
+            }
+            r.data = e.data.clone().into();
+            r.term = e.term;
+            r.index = e.index;
+            r
+        })
+        .collect();
+    let last_index = entries.last().map(|e| e.index).unwrap_or(a.index);
+    let last_term = entries.last().map(|e| e.term).unwrap_or(base_term);
+    log.mem
+        .wl()
+        .append(&entries)
+        .map_err(|e| format!("raft log: {e}"))?;
+    let mut hs = match &replay.state {
+        Some(b) => HardState::parse_from_bytes(b)
+            .map_err(|e| format!("wal: undecodable hard state: {e}"))?,
+        None => HardState::default(),
+    };
+    hs.term = hs
+        .term
+        .max(last_term)
+        .max(a.stored_term.min(last_term.max(1)));
+    hs.commit = hs.commit.max(a.index).min(last_index);
+    log.mem.wl().set_hardstate(hs.clone());
+    *log.applied.lock().map_err(|_| "lock".to_string())? = AppliedPoint {
+        index: a.index,
+        term: base_term,
+        conf_state: conf_state.clone(),
+    };
+
+    let rcfg = raft::Config {
+        id: member_id,
+        election_tick: (cfg.election_ms / cfg.heartbeat_ms).max(2) as usize,
+        heartbeat_tick: 1,
+        applied: a.index,
+        max_size_per_msg: 1024 * 1024,
+        max_inflight_msgs: 512,
+        check_quorum: true,
+        pre_vote: true,
+        ..Default::default()
+    };
+    rcfg.validate().map_err(|e| format!("raft config: {e}"))?;
+    let logger = crate::consensus::logger(false);
+    let mut raw = RawNode::new(&rcfg, log, &logger).map_err(|e| format!("raft: {e}"))?;
+    // a lone voter need not wait out an election timeout
+    if conf_state.voters == [member_id] {
+        raw.campaign().map_err(|e| format!("raft: {e}"))?;
+    }
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let db_size = std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0);
+    let shared = Shared {
+        cluster_id,
+        member_id,
+        db: RwLock::new(db),
+        db_path,
+        state: RwLock::new(state),
+        members: RwLock::new(members),
+        removed: Mutex::new(removed),
+        term: AtomicU64::new(hs.term),
+        raft_index: AtomicU64::new(hs.commit),
+        applied_index: AtomicU64::new(a.index),
+        leader: AtomicU64::new(0),
+        durable_index: AtomicU64::new(a.index),
+        db_size: AtomicU64::new(db_size),
+        db_in_use: AtomicU64::new(0),
+        hub: Default::default(),
+        lease_ids: Mutex::new(id_seed(member_id)),
+        req_ids: AtomicU64::new(id_seed(member_id)),
+        stopped_removed: AtomicBool::new(false),
+        progress: Default::default(),
+        startup_index: last_index,
+        peers_active: Default::default(),
+        cfg,
+    };
+    Ok((
+        shared,
+        NodeSender::new(tx),
+        NodeParts {
+            wal,
+            raw,
+            rx,
+            conf_state,
+        },
+    ))
+}
+
+/// Creates the tables and, on a fresh data dir, records the IDs and the
+/// initial membership: for a new cluster the same state on every member
+/// (applied index 1, term 1, the initial voters); for a joining member
+/// the cluster's membership and nothing applied (the leader's snapshot
+/// brings the rest). Returns (cluster ID, member ID, compacted revision).
+fn bootstrap(db: &Database, cfg: &Config, join: Option<&Join>) -> Result<(u64, u64, u64)> {
+    let mut w = db.begin_write()?;
+    w.set_durability(Durability::Immediate);
+    let out;
+    {
+        w.open_table(KEY)?;
+        w.open_table(LEASE)?;
+        w.open_table(ALARM)?;
+        w.open_table(ETCD_AUTH)?;
+        w.open_table(MEMBERS_REMOVED)?;
+        let mut meta = w.open_table(META)?;
+        let mut members = w.open_table(MEMBERS)?;
+        match (
+            meta_u64(&meta, META_CLUSTER_ID)?,
+            meta_u64(&meta, META_MEMBER_ID)?,
+        ) {
+            (Some(c), Some(m)) => {
+                out = (c, m, meta_u64(&meta, META_COMPACT_REV)?.unwrap_or(0));
+            }
+            _ => match join {
+                Some(j) => {
+                    for m in &j.members {
+                        members.insert(m.id, m.encode_to_vec().as_slice())?;
+                    }
+                    meta.insert(META_CLUSTER_ID, u64_bytes(j.cluster_id).as_slice())?;
+                    meta.insert(META_MEMBER_ID, u64_bytes(j.member_id).as_slice())?;
+                    out = (j.cluster_id, j.member_id, 0);
+                }
+                None => {
+                    let mut all = Vec::new();
+                    for m in &cfg.initial_members {
+                        let member = Member {
+                            id: m.id,
+                            peer_ur_ls: m.peer_urls.clone(),
+                            ..Default::default()
+                        };
+                        members.insert(m.id, member.encode_to_vec().as_slice())?;
+                        all.push(member);
+                    }
+                    let cs = conf_state_of(&all);
+                    let cs = cs
+                        .write_to_bytes()
+                        .map_err(|e| EtcdError::Storage(e.to_string()))?;
+                    meta.insert(META_CONF_STATE, cs.as_slice())?;
+                    meta.insert(META_CONSISTENT_INDEX, u64_bytes(1).as_slice())?;
+                    meta.insert(META_APPLIED_TERM, u64_bytes(1).as_slice())?;
+                    meta.insert(META_CLUSTER_ID, u64_bytes(cfg.cluster_id).as_slice())?;
+                    meta.insert(META_MEMBER_ID, u64_bytes(cfg.member_id).as_slice())?;
+                    out = (cfg.cluster_id, cfg.member_id, 0);
+                }
+            },
+        }
+    }
+    w.commit()?;
+    Ok(out)
+}

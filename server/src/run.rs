@@ -1,0 +1,222 @@
+//! The library entry point: [`run`] runs one member from its configuration
+//! and listeners bound beforehand, until `shutdown` resolves, the member is
+//! removed from the cluster, or its node loop fails. The `oxcd` binary
+//! only parses flags, binds, and calls it.
+//!
+//! Threads: the node loop (raft, the WAL, the store's writes) runs on a
+//! thread of its own; the gRPC servers, the peer transport and the timers
+//! below run on the caller's tokio runtime.
+
+use crate::api;
+use crate::apply::Op;
+use crate::config::Config;
+use crate::consensus::{self, Network};
+use crate::error::Fatal;
+use crate::node::Server;
+use crate::transport::{self, Host, Transport};
+use oxcd_proto::etcdserverpb::{LeaseRevokeRequest, Member};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// The sockets a member serves on, bound by the caller (so that a busy
+/// port fails before the data dir is touched).
+pub struct Listeners {
+    /// one per `--listen-client-urls` entry, with its URL
+    pub client: Vec<(url::Url, TcpListener)>,
+    /// one per `--listen-peer-urls` entry
+    pub peer: Vec<TcpListener>,
+}
+
+/// Runs a member until `shutdown` resolves (then stops cleanly: the
+/// servers first, then the node loop, which makes what it applied durable),
+/// until it is removed from the cluster, or until it fails.
+pub async fn run(
+    cfg: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Fatal> {
+    let client_urls: Vec<String> = listeners
+        .client
+        .iter()
+        .map(|(u, _)| u.as_str().trim_end_matches('/').to_string())
+        .collect();
+    let join = join_or_check(&cfg).await?;
+    let (shared, node_tx, parts) =
+        match tokio::task::spawn_blocking(move || consensus::open::open(cfg, join)).await {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Err(Fatal::Start(e)),
+            Err(e) => return Err(Fatal::Start(e.to_string())),
+        };
+    let shared = Arc::new(shared);
+    let node_tx = Arc::new(node_tx);
+    let host = Host {
+        shared: shared.clone(),
+        node: node_tx.clone(),
+    };
+    let net = Arc::new(Transport::new(
+        host.clone(),
+        tokio::runtime::Handle::current(),
+    ));
+    net.update_peers(&shared.members_sorted());
+    let srv = Arc::new(Server::new(shared.clone(), node_tx));
+
+    let (node_done_tx, mut node_done) = tokio::sync::oneshot::channel();
+    let loop_shared = shared.clone();
+    let loop_net: Arc<dyn Network> = net.clone();
+    let node = std::thread::Builder::new()
+        .name("oxcd-node".into())
+        .spawn(move || {
+            // the node thread owns consensus: if it fails, the member must
+            // stop rather than keep answering with stale state
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                consensus::run(&loop_shared, parts, loop_net)
+            }))
+            .unwrap_or(Err(Fatal::Panicked));
+            let _ = node_done_tx.send(r);
+        })
+        .map_err(|e| Fatal::Start(format!("cannot start the node thread: {e}")))?;
+    eprintln!(
+        "oxcd: member {:x} of cluster {:x} ready, serving client traffic on {}",
+        shared.member_id,
+        shared.cluster_id,
+        client_urls.join(",")
+    );
+    let expiry = tokio::spawn(expire_leases(srv.clone()));
+    let publish = tokio::spawn(publish_attributes(srv.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.changed().await;
+    };
+    // peers hold their streams open for good: the peer port is closed by
+    // aborting its server, not by waiting for them to leave
+    let mut peer_servers = Vec::new();
+    for l in listeners.peer {
+        let (host, stop) = (host.clone(), stopped(stop_rx.clone()));
+        let forwarded = api::forwarded_routes(srv.clone());
+        peer_servers.push(tokio::spawn(async move {
+            if let Err(e) = transport::server::serve(host, l, forwarded, stop).await {
+                eprintln!("oxcd: serving peers: {e}");
+            }
+        }));
+    }
+    let mut servers = Vec::new();
+    for (u, l) in listeners.client {
+        let (srv, stop) = (srv.clone(), stopped(stop_rx.clone()));
+        servers.push(tokio::spawn(async move {
+            if let Err(e) = api::serve(srv, l, stop).await {
+                eprintln!("oxcd: serving {u}: {e}");
+            }
+        }));
+    }
+    let removed = shared.clone();
+    let mut outcome = Ok(());
+    tokio::select! {
+        _ = shutdown => eprintln!("oxcd: shutting down"),
+        _ = async move {
+            while !removed.stopped_removed.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        } => eprintln!("oxcd: stopping: this member was removed from the cluster"),
+        r = &mut node_done => {
+            outcome = r.unwrap_or(Err(Fatal::Panicked));
+        }
+    }
+    let _ = stop_tx.send(true);
+    for s in peer_servers {
+        s.abort();
+    }
+    for s in servers {
+        let _ = s.await;
+    }
+    expiry.abort();
+    publish.abort();
+    srv.close();
+    drop(srv);
+    let _ = tokio::task::spawn_blocking(move || node.join()).await;
+    if outcome.is_ok() {
+        // the loop ended after the stop: its own failure, if any
+        if let Ok(r) = node_done.try_recv() {
+            outcome = r;
+        }
+    }
+    outcome
+}
+
+/// A member joining a running cluster learns its ID and the membership
+/// from its peers first; a fresh member of a new cluster checks that the
+/// cluster does not know it already. A restart has its data already.
+async fn join_or_check(cfg: &Config) -> Result<Option<consensus::open::Join>, Fatal> {
+    let fresh = !cfg.data_dir.join("member").exists();
+    if !fresh {
+        return Ok(None);
+    }
+    if let Some(e) = &cfg.bootstrap_error {
+        return Err(Fatal::Start(e.clone()));
+    }
+    if cfg.join_existing {
+        return transport::fetch_members(cfg)
+            .await
+            .map(Some)
+            .map_err(Fatal::Start);
+    }
+    // a member whose data was lost must not start as new in a cluster that
+    // already knows it (etcd refuses the same)
+    if cfg.initial_members.len() > 1 && transport::already_bootstrapped(cfg).await {
+        return Err(Fatal::Start(format!(
+            "member {:x} has already been bootstrapped",
+            cfg.member_id
+        )));
+    }
+    Ok(None)
+}
+
+/// Revokes leases whose TTL ran out, through the log like any write.
+/// Only the leader does: followers' clocks do not see keep-alives.
+async fn expire_leases(srv: Arc<Server>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if !srv.is_leader() {
+            continue;
+        }
+        let expired = match srv.state.read() {
+            Ok(s) => s.lessor.expired(Instant::now()),
+            Err(_) => return,
+        };
+        for id in expired {
+            if !srv.is_leader() {
+                break;
+            }
+            let _ = srv
+                .propose_as_leader(Op::LeaseRevoke(LeaseRevokeRequest { id }))
+                .await;
+        }
+    }
+}
+
+/// Publishes this member's name and client URLs through the log once a
+/// leader exists, as etcd does after it starts (retried until it lands).
+async fn publish_attributes(srv: Arc<Server>) {
+    let me = Member {
+        id: srv.member_id,
+        name: srv.cfg.name.clone(),
+        client_ur_ls: srv.cfg.advertise_client_urls.clone(),
+        ..Default::default()
+    };
+    loop {
+        let current = srv
+            .members_sorted()
+            .into_iter()
+            .find(|m| m.id == me.id)
+            .map(|m| (m.name, m.client_ur_ls));
+        if current == Some((me.name.clone(), me.client_ur_ls.clone())) {
+            return;
+        }
+        if current.is_some() && srv.propose(Op::MemberAttrs(me.clone())).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
