@@ -9,7 +9,6 @@ use crate::error::{EtcdError, Result};
 use crate::shared::{request_timeout, Shared};
 use prost::Message as _;
 use std::ops::Deref;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -34,7 +33,7 @@ impl Server {
     async fn wait<T>(&self, rx: oneshot::Receiver<Result<T>>) -> Result<T> {
         match tokio::time::timeout(request_timeout(&self.cfg), rx).await {
             Ok(r) => r.map_err(|_| EtcdError::Stopped)?,
-            Err(_) if self.leader.load(Ordering::SeqCst) == 0 => Err(EtcdError::NoLeader),
+            Err(_) if self.leader() == 0 => Err(EtcdError::NoLeader),
             Err(_) => Err(EtcdError::Timeout),
         }
     }
@@ -100,7 +99,7 @@ impl Server {
     /// A channel to the leader's peer port, to forward what only it can
     /// answer.
     pub fn leader_channel(&self) -> Result<tonic::transport::Channel> {
-        let leader = self.leader.load(Ordering::SeqCst);
+        let leader = self.leader();
         let url = self
             .members_sorted()
             .into_iter()

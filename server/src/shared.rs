@@ -23,40 +23,40 @@ pub fn request_timeout(cfg: &Config) -> Duration {
 }
 
 pub struct Shared {
-    pub cfg: Config,
-    pub cluster_id: u64,
-    pub member_id: u64,
+    pub(crate) cfg: Config,
+    pub(crate) cluster_id: u64,
+    pub(crate) member_id: u64,
     /// the store; written only by the node loop, exclusively held only to
     /// defragment
     pub(crate) db: RwLock<Database>,
     pub(crate) db_path: PathBuf,
-    pub state: RwLock<State>,
-    pub members: RwLock<Vec<Member>>,
+    pub(crate) state: RwLock<State>,
+    pub(crate) members: RwLock<Vec<Member>>,
     /// members removed from the cluster: their messages are refused
-    pub removed: Mutex<HashSet<u64>>,
-    pub term: AtomicU64,
+    pub(crate) removed: Mutex<HashSet<u64>>,
+    pub(crate) term: AtomicU64,
     /// raft's commit index (what etcd's Status calls the raft index)
-    pub raft_index: AtomicU64,
+    pub(crate) raft_index: AtomicU64,
     /// the store's consistent index: the last entry applied to it
-    pub applied_index: AtomicU64,
-    pub leader: AtomicU64,
+    pub(crate) applied_index: AtomicU64,
+    pub(crate) leader: AtomicU64,
     /// highest index committed durably to the store (WAL before it may go)
     pub(crate) durable_index: AtomicU64,
-    pub db_size: AtomicU64,
+    pub(crate) db_size: AtomicU64,
     /// bytes of the store's pages in use (0: not measured yet)
-    pub db_in_use: AtomicU64,
-    pub hub: crate::watch::Hub,
+    pub(crate) db_in_use: AtomicU64,
+    pub(crate) hub: crate::watch::Hub,
     pub(crate) lease_ids: Mutex<u64>,
     pub(crate) req_ids: AtomicU64,
     /// set when this member learns it was removed: it stops
-    pub stopped_removed: AtomicBool,
+    pub(crate) stopped_removed: AtomicBool,
     /// on the leader: how much of the log each member holds (raft's
     /// `matched`), refreshed every tick
-    pub progress: Mutex<HashMap<u64, u64>>,
+    pub(crate) progress: Mutex<HashMap<u64, u64>>,
     /// peers whose raft streams to this member have been open since when
     /// (and how many are open): etcd's "active since", for its
     /// membership safety checks
-    pub peers_active: Mutex<HashMap<u64, (Instant, usize)>>,
+    pub(crate) peers_active: Mutex<HashMap<u64, (Instant, usize)>>,
     /// the last log index at start: until it is applied, the log holds
     /// writes the store does not show yet
     pub(crate) startup_index: u64,
@@ -66,6 +66,26 @@ impl Shared {
     /// A request ID: member-prefixed and time-seeded, as etcd's.
     pub fn next_req_id(&self) -> u64 {
         self.req_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The leader as this member last heard (0: none).
+    pub fn leader(&self) -> u64 {
+        self.leader.load(Ordering::SeqCst)
+    }
+
+    /// raft's current term.
+    pub fn term(&self) -> u64 {
+        self.term.load(Ordering::SeqCst)
+    }
+
+    /// raft's commit index (what etcd's Status calls the raft index).
+    pub fn raft_index(&self) -> u64 {
+        self.raft_index.load(Ordering::SeqCst)
+    }
+
+    /// The last log index applied to the store.
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index.load(Ordering::SeqCst)
     }
 
     pub fn is_leader(&self) -> bool {

@@ -9,7 +9,6 @@ use oxcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use oxcd_proto::etcdserverpb::cluster_server::Cluster;
 use oxcd_proto::etcdserverpb::*;
 use raft::eraftpb::{ConfChange, ConfChangeType};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tonic::{Request, Response, Status};
 
@@ -260,7 +259,7 @@ impl Cluster for Api {
         let leader_match = progress
             .get(&self.srv.member_id)
             .copied()
-            .unwrap_or_else(|| self.srv.raft_index.load(Ordering::SeqCst));
+            .unwrap_or_else(|| self.srv.raft_index());
         let learner_match = progress.get(&r.id).copied().unwrap_or(0);
         if (learner_match as f64) < (leader_match as f64) * LEARNER_READY {
             return Err(EtcdError::LearnerNotReady.into());

@@ -6,7 +6,6 @@ use crate::error::EtcdError;
 use oxcd_proto::etcdserverpb::maintenance_server::Maintenance;
 use oxcd_proto::etcdserverpb::*;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -69,10 +68,10 @@ impl Maintenance for Api {
             header: Some(srv.header(srv.current_rev())),
             version: ETCD_VERSION.to_string(),
             db_size: db,
-            leader: srv.leader.load(Ordering::SeqCst),
-            raft_index: srv.raft_index.load(Ordering::SeqCst),
-            raft_term: srv.term.load(Ordering::SeqCst),
-            raft_applied_index: srv.applied_index.load(Ordering::SeqCst),
+            leader: srv.leader(),
+            raft_index: srv.raft_index(),
+            raft_term: srv.term(),
+            raft_applied_index: srv.applied_index(),
             errors,
             db_size_in_use: srv.db_in_use() as i64,
             is_learner: srv.is_learner(),
@@ -175,7 +174,7 @@ impl Maintenance for Api {
             srv.transfer_leader(target)?;
             // etcd waits for the transfer, up to its request timeout
             let deadline = tokio::time::Instant::now() + crate::shared::request_timeout(&srv.cfg);
-            while srv.leader.load(Ordering::SeqCst) != target {
+            while srv.leader() != target {
                 if tokio::time::Instant::now() >= deadline {
                     return Err(EtcdError::TransferTimeout.into());
                 }
