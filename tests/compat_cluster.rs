@@ -11,7 +11,7 @@
 //! - `etcd_*` tests: etcdctl → etcd is the reference; oxctl → etcd must match
 //!   it. They must pass.
 //! - `oxcd_*` tests: the same steps; etcdctl → oxcd and oxctl → oxcd must
-//!   match etcdctl → etcd. They fail until oxcd runs as a Raft cluster.
+//!   match etcdctl → etcd.
 //!
 //! Clusters run one at a time (a global lock): the machine has 2 cores, and
 //! parallel clusters cause elections. If the leadership moves during a run
@@ -304,12 +304,12 @@ fn start(kind: ServerKind, down: Option<usize>) -> Cluster {
 
 /// `etcd_*`: etcdctl and oxctl against one real etcd cluster.
 fn against_etcd(test: &str, down: Option<usize>, steps: Vec<Step>) {
-    if !common::real_etcd_available(test) {
+    if !testkit::bins::etcd_available(test) {
         return;
     }
     let _serial = serial();
     let (mut report, mut summary) = (String::new(), String::new());
-    let mut c = start(ServerKind::RealEtcd, down);
+    let mut c = start(ServerKind::Etcd, down);
     let reference = reference_run(&mut c, &steps, &mut report);
     let ox = run_steps(&mut c, ClientKind::Oxctl, &steps);
     compare_run(
@@ -328,13 +328,13 @@ fn against_etcd(test: &str, down: Option<usize>, steps: Vec<Step>) {
 /// `oxcd_*`: etcdctl and oxctl against an oxcd cluster, compared with
 /// etcdctl against an etcd cluster.
 fn against_oxcd(test: &str, down: Option<usize>, steps: Vec<Step>) {
-    if !common::real_etcd_available(test) {
+    if !testkit::bins::etcd_available(test) {
         return;
     }
     let _serial = serial();
     let (mut report, mut summary) = (String::new(), String::new());
     let reference = {
-        let mut c = start(ServerKind::RealEtcd, down);
+        let mut c = start(ServerKind::Etcd, down);
         reference_run(&mut c, &steps, &mut report)
     };
     let result = std::panic::catch_unwind(|| {

@@ -15,17 +15,16 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::{ClientKind, Output, Server, ServerKind};
 use oxcd_proto::etcdserverpb::MemberAddResponse;
 use prost::Message;
+use testkit::{Flags, Proc};
 
 /// The servers every test runs against.
-const TARGETS: &[ServerKind] = &[ServerKind::RealEtcd, ServerKind::Oxcd];
+const TARGETS: &[ServerKind] = &[ServerKind::Etcd, ServerKind::Oxcd];
 
 const CLIENTS: [ClientKind; 2] = [ClientKind::RealEtcdctl, ClientKind::Oxctl];
 
@@ -200,7 +199,7 @@ fn add_remove(
     urls: &str,
     extra: &[&str],
 ) -> AddRemove {
-    let ports = common::free_ports::<2>();
+    let ports = testkit::ports::free_port_array::<2>();
     let urls = urls
         .replace("{0}", &ports[0].to_string())
         .replace("{1}", &ports[1].to_string());
@@ -253,7 +252,7 @@ fn same_add_remove(srv: &Server, name: &str, urls: &str, extra: &[&str]) -> Stri
 }
 
 fn against_targets(test: &str, f: impl Fn(&Server)) {
-    if !common::real_etcd_available(test) {
+    if !testkit::bins::etcd_available(test) {
         return;
     }
     let _serial = serial();
@@ -424,7 +423,7 @@ fn member_promote_errors() {
             assert_eq!(code, 1, "promote of a voter, -w {w}");
         }
         // A learner that never started is not in sync with the leader.
-        let port = common::free_port();
+        let port = testkit::free_port();
         let flag = format!("--peer-urls=http://127.0.0.1:{port}");
         let out = etcdctl(srv, &["member", "add", "l", "--learner", &flag]);
         assert_eq!(out.code, 0, "{}", err_text(&out));
@@ -461,7 +460,7 @@ fn defrag_endpoints_and_cluster() {
         let (_, code) = same(srv, &["defrag", "-w", "yaml"]);
         assert_eq!(code, 4);
         // A failed endpoint is reported, the others still run, exit 1.
-        let dead = format!("127.0.0.1:{}", common::free_port());
+        let dead = format!("127.0.0.1:{}", testkit::free_port());
         let eps = format!("--endpoints={},{dead},{}", srv.endpoint(), srv.endpoint());
         let (_, code) = same(srv, &[&eps, "--command-timeout=1s", "defrag"]);
         assert_eq!(code, 1);
@@ -472,30 +471,16 @@ fn defrag_endpoints_and_cluster() {
 }
 
 /// A learner process: the same server binary, joining the existing
-/// cluster. Killed when dropped.
+/// cluster (`testkit::Proc`: killed when dropped).
 struct Learner {
-    child: Child,
+    _proc: Proc,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Learner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server_binary(kind: ServerKind) -> PathBuf {
-    match kind {
-        ServerKind::RealEtcd => common::real_etcd(),
-        ServerKind::Oxcd => common::oxcd_bin(),
-    }
 }
 
 /// Adds learner `name` (setup, with etcdctl) and starts it with the
 /// `ETCD_INITIAL_CLUSTER` that `member add` printed.
 fn start_learner(srv: &Server, name: &str) -> (Learner, String) {
-    let [client, peer] = common::free_ports::<2>();
+    let [client, peer] = testkit::ports::free_port_array::<2>();
     let peer_url = format!("http://127.0.0.1:{peer}");
     let flag = format!("--peer-urls={peer_url}");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -525,27 +510,20 @@ fn start_learner(srv: &Server, name: &str) -> (Learner, String) {
         .prefix("member-cmd-learner-")
         .tempdir()
         .expect("temp dir");
-    let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-    let client_url = format!("http://127.0.0.1:{client}");
-    let mut cmd = Command::new(server_binary(srv.kind));
-    cmd.args(["--name", name, "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(["--listen-client-urls", &client_url])
-        .args(["--advertise-client-urls", &client_url])
-        .args(["--listen-peer-urls", &peer_url])
-        .args(["--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &cluster])
-        .args(["--initial-cluster-state", "existing"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ETCD") {
-            cmd.env_remove(&key);
-        }
-    }
-    let child = cmd.spawn().expect("start the learner");
-    (Learner { child, _dir: dir }, id)
+    let flags = Flags {
+        initial_cluster: Some(cluster),
+        state: Some("existing".into()),
+        ..Flags::new(name, &dir.path().join("data"), client, peer)
+    };
+    let mut proc = Proc::new(name, &srv.kind.binary(), flags.args(), Some(dir.path()));
+    proc.spawn();
+    (
+        Learner {
+            _proc: proc,
+            _dir: dir,
+        },
+        id,
+    )
 }
 
 /// Promotes learner `id` with `client`, retrying while it catches up with

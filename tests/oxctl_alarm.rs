@@ -14,7 +14,13 @@ use common::{Output, Server, ServerKind};
 const NOSPACE: &str = "memberID:10276657743932975437 alarm:NOSPACE \n";
 
 fn oxctl(srv: &Server, args: &[&str]) -> Output {
-    common::run(&common::oxctl_bin(), Some(&srv.endpoint()), args, None, &[])
+    common::run(
+        &testkit::bins::oxctl(),
+        Some(&srv.endpoint()),
+        args,
+        None,
+        &[],
+    )
 }
 
 fn text(b: &[u8]) -> String {
@@ -108,15 +114,15 @@ fn nospace_outputs(kind: ServerKind) {
 
 #[test]
 fn nospace_against_etcd() {
-    if !common::real_etcd_available("nospace_against_etcd") {
+    if !testkit::bins::etcd_available("nospace_against_etcd") {
         return;
     }
-    nospace_outputs(ServerKind::RealEtcd);
+    nospace_outputs(ServerKind::Etcd);
 }
 
 #[test]
 fn nospace_against_oxcd() {
-    if !common::real_etcd_available("nospace_against_oxcd") {
+    if !testkit::bins::etcd_available("nospace_against_oxcd") {
         // The harness probes server readiness with the real etcdctl.
         return;
     }

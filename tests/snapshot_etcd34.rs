@@ -6,38 +6,12 @@ mod common;
 
 use common::{Server, ServerKind};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const ETCD34: &str = "/usr/bin/etcd";
-
-/// Kills the child on drop: every test stops what it started.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn etcd34_available() -> bool {
-    let ok = Command::new(ETCD34)
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("3.4."))
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("{ETCD34} (etcd 3.4) missing; CI must run .ci/install-etcd.sh");
-        }
-        eprintln!("SKIPPED: {ETCD34} is not etcd 3.4");
-    }
-    ok
-}
+use std::process::Command;
+use std::time::Duration;
+use testkit::{Flags, Proc};
 
 fn oxctl(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(common::oxctl_bin())
+    let o = Command::new(testkit::bins::oxctl())
         .args(args)
         .env_remove("ETCDCTL_API")
         .output()
@@ -62,36 +36,28 @@ fn json_kvs(out: &str) -> serde_json::Value {
 
 #[test]
 fn snapshot_from_etcd_3_4_is_read_and_restored() {
-    if !etcd34_available() || !common::real_etcd_available("snapshot_from_etcd_3_4") {
+    let test = "snapshot_from_etcd_3_4";
+    if !testkit::bins::etcd34_available(test) || !testkit::bins::etcd_available(test) {
         return;
     }
     let dir = tempfile::tempdir().expect("tmp");
-    let (cp, pp) = (common::free_port(), common::free_port());
-    let ep = format!("127.0.0.1:{cp}");
-    let child = Command::new(ETCD34)
-        .args([
-            "--name",
-            "default",
-            "--data-dir",
-            &dir.path().join("e34").to_string_lossy(),
-            "--listen-client-urls",
-            &format!("http://{ep}"),
-            "--advertise-client-urls",
-            &format!("http://{ep}"),
-            "--listen-peer-urls",
-            &format!("http://127.0.0.1:{pp}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start etcd 3.4");
-    let mut etcd = Kill(child);
+    let mut flags = Flags::single("default", &dir.path().join("e34"));
+    // What etcd 3.4 takes by default: etcd's default member and cluster IDs.
+    flags.advertise_peer = Some("http://localhost:2380".into());
+    let ep = flags.endpoint();
+    let mut etcd = Proc::new("etcd-3.4", &testkit::bins::etcd34(), flags.args(), None);
+    etcd.spawn();
     let endpoints = format!("--endpoints={ep}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while oxctl(&[&endpoints, "--dial-timeout=200ms", "get", "x"]).0 != 0 {
-        assert!(Instant::now() < deadline, "etcd 3.4 did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let up = Duration::from_secs(15);
+    testkit::wait::poll("etcd 3.4", up, Duration::from_millis(100), || {
+        let (code, _, err) = oxctl(&[&endpoints, "--dial-timeout=200ms", "get", "x"]);
+        if code == 0 {
+            Ok(())
+        } else {
+            Err(err)
+        }
+    })
+    .unwrap_or_else(|e| panic!("etcd 3.4 did not start: {e}"));
     for (k, v) in [("a", "1"), ("a", "2"), ("b", "x y"), ("gone", "z")] {
         must(&[&endpoints, "put", k, v]);
     }
@@ -101,12 +67,11 @@ fn snapshot_from_etcd_3_4_is_read_and_restored() {
     let f = file.to_string_lossy().to_string();
     let saved = must(&[&endpoints, "snapshot", "save", &f]);
     assert_eq!(saved, format!("Snapshot saved at {f}\n"));
-    let _ = etcd.0.kill();
-    let _ = etcd.0.wait();
+    etcd.kill();
 
     for w in ["simple", "json", "table"] {
         let ours = must(&["snapshot", "status", &f, "-w", w]);
-        let real = Command::new(common::etcd_bin_dir().join("etcdutl"))
+        let real = Command::new(testkit::bins::etcdutl())
             .args(["snapshot", "status", &f, "-w", w])
             .output()
             .expect("etcdutl");
@@ -121,7 +86,7 @@ fn snapshot_from_etcd_3_4_is_read_and_restored() {
         "--data-dir",
         &restored.to_string_lossy(),
     ]);
-    let srv = Server::start_on(ServerKind::RealEtcd, Path::new(&restored), &[]);
+    let srv = Server::start_on(ServerKind::Etcd, Path::new(&restored), &[]);
     let after = must(&[
         &format!("--endpoints={}", srv.endpoint()),
         "get",

@@ -6,8 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use testkit::wait::{start_retrying, StartFailure};
+use testkit::{Flags, Proc};
 
 use common::{ClientKind, ServerKind};
 
@@ -17,7 +19,7 @@ const FAST: [&str; 2] = ["--dial-timeout=1s", "--command-timeout=2s"];
 /// Real etcd and `openssl` are both needed: print SKIPPED without them, or
 /// panic under CI.
 fn tools_available(test: &str) -> bool {
-    if !common::real_etcd_available(test) {
+    if !testkit::bins::etcd_available(test) {
         return false;
     }
     let ok = Command::new("openssl")
@@ -140,65 +142,46 @@ impl Pki {
     }
 }
 
-/// A real etcd serving clients over TLS only. Dropping it kills and reaps
-/// the process and removes its directory.
+/// A real etcd serving clients over TLS only (`testkit::Proc`: dropping it
+/// kills the process, printing its log tail if the test is failing).
 struct TlsEtcd {
     port: u16,
-    child: Child,
-    dir: tempfile::TempDir,
+    _proc: Proc,
+    // Dropped after the process: its data and logs.
+    _dir: tempfile::TempDir,
 }
 
 impl TlsEtcd {
     /// `client_auth`: `--client-cert-auth` with the test CA as trusted CA.
     fn start(pki: &Pki, client_auth: bool) -> TlsEtcd {
-        let mut attempt = 1;
-        loop {
-            match TlsEtcd::try_start(pki, client_auth) {
-                Ok(s) => return s,
-                Err(logs) if attempt < 3 && logs.contains("address already in use") => {
-                    attempt += 1;
-                }
-                Err(logs) => panic!("TLS etcd did not start:\n{logs}"),
-            }
-        }
+        start_retrying("TLS etcd", |_| TlsEtcd::try_start(pki, client_auth))
     }
 
-    fn try_start(pki: &Pki, client_auth: bool) -> Result<TlsEtcd, String> {
-        let dir = tempfile::Builder::new()
+    fn try_start(pki: &Pki, client_auth: bool) -> Result<TlsEtcd, StartFailure> {
+        let data = tempfile::Builder::new()
             .prefix("oxctl-tls-etcd-")
             .tempdir()
             .expect("temp dir for etcd");
-        let [port, peer] = common::free_ports::<2>();
-        let client_url = format!("https://127.0.0.1:{port}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
-        let mut cmd = Command::new(common::real_etcd());
-        cmd.args(["--name", "default", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(["--listen-client-urls", &client_url])
-            .args(["--advertise-client-urls", &client_url])
-            .args(["--listen-peer-urls", &peer_url])
-            .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("default={peer_url}")])
-            .args(["--cert-file", &pki.path("server.crt")])
-            .args(["--key-file", &pki.path("server.key")]);
+        let mut flags = Flags::single("default", &data.path().join("data")).with_extra(&[
+            "--cert-file".to_string(),
+            pki.path("server.crt"),
+            "--key-file".to_string(),
+            pki.path("server.key"),
+        ]);
+        flags.https = true;
         if client_auth {
-            cmd.arg("--client-cert-auth")
-                .args(["--trusted-ca-file", &pki.path("ca.crt")]);
+            flags = flags.with_extra(&["--client-cert-auth", "--trusted-ca-file"]);
+            flags = flags.with_extra(&[pki.path("ca.crt")]);
         }
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("ETCD") {
-                cmd.env_remove(&key);
-            }
-        }
-        let child = cmd
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn real etcd");
-        let mut server = TlsEtcd { port, child, dir };
+        let port = flags.client_port;
+        let mut proc = Proc::new(
+            "etcd",
+            &testkit::bins::etcd(),
+            flags.args(),
+            Some(data.path()),
+        )
+        .current_dir(data.path());
+        proc.spawn();
         let mut probe = vec![
             format!("--endpoints=https://127.0.0.1:{port}"),
             pki.flag("cacert", "ca.crt"),
@@ -209,24 +192,29 @@ impl TlsEtcd {
         }
         probe.extend(FAST.iter().map(|s| s.to_string()));
         probe.extend(["get".to_string(), "readiness-probe".to_string()]);
-        let deadline = Instant::now() + common::SERVER_READY_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("etcd exited with {status}\n{}", server.logs()));
-            }
-            let out = common::run(&common::real_etcdctl(), None, &probe, None, &[]);
-            if out.code == 0 {
-                return Ok(server);
-            }
-            if Instant::now() > deadline {
-                return Err(format!("etcd never answered over TLS\n{}", server.logs()));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let every = Duration::from_millis(100);
+        let ready =
+            testkit::wait::poll("etcd over TLS", common::SERVER_READY_TIMEOUT, every, || {
+                if let Some(status) = proc.try_exit() {
+                    return Ok(Err(format!("etcd exited with {status}")));
+                }
+                let out = common::run(&testkit::bins::etcdctl(), None, &probe, None, &[]);
+                if out.code == 0 {
+                    return Ok(Ok(()));
+                }
+                Err("etcd never answered over TLS".to_string())
+            });
+        match ready.and_then(|r| r) {
+            Ok(()) => Ok(TlsEtcd {
+                port,
+                _proc: proc,
+                _dir: data,
+            }),
+            Err(msg) => Err(StartFailure {
+                msg,
+                logs: proc.logs(),
+            }),
         }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
     }
 
     fn https(&self) -> String {
@@ -235,16 +223,6 @@ impl TlsEtcd {
 
     fn bare(&self) -> String {
         format!("--endpoints=127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for TlsEtcd {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("==== TLS etcd log ====\n{}", self.logs());
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -388,7 +366,7 @@ fn https_endpoint_against_plaintext_etcd() {
         return;
     }
     let pki = Pki::new();
-    let server = common::Server::start(ServerKind::RealEtcd, &[]);
+    let server = common::Server::start(ServerKind::Etcd, &[]);
     let https = format!("--endpoints=https://{}", server.endpoint());
     let r = same(&with(args(&FAST), &[&https, "get", "a"]));
     assert_eq!(r, deadline_error());
@@ -408,7 +386,7 @@ fn tls_file_errors() {
     }
     let pki = Pki::new();
     // Nothing listens there: every case fails before dialing.
-    let ep = format!("--endpoints=https://127.0.0.1:{}", common::free_port());
+    let ep = format!("--endpoints=https://127.0.0.1:{}", testkit::free_port());
     let base = with(args(&FAST), &[&ep]);
     let bad = |more: &[&str]| {
         let r = same(&with(with(base.clone(), more), &["get", "a"]));

@@ -9,58 +9,38 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Server, ServerKind};
+use testkit::Proc;
 
 /// How long the events may take to reach a watcher.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Output unchanged for this long counts as complete.
 const QUIET: Duration = Duration::from_millis(600);
 
-/// A background `watch`; killed (and reaped) when dropped.
+/// A background `watch` (`testkit::Proc`: no `ETCD*` variables of ours
+/// reach it; killed and reaped when dropped).
 struct Watcher {
-    child: Child,
-    out: PathBuf,
+    proc: Proc,
     what: String,
 }
 
 impl Watcher {
     fn start(bin: &Path, srv: &Server, args: &[&str], dir: &Path, tag: &str) -> Watcher {
-        let out = dir.join(format!("{tag}.out"));
-        let mut cmd = Command::new(bin);
-        cmd.arg(format!("--endpoints={}", srv.endpoint()))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out).expect("create watcher stdout"))
-            .stderr(Stdio::null());
-        for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            if k.starts_with("ETCDCTL") || k.starts_with("ETCD_WATCH") {
-                cmd.env_remove(&key);
-            }
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let mut all = vec![format!("--endpoints={}", srv.endpoint())];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let mut proc = Proc::new(tag, bin, all, Some(dir));
+        proc.spawn();
         Watcher {
-            child,
-            out,
+            proc,
             what: format!("{} {} → {}", tag, args.join(" "), srv.kind.name()),
         }
     }
 
     fn output(&self) -> Vec<u8> {
-        std::fs::read(&self.out).unwrap_or_default()
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.stdout_bytes()
     }
 }
 
@@ -98,7 +78,7 @@ fn normalise(b: &[u8]) -> String {
 
 fn etcdctl(srv: &Server, args: &[&str]) {
     let out = common::run(
-        &common::real_etcdctl(),
+        &testkit::bins::etcdctl(),
         Some(&srv.endpoint()),
         args,
         None,
@@ -142,14 +122,14 @@ fn watch_against(kind: ServerKind) {
     let start_pair = |args: &[&str], i: usize| {
         (
             Watcher::start(
-                &common::real_etcdctl(),
+                &testkit::bins::etcdctl(),
                 &srv,
                 args,
                 dir.path(),
                 &format!("etcdctl{i}"),
             ),
             Watcher::start(
-                &common::oxctl_bin(),
+                &testkit::bins::oxctl(),
                 &srv,
                 args,
                 dir.path(),
@@ -197,15 +177,15 @@ fn watch_against(kind: ServerKind) {
 
 #[test]
 fn watch_matches_etcdctl_on_etcd() {
-    if !common::real_etcd_available("watch_matches_etcdctl_on_etcd") {
+    if !testkit::bins::etcd_available("watch_matches_etcdctl_on_etcd") {
         return;
     }
-    watch_against(ServerKind::RealEtcd);
+    watch_against(ServerKind::Etcd);
 }
 
 #[test]
 fn watch_matches_etcdctl_on_oxcd() {
-    if !common::real_etcd_available("watch_matches_etcdctl_on_oxcd") {
+    if !testkit::bins::etcd_available("watch_matches_etcdctl_on_oxcd") {
         return;
     }
     watch_against(ServerKind::Oxcd);
@@ -214,16 +194,16 @@ fn watch_matches_etcdctl_on_oxcd() {
 /// Doc §6.1 case 48: a start revision below the compaction.
 #[test]
 fn watch_compacted_revision_is_canceled() {
-    if !common::real_etcd_available("watch_compacted_revision_is_canceled") {
+    if !testkit::bins::etcd_available("watch_compacted_revision_is_canceled") {
         return;
     }
-    for kind in [ServerKind::RealEtcd, ServerKind::Oxcd] {
+    for kind in [ServerKind::Etcd, ServerKind::Oxcd] {
         let srv = Server::start(kind, &[]);
         for v in ["1", "2", "3"] {
             etcdctl(&srv, &["put", "a", v]);
         }
         etcdctl(&srv, &["compaction", "3"]);
-        for bin in [common::real_etcdctl(), common::oxctl_bin()] {
+        for bin in [testkit::bins::etcdctl(), testkit::bins::oxctl()] {
             let out = common::run(
                 &bin,
                 Some(&srv.endpoint()),
@@ -253,10 +233,10 @@ fn watch_compacted_revision_is_canceled() {
 /// separator ends with exit 128, the end of input with exit 3.
 #[test]
 fn watch_interactive_errors_match_etcdctl() {
-    if !common::real_etcd_available("watch_interactive_errors_match_etcdctl") {
+    if !testkit::bins::etcd_available("watch_interactive_errors_match_etcdctl") {
         return;
     }
-    for kind in [ServerKind::RealEtcd, ServerKind::Oxcd] {
+    for kind in [ServerKind::Etcd, ServerKind::Oxcd] {
         let srv = Server::start(kind, &[]);
         for input in [
             &b"foo\n\nwatch\nwatch --prefix a b\nprogress\n"[..],
@@ -272,7 +252,7 @@ fn watch_interactive_errors_match_etcdctl() {
                     &[],
                 )
             };
-            let (r, o) = (run(&common::real_etcdctl()), run(&common::oxctl_bin()));
+            let (r, o) = (run(&testkit::bins::etcdctl()), run(&testkit::bins::oxctl()));
             let what = format!("{:?} → {}", String::from_utf8_lossy(input), kind.name());
             assert_eq!(o.stdout, r.stdout, "stdout of {what}");
             assert_eq!(

@@ -4,29 +4,14 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
+use testkit::{Flags, Proc};
 
 use common::*;
 use etcd_format::bolt::{BucketData, Reader};
 use etcd_format::snapshot;
-
-/// Kills the etcd we started (by its own handle) when the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 fn etcdctl(bin: &Path, endpoint: &str, args: &[&str]) -> Output {
     Command::new(bin)
@@ -61,11 +46,10 @@ fn etcd_serves_restored_writer_output() {
     let snap = dir.path().join("ours.db");
     std::fs::write(&snap, snapshot::build(&data).expect("build")).expect("write");
 
-    let (cport, pport) = (free_port(), free_port());
-    let client = format!("http://127.0.0.1:{cport}");
-    let peer = format!("http://127.0.0.1:{pport}");
-    let cluster = format!("boot={peer}");
     let data_dir = dir.path().join("boot.etcd");
+    let flags = Flags::single("boot", &data_dir);
+    let (client, peer) = (flags.client_url(), flags.peer_url());
+    let cluster = format!("boot={peer}");
     let out = Command::new(&etcdutl)
         .args(["snapshot", "restore"])
         .arg(&snap)
@@ -81,38 +65,20 @@ fn etcd_serves_restored_writer_output() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let child = Command::new(&etcd)
-        .args(["--name", "boot"])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args([
-            "--listen-client-urls",
-            &client,
-            "--advertise-client-urls",
-            &client,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer,
-            "--initial-advertise-peer-urls",
-            &peer,
-        ])
-        .args(["--initial-cluster", &cluster])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start etcd");
-    let _guard = Running(child);
+    // SIGKILLed when the test ends, its log printed if it fails.
+    let mut server = Proc::new("etcd", &etcd, flags.args(), None);
+    server.spawn();
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let got = loop {
+    let up = Duration::from_secs(20);
+    let got = testkit::wait::poll("etcd", up, Duration::from_millis(200), || {
         let o = etcdctl(&etcdctl_bin, &client, &["get", "foo"]);
         if o.status.success() {
-            break String::from_utf8_lossy(&o.stdout).into_owned();
+            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).into_owned())
         }
-        assert!(Instant::now() < deadline, "etcd did not come up");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    })
+    .unwrap_or_else(|e| panic!("etcd did not come up: {e}"));
     assert_eq!(got, "foo\nbar2\n");
     assert!(etcdctl(&etcdctl_bin, &client, &["get", "foo2"])
         .stdout

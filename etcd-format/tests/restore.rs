@@ -194,7 +194,6 @@ fn etcd_boots_single_member_restore() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("etcd.log");
     let node = Node::new("m1");
     let cluster = cluster_flag(std::slice::from_ref(&node));
     let data = dir.path().join("m1.etcd");
@@ -205,8 +204,8 @@ fn etcd_boots_single_member_restore() {
     let expect = live_keys(&bytes);
     assert_eq!(report.revision, expect.1);
 
-    let guard = start_etcd(&etcd, &node, &cluster, &data, &log);
-    wait_up(&ctl, &node, &log);
+    let guard = start_etcd(&etcd, &node, &cluster, &data);
+    wait_up(&ctl, &node, &guard);
     assert_serves_snapshot(&ctl, &node.client, &expect);
     assert_eq!(
         member_list(&ctl, &node.client),
@@ -235,8 +234,8 @@ fn etcd_boots_single_member_restore() {
     drop(guard);
 
     // A restart keeps everything, including the new write.
-    let _guard = start_etcd(&etcd, &node, &cluster, &data, &log);
-    wait_up(&ctl, &node, &log);
+    let guard = start_etcd(&etcd, &node, &cluster, &data);
+    wait_up(&ctl, &node, &guard);
     let (live, rev) = served_keys(&ctl, &node.client);
     assert_eq!(rev, expect.1 + 1);
     assert_eq!(live.len(), expect.0.len() + 1);
@@ -264,12 +263,11 @@ fn etcd_boots_three_member_restore() {
         let data = dir.path().join(format!("{}.etcd", n.name));
         let report = restore(&bytes, &config_for(n, &cluster, "tok3", &data)).expect("restore");
         cluster_ids.push(report.cluster_id);
-        let log = dir.path().join(format!("{}.log", n.name));
-        guards.push(start_etcd(&etcd, n, &cluster, &data, &log));
+        guards.push(start_etcd(&etcd, n, &cluster, &data));
     }
     assert!(cluster_ids.windows(2).all(|w| w[0] == w[1]));
-    for n in &nodes {
-        wait_up(&ctl, n, &dir.path().join(format!("{}.log", n.name)));
+    for (n, guard) in nodes.iter().zip(&guards) {
+        wait_up(&ctl, n, guard);
     }
     let mut want: Vec<(u64, String, Vec<String>)> = nodes
         .iter()
@@ -331,7 +329,6 @@ fn etcd_boots_bumped_and_compacted_restore() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("etcd.log");
     let node = Node::new("b1");
     let cluster = cluster_flag(std::slice::from_ref(&node));
     let data = dir.path().join("b1.etcd");
@@ -343,8 +340,8 @@ fn etcd_boots_bumped_and_compacted_restore() {
     let report = restore(&bytes, &cfg).expect("restore");
     assert_eq!(report.revision, orig + 1000);
 
-    let _guard = start_etcd(&etcd, &node, &cluster, &data, &log);
-    wait_up(&ctl, &node, &log);
+    let guard = start_etcd(&etcd, &node, &cluster, &data);
+    wait_up(&ctl, &node, &guard);
     assert_serves_snapshot(&ctl, &node.client, &(live, orig + 1000));
     let old = etcdctl(
         &ctl,

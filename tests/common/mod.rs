@@ -1,159 +1,22 @@
-//! Test harness for the etcdctl compatibility suite (`tests/compat.rs`).
-//!
-//! It starts single-node servers (real etcd 3.5.1 or our `oxcd`) with the same
-//! etcd flags, and runs clients (real `etcdctl` 3.5.1 or our `oxctl`) against
-//! them with a timeout and a clean `ETCDCTL_*` environment.
+//! Shared by the oxctl suites: single-node servers (real etcd 3.5.1 or
+//! `oxcd`, started through `testkit` with the same etcd flags) and clients
+//! (real `etcdctl` 3.5.1 or `oxctl`) run with a timeout and a clean
+//! `ETCDCTL_*` environment.
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
 
-/// How long a client invocation may run before it is killed.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
+use testkit::wait::{start_retrying, StartFailure};
+use testkit::{Flags, Proc};
+
+pub use testkit::Kind as ServerKind;
+pub use testkit::Output;
+
 /// How long a server may take to become ready.
 pub const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Picks a free TCP port on 127.0.0.1 (binds port 0 and releases it).
-pub fn free_port() -> u16 {
-    free_ports::<1>()[0]
-}
-
-/// Picks `N` distinct free ports: all listeners are held until every port is
-/// chosen, so the kernel cannot hand out the same port twice.
-pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to pick a free port"))
-        .collect();
-    std::array::from_fn(|i| {
-        listeners[i]
-            .local_addr()
-            .expect("local_addr of the port-picking listener")
-            .port()
-    })
-}
-
-/// The directory holding the real etcd 3.5.1 binaries.
-pub fn etcd_bin_dir() -> PathBuf {
-    match std::env::var_os("ETCD_BIN_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/etcd/v3.5.1"),
-    }
-}
-
-/// Paths of the real `etcd` server and `etcdctl` client.
-pub fn real_etcd() -> PathBuf {
-    etcd_bin_dir().join("etcd")
-}
-
-pub fn real_etcdctl() -> PathBuf {
-    etcd_bin_dir().join("etcdctl")
-}
-
-/// Returns true when the real etcd binaries are usable. When they are not:
-/// with `CI` set this panics (CI must never silently skip); otherwise it prints
-/// a loud SKIPPED line on stderr and returns false, so the caller returns early.
-pub fn real_etcd_available(test: &str) -> bool {
-    let missing: Vec<PathBuf> = [real_etcd(), real_etcdctl()]
-        .into_iter()
-        .filter(|p| !p.is_file())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "real etcd 3.5.1 binaries missing ({missing:?}); CI must run .ci/install-etcd.sh \
-             (or set ETCD_BIN_DIR) before the compat suite"
-        );
-    }
-    eprintln!(
-        "\n=====================================================================\n\
-         SKIPPED {test}: real etcd not installed, run .ci/install-etcd.sh\n\
-         (looked for {missing:?}; override the directory with ETCD_BIN_DIR)\n\
-         =====================================================================\n"
-    );
-    false
-}
-
-/// Our client, built by cargo for integration tests.
-pub fn oxctl_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_oxctl"))
-}
-
-/// Our server: `target/<profile>/oxcd`, next to the `deps/` directory holding
-/// this test binary. It lives in another workspace package, so cargo does not
-/// build it for this test automatically.
-pub fn oxcd_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe of the test binary");
-    let profile_dir = exe
-        .parent() // target/<profile>/deps
-        .and_then(Path::parent) // target/<profile>
-        .expect("test binary is expected at target/<profile>/deps/<test>");
-    let bin = profile_dir.join(format!("oxcd{}", std::env::consts::EXE_SUFFIX));
-    if !bin.is_file() {
-        panic!(
-            "oxcd binary not found at {}: build it first: cargo build --workspace --bins",
-            bin.display()
-        );
-    }
-    warn_if_stale(&bin);
-    bin
-}
-
-/// cargo does not rebuild `oxcd` for this test: warn when a server source is
-/// newer than the binary.
-fn warn_if_stale(bin: &Path) {
-    fn newest(dir: &Path) -> Option<std::time::SystemTime> {
-        let mut best = None;
-        for entry in std::fs::read_dir(dir).ok()?.flatten() {
-            let path = entry.path();
-            let t = if path.is_dir() {
-                newest(&path)
-            } else {
-                entry.metadata().ok()?.modified().ok()
-            };
-            best = best.max(t);
-        }
-        best
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("server/src");
-    let built = std::fs::metadata(bin).and_then(|m| m.modified()).ok();
-    if let (Some(src_time), Some(built)) = (newest(&src), built) {
-        if src_time > built {
-            eprintln!(
-                "WARNING: {} is older than server/src; run `cargo build --workspace --bins`",
-                bin.display()
-            );
-        }
-    }
-}
-
-/// Which server implementation to start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerKind {
-    RealEtcd,
-    Oxcd,
-}
-
-impl ServerKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ServerKind::RealEtcd => "etcd",
-            ServerKind::Oxcd => "oxcd",
-        }
-    }
-
-    fn binary(self) -> PathBuf {
-        match self {
-            ServerKind::RealEtcd => real_etcd(),
-            ServerKind::Oxcd => oxcd_bin(),
-        }
-    }
-}
 
 /// Which client implementation to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,22 +33,21 @@ impl ClientKind {
         }
     }
 
-    pub fn binary(self) -> PathBuf {
+    pub fn binary(self) -> std::path::PathBuf {
         match self {
-            ClientKind::RealEtcdctl => real_etcdctl(),
-            ClientKind::Oxctl => oxctl_bin(),
+            ClientKind::RealEtcdctl => testkit::bins::etcdctl(),
+            ClientKind::Oxctl => testkit::bins::oxctl(),
         }
     }
 }
 
-/// A running single-node server in its own temporary directory.
-/// Dropping it kills and reaps the child; if the test thread is panicking the
-/// server's stdout/stderr are printed first.
+/// A running single-node server in its own temporary directory; dropping
+/// it kills the process (its log tail is printed if the test is failing).
 pub struct Server {
     pub kind: ServerKind,
     pub client_port: u16,
     pub peer_port: u16,
-    child: Child,
+    proc: Proc,
     dir: tempfile::TempDir,
 }
 
@@ -194,110 +56,46 @@ impl Server {
     /// waits until it answers a `get`. A start that lost a port race
     /// ("address already in use") is retried with new ports.
     pub fn start(kind: ServerKind, extra_flags: &[&str]) -> Server {
-        let mut attempt = 1;
-        loop {
-            match Server::try_start(kind, extra_flags) {
-                Ok(server) => return server,
-                Err((msg, logs)) => {
-                    let port_race = logs.to_lowercase().contains("address already in use");
-                    if port_race && attempt < 3 {
-                        eprintln!("{} lost a port race, retrying: {msg}", kind.name());
-                        attempt += 1;
-                        continue;
-                    }
-                    panic!("{msg}\n{logs}");
-                }
-            }
-        }
+        Server::launch(kind, None, extra_flags)
     }
 
     /// Starts `kind` like [`Server::start`], but on an existing data
     /// directory (for instance one written by `snapshot restore`). The
     /// directory is not removed when the server stops.
     pub fn start_on(kind: ServerKind, data_dir: &Path, extra_flags: &[&str]) -> Server {
-        let mut attempt = 1;
-        loop {
-            match Server::try_start_on(kind, extra_flags, Some(data_dir)) {
-                Ok(server) => return server,
-                Err((msg, logs)) => {
-                    let port_race = logs.to_lowercase().contains("address already in use");
-                    if port_race && attempt < 3 {
-                        eprintln!("{} lost a port race, retrying: {msg}", kind.name());
-                        attempt += 1;
-                        continue;
-                    }
-                    panic!("{msg}\n{logs}");
-                }
-            }
-        }
+        Server::launch(kind, Some(data_dir), extra_flags)
     }
 
-    fn try_start(kind: ServerKind, extra_flags: &[&str]) -> Result<Server, (String, String)> {
-        Server::try_start_on(kind, extra_flags, None)
-    }
-
-    fn try_start_on(
-        kind: ServerKind,
-        extra_flags: &[&str],
-        data_dir: Option<&Path>,
-    ) -> Result<Server, (String, String)> {
-        let bin = kind.binary();
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("compat-{}-", kind.name()))
-            .tempdir()
-            .expect("create a temp dir for the server");
-        let [client_port, peer_port] = free_ports::<2>();
-        let client_url = format!("http://127.0.0.1:{client_port}");
-        let peer_url = format!("http://127.0.0.1:{peer_port}");
-        let data_dir = data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
-        let stdout = std::fs::File::create(dir.path().join("server.stdout"))
-            .expect("create server stdout file");
-        let stderr = std::fs::File::create(dir.path().join("server.stderr"))
-            .expect("create server stderr file");
-
-        let mut cmd = Command::new(&bin);
-        cmd.arg("--name")
-            .arg("default")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--listen-client-urls")
-            .arg(&client_url)
-            .arg("--advertise-client-urls")
-            .arg(&client_url)
-            .arg("--listen-peer-urls")
-            .arg(&peer_url)
+    fn launch(kind: ServerKind, data_dir: Option<&Path>, extra_flags: &[&str]) -> Server {
+        start_retrying(kind.name(), |_| {
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("compat-{}-", kind.name()))
+                .tempdir()
+                .expect("create a temp dir for the server");
+            let data = data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
+            let mut flags = Flags::single("default", &data).with_extra(extra_flags);
             // Advertising localhost:2380 keeps etcd's default member ID
             // 8e9e05c52164694d and cluster ID cdf818194e3a8c32.
-            .arg("--initial-advertise-peer-urls")
-            .arg("http://localhost:2380")
-            .arg("--initial-cluster")
-            .arg("default=http://localhost:2380")
-            .args(extra_flags)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        // etcd reads every ETCD_* variable as a flag; keep the parent's out.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("ETCD") {
-                cmd.env_remove(&key);
+            flags.advertise_peer = Some("http://localhost:2380".into());
+            let mut proc = Proc::new("server", &kind.binary(), flags.args(), Some(dir.path()))
+                .current_dir(dir.path());
+            proc.spawn();
+            let mut server = Server {
+                kind,
+                client_port: flags.client_port,
+                peer_port: flags.peer_port,
+                proc,
+                dir,
+            };
+            match server.wait_ready() {
+                Ok(()) => Ok(server),
+                // Dropping `server` kills and reaps the child.
+                Err(msg) => Err(StartFailure {
+                    msg,
+                    logs: server.logs(),
+                }),
             }
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("failed to spawn {} ({}): {e}", kind.name(), bin.display()));
-        let mut server = Server {
-            kind,
-            client_port,
-            peer_port,
-            child,
-            dir,
-        };
-        match server.wait_ready() {
-            Ok(()) => Ok(server),
-            // Dropping `server` kills and reaps the child.
-            Err(msg) => Err((msg, server.logs())),
-        }
+        })
     }
 
     /// `127.0.0.1:<client port>`, the spelling used in `--endpoints`.
@@ -311,46 +109,22 @@ impl Server {
 
     /// The server's captured stdout and stderr.
     pub fn logs(&self) -> String {
-        let read = |name: &str| {
-            std::fs::read(self.dir.path().join(name))
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_else(|e| format!("<cannot read {name}: {e}>"))
-        };
-        format!(
-            "---- {} server.stdout ----\n{}\n---- {} server.stderr ----\n{}",
-            self.kind.name(),
-            read("server.stdout"),
-            self.kind.name(),
-            read("server.stderr")
-        )
+        self.proc.logs()
     }
 
-    /// Waits for the client port to accept TCP connections, then for a
-    /// successful `get` through the real etcdctl.
+    /// Waits for an answer to a read-only `etcdctl get` (it changes neither
+    /// the revision nor the data).
     fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + SERVER_READY_TIMEOUT;
         let name = self.kind.name();
-        let addr: SocketAddr = self.endpoint().parse().expect("parse server endpoint");
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait on the server") {
-                return Err(format!("{name} exited during startup with {status}"));
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "{name} did not listen on {} within {SERVER_READY_TIMEOUT:?}",
-                    self.endpoint()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // A read-only probe: it changes neither the revision nor the data.
         let endpoint = self.endpoint();
-        loop {
+        let proc = &mut self.proc;
+        let every = Duration::from_millis(100);
+        testkit::wait::poll(name, SERVER_READY_TIMEOUT, every, || {
+            if let Some(status) = proc.try_exit() {
+                return Ok(Err(format!("{name} exited during startup with {status}")));
+            }
             let out = run(
-                &real_etcdctl(),
+                &testkit::bins::etcdctl(),
                 Some(&endpoint),
                 &[
                     "--dial-timeout=1s",
@@ -362,68 +136,20 @@ impl Server {
                 &[],
             );
             if out.code == 0 {
-                return Ok(());
+                return Ok(Ok(()));
             }
-            if let Some(status) = self.child.try_wait().expect("try_wait on the server") {
-                return Err(format!("{name} exited during startup with {status}"));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "{name} at {endpoint} listens but never answered `etcdctl get` within \
-                     {SERVER_READY_TIMEOUT:?}; last attempt: exit={} stderr={}",
-                    out.code,
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            Err(format!(
+                "{name} at {endpoint} never answered `etcdctl get`; last attempt: exit={} \
+                 stderr={}",
+                out.code,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        })?
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "==== logs of {} at {} ====\n{}",
-                self.kind.name(),
-                self.endpoint(),
-                self.logs()
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The result of one client invocation.
-#[derive(Clone, Debug)]
-pub struct Output {
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    /// The exit code; `-1` when killed by the timeout, `128 + signal` when
-    /// killed by another signal.
-    pub code: i32,
-    pub timed_out: bool,
-}
-
-fn exit_code(status: ExitStatus) -> i32 {
-    if let Some(code) = status.code() {
-        return code;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(sig) = status.signal() {
-            return 128 + sig;
-        }
-    }
-    -1
-}
-
-/// Runs `client_bin [--endpoints=<endpoint>] args…` with optional stdin
-/// bytes and extra environment. Every `ETCDCTL_*` variable of the parent (and
-/// `ETCDCTL_API`) is removed first, so only `env` reaches the child. The child
-/// is killed after [`CLIENT_TIMEOUT`].
+/// Runs `client_bin [--endpoints=<endpoint>] args…` (`testkit::run`: a
+/// clean `ETCDCTL_*` environment, optional stdin, a timeout).
 pub fn run<S: AsRef<std::ffi::OsStr>>(
     client_bin: &Path,
     endpoint: Option<&str>,
@@ -431,73 +157,10 @@ pub fn run<S: AsRef<std::ffi::OsStr>>(
     stdin: Option<&[u8]>,
     env: &[(&str, &str)],
 ) -> Output {
-    let mut cmd = Command::new(client_bin);
+    let mut all: Vec<OsString> = Vec::with_capacity(args.len() + 1);
     if let Some(ep) = endpoint {
-        cmd.arg(format!("--endpoints={ep}"));
+        all.push(format!("--endpoints={ep}").into());
     }
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ETCDCTL") {
-            cmd.env_remove(&key);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("failed to spawn {}: {e}", client_bin.display()));
-
-    let stdin_thread = stdin.map(|bytes| {
-        let mut pipe = child.stdin.take().expect("child stdin is piped");
-        let bytes = bytes.to_vec();
-        std::thread::spawn(move || {
-            // The child may exit without reading everything: ignore EPIPE.
-            let _ = pipe.write_all(&bytes);
-        })
-    });
-    let mut out_pipe = child.stdout.take().expect("child stdout is piped");
-    let mut err_pipe = child.stderr.take().expect("child stderr is piped");
-    let out_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
-
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait on the client") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait on the killed client");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    if let Some(t) = stdin_thread {
-        let _ = t.join();
-    }
-    let stdout = out_thread.join().expect("stdout reader thread");
-    let stderr = err_thread.join().expect("stderr reader thread");
-    Output {
-        stdout,
-        stderr,
-        code: if timed_out { -1 } else { exit_code(status) },
-        timed_out,
-    }
+    all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
+    testkit::run(client_bin, &all, stdin, env)
 }

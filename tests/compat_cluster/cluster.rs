@@ -16,9 +16,11 @@
 //! runs. [`Cluster::leader_term`] lets the runner detect a re-election during
 //! a run.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use testkit::wait::{start_retrying, StartFailure};
+use testkit::{Flags, Proc};
 
 use super::common::{self, ServerKind};
 
@@ -37,18 +39,14 @@ pub struct Member {
     pub id: u64,
     pub client_port: u16,
     pub peer_port: u16,
-    pub data_dir: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
+    /// Not started once [`Cluster::kill`]ed.
+    proc: Proc,
 }
 
 impl Member {
     /// `127.0.0.1:<client port>`, the spelling used in `--endpoints`.
     pub fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.client_port)
-    }
-    pub fn peer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.peer_port)
     }
 }
 
@@ -74,17 +72,15 @@ pub struct MemberStatus {
 const PROBE_FLAGS: [&str; 2] = ["--dial-timeout=1s", "--command-timeout=2s"];
 
 fn etcdctl(args: &[&str]) -> common::Output {
-    common::run(&common::real_etcdctl(), None, args, None, &[])
+    common::run(&testkit::bins::etcdctl(), None, args, None, &[])
 }
 
 /// Free ports (5 digits, so that endpoint columns keep their width) and a
 /// token giving ordered, 16-hex-digit member IDs.
 fn pick_layout() -> ([u16; 6], String, [u64; 3]) {
     loop {
-        let ports = common::free_ports::<6>();
-        if ports.iter().any(|&p| p < 10000) {
-            continue;
-        }
+        let p = testkit::ports::free_ports_from(6, 10000);
+        let ports: [u16; 6] = std::array::from_fn(|i| p[i]);
         for n in 0..1000 {
             let token = format!("compat-cluster-{n}");
             let ids: [u64; 3] = std::array::from_fn(|i| {
@@ -106,84 +102,45 @@ impl Cluster {
     /// Panics (after killing every member) with the members' logs when the
     /// cluster does not come up; a lost port race is retried.
     pub fn start(kind: ServerKind) -> Cluster {
-        let mut attempt = 1;
-        loop {
+        let what = format!("the three-member {} cluster", kind.name());
+        start_retrying(&what, |_| {
             let mut c = Cluster::spawn(kind);
             match c.wait_ready() {
-                Ok(()) => return c,
-                Err(msg) => {
-                    let logs = c.logs();
-                    drop(c);
-                    let port_race = logs.to_lowercase().contains("address already in use");
-                    if port_race && attempt < 3 {
-                        eprintln!("{} cluster lost a port race, retrying: {msg}", kind.name());
-                        attempt += 1;
-                        continue;
-                    }
-                    panic!(
-                        "the three-member {} cluster did not come up: {msg}\n{logs}",
-                        kind.name()
-                    );
-                }
+                Ok(()) => Ok(c),
+                // Dropping `c` kills every member.
+                Err(msg) => Err(StartFailure {
+                    msg,
+                    logs: c.logs(),
+                }),
             }
-        }
+        })
     }
 
     fn spawn(kind: ServerKind) -> Cluster {
-        let bin = match kind {
-            ServerKind::RealEtcd => common::real_etcd(),
-            ServerKind::Oxcd => common::oxcd_bin(),
-        };
+        let bin = kind.binary();
         let dir = tempfile::Builder::new()
             .prefix(&format!("compat-cluster-{}-", kind.name()))
             .tempdir()
             .expect("create a temp dir for the cluster");
         let (ports, token, ids) = pick_layout();
-        let mut members: Vec<Member> = (0..3)
-            .map(|i| Member {
-                name: NAMES[i],
-                id: ids[i],
-                client_port: ports[i],
-                peer_port: ports[3 + i],
-                data_dir: dir.path().join(format!("{}.etcd", NAMES[i])),
-                log: dir.path().join(format!("{}.log", NAMES[i])),
-                child: None,
+        let pairs: Vec<(u16, u16)> = (0..3).map(|i| (ports[i], ports[3 + i])).collect();
+        let members = Flags::cluster_on(&pairs, dir.path(), ".etcd", &token)
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut proc = Proc::new(NAMES[i], &bin, f.args(), Some(dir.path()))
+                    .current_dir(dir.path())
+                    .quiet();
+                proc.spawn();
+                Member {
+                    name: NAMES[i],
+                    id: ids[i],
+                    client_port: f.client_port,
+                    peer_port: f.peer_port,
+                    proc,
+                }
             })
             .collect();
-        let initial_cluster = members
-            .iter()
-            .map(|m| format!("{}={}", m.name, m.peer_url()))
-            .collect::<Vec<_>>()
-            .join(",");
-        for m in &mut members {
-            let client_url = format!("http://{}", m.endpoint());
-            let log = std::fs::File::create(&m.log).expect("create a member log file");
-            let mut cmd = Command::new(&bin);
-            cmd.args(["--name", m.name])
-                .arg("--data-dir")
-                .arg(&m.data_dir)
-                .args(["--listen-client-urls", &client_url])
-                .args(["--advertise-client-urls", &client_url])
-                .args(["--listen-peer-urls", &m.peer_url()])
-                .args(["--initial-advertise-peer-urls", &m.peer_url()])
-                .args(["--initial-cluster", &initial_cluster])
-                .args(["--initial-cluster-token", &token])
-                .args(["--initial-cluster-state", "new"])
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("clone the log file handle"))
-                .stderr(log);
-            // etcd reads every ETCD_* variable as a flag; keep the parent's out.
-            for (key, _) in std::env::vars_os() {
-                if key.to_string_lossy().starts_with("ETCD") {
-                    cmd.env_remove(&key);
-                }
-            }
-            let child = cmd.spawn().unwrap_or_else(|e| {
-                panic!("failed to spawn {} ({}): {e}", kind.name(), bin.display())
-            });
-            m.child = Some(child);
-        }
         let cluster_id = etcd_format::member::cluster_id(&ids);
         Cluster {
             kind,
@@ -211,10 +168,8 @@ impl Cluster {
     fn check_alive(&mut self) -> Result<(), String> {
         let kind = self.kind.name();
         for m in &mut self.members {
-            if let Some(child) = &mut m.child {
-                if let Some(status) = child.try_wait().expect("try_wait on a member") {
-                    return Err(format!("{kind} member {} exited with {status}", m.name));
-                }
+            if let Some(status) = m.proc.try_exit() {
+                return Err(format!("{kind} member {} exited with {status}", m.name));
             }
         }
         Ok(())
@@ -251,17 +206,14 @@ impl Cluster {
     /// The statuses of the running members (not those [`Cluster::kill`]ed).
     pub fn statuses(&self) -> Option<Vec<MemberStatus>> {
         (0..self.members.len())
-            .filter(|&i| self.members[i].child.is_some())
+            .filter(|&i| self.members[i].proc.is_started())
             .map(|i| self.status(i))
             .collect()
     }
 
     /// SIGKILLs member `i` (it stays in the member list).
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.members[i].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.members[i].proc.kill();
     }
 
     /// `(leader index, term)` when every running member answers and names
@@ -369,9 +321,7 @@ impl Cluster {
     pub fn logs(&self) -> String {
         let mut s = String::new();
         for m in &self.members {
-            let text = std::fs::read(&m.log)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_else(|e| format!("<cannot read {}: {e}>", m.log.display()));
+            let text = m.proc.log();
             let lines: Vec<&str> = text.lines().collect();
             let tail = lines[lines.len().saturating_sub(40)..].join("\n");
             s.push_str(&format!(
@@ -386,10 +336,7 @@ impl Cluster {
 
     fn stop(&mut self) {
         for m in &mut self.members {
-            if let Some(mut child) = m.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            m.proc.kill();
         }
     }
 }

@@ -3,30 +3,19 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
+use testkit::{url, Flags, Proc};
 
 use etcd_format::bolt::Reader;
 use etcd_format::restore::RestoreConfig;
 use etcd_format::schema::{KeyValue, RevisionKey, KEY};
 
-/// Kills the etcd we started (by its own handle) when dropped.
-pub struct Running(pub Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+/// A real etcd we started (`testkit`): SIGKILLed when dropped, its log
+/// tail printed if the test fails.
+pub struct Running(pub Proc);
 
 pub fn run_ok(out: Output, what: &str) -> String {
     assert!(
@@ -61,11 +50,17 @@ pub struct Node {
 
 impl Node {
     pub fn new(name: &str) -> Node {
+        let [client, peer] = testkit::ports::free_port_array::<2>();
         Node {
             name: name.into(),
-            client: format!("http://127.0.0.1:{}", free_port()),
-            peer: format!("http://127.0.0.1:{}", free_port()),
+            client: url(client),
+            peer: url(peer),
         }
+    }
+
+    fn port(u: &str) -> u16 {
+        let port = u.rsplit(':').next().expect("a URL with a port");
+        port.parse().expect("a numeric port")
     }
 }
 
@@ -88,46 +83,43 @@ pub fn config_for(node: &Node, cluster: &str, token: &str, dir: &Path) -> Restor
     }
 }
 
-pub fn start_etcd(etcd: &Path, node: &Node, cluster: &str, dir: &Path, log: &Path) -> Running {
-    let log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log");
-    let child = Command::new(etcd)
-        .args(["--name", &node.name])
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--listen-client-urls", &node.client])
-        .args(["--advertise-client-urls", &node.client])
-        .args(["--listen-peer-urls", &node.peer])
-        .args(["--initial-advertise-peer-urls", &node.peer])
-        .args(["--initial-cluster", cluster])
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start etcd");
-    Running(child)
+/// Starts `etcd` as `node` on `dir` (restored by the caller) with the
+/// cluster's `--initial-cluster`.
+pub fn start_etcd(etcd: &Path, node: &Node, cluster: &str, dir: &Path) -> Running {
+    let flags = Flags {
+        initial_cluster: Some(cluster.to_string()),
+        ..Flags::new(
+            &node.name,
+            dir,
+            Node::port(&node.client),
+            Node::port(&node.peer),
+        )
+    };
+    let mut p = Proc::new(&node.name, etcd, flags.args(), None);
+    p.spawn();
+    Running(p)
 }
 
 /// Waits until the endpoint answers a linearizable read.
-pub fn wait_up(etcdctl_bin: &Path, node: &Node, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        if etcdctl(etcdctl_bin, &node.client, &["get", "health-probe"])
-            .status
-            .success()
-        {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "etcd {} did not come up; log:\n{}",
-                node.name,
-                fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
+pub fn wait_up(etcdctl_bin: &Path, node: &Node, running: &Running) {
+    let up = testkit::wait::poll(
+        "etcd",
+        Duration::from_secs(40),
+        Duration::from_millis(200),
+        || {
+            etcdctl(etcdctl_bin, &node.client, &["get", "health-probe"])
+                .status
+                .success()
+                .then_some(())
+                .ok_or_else(|| "no answer".to_string())
+        },
+    );
+    if up.is_err() {
+        panic!(
+            "etcd {} did not come up; log:\n{}",
+            node.name,
+            running.0.log()
+        );
     }
 }
 

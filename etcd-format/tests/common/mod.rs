@@ -1,4 +1,6 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: the fixture snapshot, real
+//! etcd 3.5.1's binaries (through `testkit`) and `etcdutl snapshot status`;
+//! `cluster.rs` runs real etcd members on restored data dirs.
 #![allow(dead_code)]
 
 pub mod cluster;
@@ -28,20 +30,12 @@ pub fn parse_status_json(s: &str) -> (u32, i64, u64, u64) {
     )
 }
 
-/// The real etcd 3.5.1 binary directory, when present. Absent binaries
-/// skip the test, except under CI where they must exist.
+/// A real etcd 3.5.1 binary (`etcd`, `etcdctl` or `etcdutl`), when installed
+/// (`testkit::bins`: `ETCD_BIN_DIR`, else `.ci/etcd/v3.5.1`). Absent, the
+/// test is skipped, except under CI where it fails.
 pub fn etcd_bin(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../.ci/etcd/v3.5.1")
-        .join(name);
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{} missing and CI is set", p.display());
-    }
-    eprintln!("SKIPPED: {} not found", p.display());
-    None
+    let test = std::thread::current().name().unwrap_or("test").to_string();
+    testkit::bins::etcd_available(&test).then(|| testkit::bins::etcd_bin_dir().join(name))
 }
 
 /// Runs `etcdutl snapshot status -w json` on a file.

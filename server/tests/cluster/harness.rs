@@ -1,9 +1,9 @@
-//! A cluster of N member processes on loopback: real etcd 3.5.1 or oxcd,
-//! started with the same etcd flags, each with its own data dir and a
-//! captured stderr log. Everything it started is SIGKILLed on drop; on a
-//! failing test the tail of every member's log is printed first.
+//! A cluster of N member processes on loopback (`testkit`: real etcd 3.5.1
+//! or oxcd, started with the same etcd flags, each with its own data dir and
+//! a captured stderr log per run), polled over gRPC. Everything it started
+//! is SIGKILLed on drop; on a failing test the tail of every member's log is
+//! printed first.
 
-pub use crate::member::*;
 use oxcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use oxcd_proto::etcdserverpb::kv_client::KvClient;
 use oxcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
@@ -11,9 +11,14 @@ use oxcd_proto::etcdserverpb::{
     HashKvRequest, MemberListRequest, PutRequest, RangeRequest, StatusRequest, StatusResponse,
 };
 use std::future::Future;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
+pub use testkit::process::EXIT_TIMEOUT;
+use testkit::wait::{retry_or_panic, StartFailure};
+pub use testkit::{free_ports, run_to_exit_async as run_to_exit, tail, url, Kind};
+use testkit::{Flags, Proc};
 use tonic::transport::{Channel, Endpoint};
 
 /// Bootstrap until every member agrees on a leader (includes the first
@@ -50,22 +55,14 @@ pub fn clients(port: u16, timeout: Duration) -> Clients {
 
 /// Polls `f` every 100 ms until it returns `Ok`, panicking with its last
 /// error after `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
-    let deadline = Instant::now() + limit;
-    loop {
-        match f().await {
-            Ok(v) => return v,
-            Err(e) => {
-                if Instant::now() > deadline {
-                    panic!("{what}: not within {limit:?}; last: {e}");
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    match testkit::wait::poll_async(what, limit, Duration::from_millis(100), f).await {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
     }
 }
 
@@ -92,40 +89,33 @@ impl Cluster {
             members: Vec::new(),
             root,
         };
-        for attempt in 1..=3 {
-            let ports = free_ports(2 * n);
-            let ic: Vec<String> = (0..n)
-                .map(|i| format!("m{}={}", i + 1, url(ports[2 * i + 1])))
+        for attempt in 1.. {
+            let flags = Flags::cluster(n, c.root.path(), &format!("-a{attempt}.data"), &c.token);
+            c.members = flags
+                .into_iter()
+                .map(|f| Member::new(&c.bin, f.with_extra(&extra), c.root.path()))
                 .collect();
-            let ic = ic.join(",");
-            c.members.clear();
-            for i in 0..n {
-                let name = format!("m{}", i + 1);
-                let data_dir = c.root.path().join(format!("{name}-a{attempt}.data"));
-                let (cp, pp) = (ports[2 * i], ports[2 * i + 1]);
-                let args = member_args(&name, &data_dir, cp, pp, &ic, &c.token, "new", &extra);
-                c.members
-                    .push(Member::new(&name, (cp, pp), data_dir, args, c.root.path()));
-            }
             for m in &mut c.members {
-                m.spawn(&c.bin);
+                m.spawn();
             }
             let all: Vec<usize> = (0..n).collect();
             match c.try_wait_leader(&all, READY_TIMEOUT).await {
                 Ok(_) => return c,
-                Err(e) => {
-                    let busy = c
+                Err(msg) => {
+                    let logs = c
                         .members
                         .iter()
-                        .any(|m| m.log().contains("address already in use"));
+                        .map(Member::log)
+                        .collect::<Vec<_>>()
+                        .join("\n");
                     for m in &mut c.members {
                         m.kill();
                     }
-                    if busy && attempt < 3 {
-                        eprintln!("a port was taken; restarting the cluster on new ports");
-                        continue;
-                    }
-                    panic!("{kind:?} cluster of {n} did not become ready: {e}");
+                    retry_or_panic(
+                        &format!("{kind:?} cluster of {n}"),
+                        attempt,
+                        StartFailure { msg, logs },
+                    );
                 }
             }
         }
@@ -242,8 +232,7 @@ impl Cluster {
     /// Starts member `i` again: same flags, same data dir (etcd ignores
     /// `--initial-cluster-state` once a WAL exists). Does not wait.
     pub fn restart(&mut self, i: usize) {
-        let bin = self.bin.clone();
-        self.members[i].spawn(&bin);
+        self.members[i].spawn();
     }
 
     /// A client and a peer port for a member that is not started yet.
@@ -262,25 +251,18 @@ impl Cluster {
         state: &str,
         extra: &[&str],
     ) -> usize {
-        let data_dir = self.root.path().join(format!("{name}.data"));
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let args = member_args(
-            name,
-            &data_dir,
-            client_port,
-            peer_port,
-            initial_cluster,
-            &self.token,
-            state,
-            &extra,
-        );
-        let m = Member::new(
-            name,
-            (client_port, peer_port),
-            data_dir,
-            args,
-            self.root.path(),
-        );
+        let f = Flags {
+            initial_cluster: Some(initial_cluster.to_string()),
+            token: Some(self.token.clone()),
+            state: Some(state.to_string()),
+            ..Flags::new(
+                name,
+                &self.root.path().join(format!("{name}.data")),
+                client_port,
+                peer_port,
+            )
+        };
+        let m = Member::new(&self.bin, f.with_extra(extra), self.root.path());
         self.members.push(m);
         let i = self.members.len() - 1;
         self.restart(i);
@@ -435,4 +417,104 @@ pub async fn get(c: &mut Clients, key: &str) -> Result<Option<String>, String> {
     Ok(r.kvs
         .first()
         .map(|kv| String::from_utf8_lossy(&kv.value).into_owned()))
+}
+
+/// One member: its identity, ports, data dir and process (whose stored
+/// command line `restart` reuses).
+pub struct Member {
+    pub name: String,
+    pub client_port: u16,
+    pub peer_port: u16,
+    pub data_dir: PathBuf,
+    /// The member ID (0 until the member answered a Status).
+    pub id: u64,
+    proc: Proc,
+}
+
+/// etcd's flags for one member.
+#[allow(clippy::too_many_arguments)]
+pub fn member_args(
+    name: &str,
+    data_dir: &Path,
+    client_port: u16,
+    peer_port: u16,
+    initial_cluster: &str,
+    token: &str,
+    state: &str,
+    extra: &[String],
+) -> Vec<String> {
+    Flags {
+        initial_cluster: Some(initial_cluster.to_string()),
+        token: Some(token.to_string()),
+        state: Some(state.to_string()),
+        ..Flags::new(name, data_dir, client_port, peer_port)
+    }
+    .with_extra(extra)
+    .args()
+}
+
+impl Member {
+    /// A member running `bin` with `flags`, not started yet; its logs go to
+    /// `log_dir`.
+    pub fn new(bin: &Path, flags: Flags, log_dir: &Path) -> Member {
+        Member {
+            name: flags.name.clone(),
+            client_port: flags.client_port,
+            peer_port: flags.peer_port,
+            data_dir: flags.data_dir.clone(),
+            id: 0,
+            // The cluster prints every member's log on a failing test.
+            proc: Proc::new(&flags.name, bin, flags.args(), Some(log_dir)).quiet(),
+        }
+    }
+
+    /// Clients with the default per-call timeout.
+    pub fn clients(&self) -> Clients {
+        clients(self.client_port, RPC_TIMEOUT)
+    }
+
+    /// Replaces the value of `flag` in the stored command line.
+    pub fn set_flag(&mut self, flag: &str, value: &str) {
+        self.proc.set_flag(flag, value);
+    }
+
+    /// How many times the process was started.
+    pub fn runs(&self) -> usize {
+        self.proc.runs()
+    }
+
+    /// stderr of the current (or last) run.
+    pub fn log(&self) -> String {
+        self.proc.log()
+    }
+
+    /// Starts the process (a new log file per run).
+    pub fn spawn(&mut self) {
+        self.proc.spawn();
+    }
+
+    /// Started by the harness and not seen to exit.
+    pub fn is_started(&self) -> bool {
+        self.proc.is_started()
+    }
+
+    /// The exit status if the process has exited (it is then reaped).
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        self.proc.try_exit()
+    }
+
+    /// SIGKILL and reap. No-op if not running.
+    pub fn kill(&mut self) {
+        self.proc.kill();
+    }
+
+    /// Waits up to `limit` for the process to exit by itself.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        self.proc.wait_exit_async(limit).await
+    }
+
+    /// SIGTERM and wait (SIGKILL and panic after [`EXIT_TIMEOUT`]).
+    pub async fn stop(&mut self) -> ExitStatus {
+        self.proc.stop_async().await
+    }
 }

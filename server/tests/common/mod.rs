@@ -1,6 +1,7 @@
-//! Test harness: runs the built `oxcd` binary (or real etcd, with the same
-//! flags) on free loopback ports, waits until it answers gRPC, captures its
-//! stderr, and always stops what it started.
+//! Shared by the single-server suites (`bad_input`, `durability`,
+//! `etcd_data`, `mvcc`): an oxcd (or real etcd, with the same flags) started
+//! through `testkit` and waited for over gRPC, gRPC clients, and small
+//! request helpers.
 
 #![allow(dead_code)]
 
@@ -8,85 +9,39 @@ use oxcd_proto::etcdserverpb::kv_client::KvClient;
 use oxcd_proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use oxcd_proto::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
-use std::collections::HashSet;
-use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
+use testkit::wait::{retry_or_panic, StartFailure};
+use testkit::{Flags, Proc};
 use tonic::transport::{Channel, Endpoint};
+
+// Not every suite uses each of these.
+#[allow(unused_imports)]
+pub use testkit::process::EXIT_TIMEOUT;
+#[allow(unused_imports)]
+pub use testkit::{free_port, run_to_exit, tail, try_run_to_exit};
 
 /// How long a server may take to answer its first request.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long a process that should exit on its own may take.
-pub const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Upper bound on each gRPC call the tests make.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The oxcd binary cargo built for these integration tests.
+/// The built oxcd.
 pub fn oxcd_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_oxcd"))
+    testkit::bins::oxcd()
 }
 
-/// Real etcd 3.5.1 if it is installed under `.ci/`. Absent: prints a notice
-/// and returns `None`, except when `CI` is set, where its absence fails.
+/// Real etcd 3.5.1, or `None` (SKIPPED, a failure under `CI`) when it is not
+/// installed: see `testkit::bins`.
 pub fn etcd_bin() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/etcd/v3.5.1/etcd");
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!(
-            "CI is set but the reference etcd binary is missing at {}",
-            p.display()
-        );
-    }
-    eprintln!(
-        "NOTICE: {} not found: skipping the comparison with real etcd 3.5.1",
-        p.display()
-    );
-    None
-}
-
-/// Ports handed out by this test process, so two tests never get the same.
-static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-
-/// A loopback port that was free a moment ago and that no other test of this
-/// process has been given.
-pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = l.local_addr().expect("local addr").port();
-        drop(l);
-        let mut g = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
-        if g.get_or_insert_with(HashSet::new).insert(port) {
-            return port;
-        }
-    }
-    panic!("no free loopback port found in 100 tries");
+    let test = std::thread::current().name().unwrap_or("test").to_string();
+    testkit::bins::etcd_available(&test).then(testkit::bins::etcd)
 }
 
 /// The flags every test server starts with (same spelling for oxcd and etcd).
 pub fn base_args(name: &str, data_dir: &Path, client: u16, peer: u16) -> Vec<String> {
-    let c = format!("http://127.0.0.1:{client}");
-    let p = format!("http://127.0.0.1:{peer}");
-    vec![
-        "--name".into(),
-        name.into(),
-        "--data-dir".into(),
-        data_dir.display().to_string(),
-        "--listen-client-urls".into(),
-        c.clone(),
-        "--advertise-client-urls".into(),
-        c,
-        "--listen-peer-urls".into(),
-        p.clone(),
-        "--initial-advertise-peer-urls".into(),
-        p.clone(),
-        "--initial-cluster".into(),
-        format!("{name}={p}"),
-    ]
+    Flags::new(name, data_dir, client, peer).args()
 }
 
 /// gRPC clients over one connection.
@@ -120,9 +75,7 @@ pub struct Server {
     pub client_port: u16,
     pub peer_port: u16,
     pub extra: Vec<String>,
-    child: Option<Child>,
-    logs: tempfile::TempDir,
-    runs: usize,
+    proc: Proc,
 }
 
 pub type Oxcd = Server;
@@ -136,63 +89,40 @@ impl Server {
 
     /// The same with any etcd-compatible binary (real etcd for comparisons).
     pub async fn start_bin(bin: &Path, data_dir: &Path, extra: &[&str]) -> Server {
+        let [client_port, peer_port] = testkit::ports::free_port_array::<2>();
         let mut s = Server {
             bin: bin.to_path_buf(),
             name: "default".into(),
             data_dir: data_dir.to_path_buf(),
-            client_port: free_port(),
-            peer_port: free_port(),
+            client_port,
+            peer_port,
             extra: extra.iter().map(|s| s.to_string()).collect(),
-            child: None,
-            logs: tempfile::tempdir().expect("log dir"),
-            runs: 0,
+            proc: Proc::new("server", bin, Vec::new(), None),
         };
         s.launch().await;
         s
     }
 
     fn args(&self) -> Vec<String> {
-        let mut a = base_args(&self.name, &self.data_dir, self.client_port, self.peer_port);
-        a.extend(self.extra.iter().cloned());
-        a
-    }
-
-    fn log_path(&self, run: usize) -> PathBuf {
-        self.logs.path().join(format!("stderr-{run}.log"))
+        Flags::new(&self.name, &self.data_dir, self.client_port, self.peer_port)
+            .with_extra(&self.extra)
+            .args()
     }
 
     /// Spawns the process and waits for readiness; retries on new ports if
     /// another process grabbed ours in the meantime.
     async fn launch(&mut self) {
-        assert!(self.child.is_none(), "server already running");
-        for attempt in 0..3 {
-            self.runs += 1;
-            let log = self.log_path(self.runs);
-            let err = File::create(&log).expect("create stderr log");
-            let child = Command::new(&self.bin)
-                .args(self.args())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(err)
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin.display()));
-            self.child = Some(child);
+        assert!(!self.proc.is_started(), "server already running");
+        let what = self.bin.display().to_string();
+        for attempt in 1.. {
+            self.proc.args = self.args();
+            self.proc.spawn();
             match self.wait_ready().await {
                 Ok(()) => return,
-                Err(status) => {
-                    let text = self.stderr();
-                    let busy = text.to_lowercase().contains("address already in use");
-                    if busy && attempt < 2 {
-                        eprintln!("port taken, retrying on new ports");
-                        self.client_port = free_port();
-                        self.peer_port = free_port();
-                        continue;
-                    }
-                    panic!(
-                        "{} did not become ready ({status}); stderr:\n{}",
-                        self.bin.display(),
-                        tail(&text, 4000)
-                    );
+                Err(msg) => {
+                    let logs = format!("stderr:\n{}", tail(&self.stderr(), 4000));
+                    retry_or_panic(&what, attempt, StartFailure { msg, logs });
+                    [self.client_port, self.peer_port] = testkit::ports::free_port_array::<2>();
                 }
             }
         }
@@ -201,46 +131,48 @@ impl Server {
     /// Ok once a Status or Range succeeds; Err(why) if the process exited or
     /// the deadline passed (the process is then killed).
     async fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(st) = self.try_wait() {
-                self.child = None;
-                return Err(format!("exited early with {st}"));
-            }
-            if let Ok(mut c) = connect(self.client_port).await {
-                let status = c.maint.status(StatusRequest {}).await;
-                let range =
-                    c.kv.range(RangeRequest {
-                        key: b"\0".to_vec(),
-                        count_only: true,
-                        ..Default::default()
-                    })
-                    .await;
-                if status.is_ok() || range.is_ok() {
-                    return Ok(());
+        let port = self.client_port;
+        let proc = &mut self.proc;
+        let r =
+            testkit::wait::poll_async("ready", READY_TIMEOUT, Duration::from_millis(50), || {
+                let exited = proc.try_exit();
+                async move {
+                    if let Some(st) = exited {
+                        return Ok(Err(format!("exited early with {st}")));
+                    }
+                    let mut c = connect(port).await.map_err(|e| e.to_string())?;
+                    let status = c.maint.status(StatusRequest {}).await;
+                    let range =
+                        c.kv.range(RangeRequest {
+                            key: b"\0".to_vec(),
+                            count_only: true,
+                            ..Default::default()
+                        })
+                        .await;
+                    if status.is_ok() || range.is_ok() {
+                        Ok(Ok(()))
+                    } else {
+                        Err("no answer".to_string())
+                    }
                 }
-            }
-            if Instant::now() > deadline {
+            })
+            .await;
+        match r {
+            Ok(r) => r,
+            Err(_) => {
                 self.kill9();
-                return Err(format!("not ready after {READY_TIMEOUT:?}"));
+                Err(format!("not ready after {READY_TIMEOUT:?}"))
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().expect("try_wait on the server"))
-    }
-
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server is running").id()
+        self.proc.pid()
     }
 
     /// Is the process still alive?
     pub fn is_running(&mut self) -> bool {
-        self.child.is_some() && self.try_wait().is_none()
+        self.proc.is_running()
     }
 
     pub async fn clients(&self) -> Clients {
@@ -251,42 +183,19 @@ impl Server {
 
     /// SIGKILL and reap. No-op if not running.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.proc.kill();
     }
 
     /// SIGTERM, then wait up to [`EXIT_TIMEOUT`] (SIGKILL and panic after).
     /// Async so that clients on this runtime can see the connection close.
     pub async fn stop(&mut self) -> ExitStatus {
-        let pid = self.pid();
-        let ok = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("run kill -TERM");
-        assert!(ok.success(), "kill -TERM {pid} failed");
-        let deadline = Instant::now() + EXIT_TIMEOUT;
-        loop {
-            if let Some(st) = self.try_wait() {
-                self.child = None;
-                return st;
-            }
-            if Instant::now() > deadline {
-                self.kill9();
-                panic!(
-                    "server did not exit within {EXIT_TIMEOUT:?} of SIGTERM; stderr:\n{}",
-                    tail(&self.stderr(), 4000)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.proc.stop_async().await
     }
 
     /// Starts again on the same data dir, ports and flags.
     pub async fn restart(&mut self) {
         assert!(
-            self.child.is_none(),
+            !self.proc.is_started(),
             "stop or kill the server before restart"
         );
         self.launch().await;
@@ -294,15 +203,12 @@ impl Server {
 
     /// stderr of the current (or last) run.
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(self.log_path(self.runs)).unwrap_or_default()
+        self.proc.log()
     }
 
     /// stderr of every run so far, concatenated.
     pub fn all_stderr(&self) -> String {
-        (1..=self.runs)
-            .map(|r| std::fs::read_to_string(self.log_path(r)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.proc.all_logs()
     }
 
     /// Fails if any run so far panicked.
@@ -314,71 +220,6 @@ impl Server {
             tail(&all, 4000)
         );
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-/// Waits for a child with a deadline; `None` if it is still running.
-pub fn wait_timeout(c: &mut Child, t: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + t;
-    loop {
-        if let Some(st) = c.try_wait().expect("try_wait") {
-            return Some(st);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Runs a server that is expected to exit by itself (bad flags, damaged data
-/// dir): returns its status and stderr. Fails if it is still up after
-/// [`EXIT_TIMEOUT`].
-pub fn run_to_exit(bin: &Path, args: &[String]) -> (ExitStatus, String) {
-    match try_run_to_exit(bin, args) {
-        (Some(st), text) => (st, text),
-        (None, text) => panic!(
-            "{} {:?} was still running after {EXIT_TIMEOUT:?}; stderr:\n{}",
-            bin.display(),
-            args,
-            tail(&text, 4000)
-        ),
-    }
-}
-
-/// The same, but `None` (after killing it) if it was still running after
-/// [`EXIT_TIMEOUT`].
-pub fn try_run_to_exit(bin: &Path, args: &[String]) -> (Option<ExitStatus>, String) {
-    let logs = tempfile::tempdir().expect("log dir");
-    let log = logs.path().join("stderr.log");
-    let err = File::create(&log).expect("stderr log");
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-    let st = wait_timeout(&mut child, EXIT_TIMEOUT);
-    if st.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    (st, std::fs::read_to_string(&log).unwrap_or_default())
-}
-
-/// The last `n` bytes of `s` (on a char boundary).
-pub fn tail(s: &str, n: usize) -> &str {
-    let mut start = s.len().saturating_sub(n);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
 }
 
 /// Runs a test body with a hard deadline.

@@ -6,10 +6,12 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod kv;
+mod options;
 mod txn;
 
 use common::*;
 use kv::*;
+use options::*;
 use oxcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use oxcd_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use oxcd_proto::etcdserverpb::{

@@ -1,0 +1,25 @@
+//! The test harness every suite of the workspace uses (a dev-dependency of
+//! `oxctl`, `oxcd` and `etcd-format`; never published):
+//!
+//! - [`ports`]: free loopback ports, never handed out twice in one process;
+//! - [`bins`]: where real etcd (3.5.1: `ETCD_BIN_DIR`, else
+//!   `.ci/etcd/v3.5.1`; 3.4: `/usr/bin`) and the built `oxcd`/`oxctl` are,
+//!   and the one skip-or-fail rule when real etcd is missing;
+//! - [`flags`]: the etcd flags a member starts with (the same for etcd and
+//!   oxcd, single members and clusters);
+//! - [`process`]: a server process with a log per run, SIGTERM/SIGKILL,
+//!   kill-on-drop and its log tail on a failing test; clients run with a
+//!   timeout and a clean `ETCDCTL_*` environment;
+//! - [`wait`]: polling with a deadline (readiness), and the start retry when
+//!   another process took a port between picking and binding.
+
+pub mod bins;
+pub mod flags;
+pub mod ports;
+pub mod process;
+pub mod wait;
+
+pub use bins::Kind;
+pub use flags::{url, Flags};
+pub use ports::{free_port, free_ports};
+pub use process::{run, run_to_exit, run_to_exit_async, tail, try_run_to_exit, Output, Proc};
