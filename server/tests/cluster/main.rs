@@ -1,4 +1,4 @@
-//! Multi-member integration tests (docs/cluster-design.md §4): every scenario
+//! Multi-member integration tests: every scenario
 //! runs against a 3-member cluster of real etcd 3.5.1 (`etcd_<scenario>`,
 //! proving the expectations) and of oxcd (`oxcd_<scenario>`, the same
 //! expectations). The cluster harness is `harness.rs` (over `testkit`);
