@@ -1,255 +1,216 @@
-//! Command resolution (cobra's `Find`: flag stripping, unique-prefix
-//! matching, "unknown command" with suggestions) and the clap description of
-//! the same tree, used for shell completions and man pages.
+//! The command tree: one clap derive tree, the single source of parsing
+//! ([`crate::resolve`]), cobra-style help ([`crate::help`]), shell
+//! completions and man pages.
+//!
+//! Subcommands are listed in etcdctl's registration order (cobra suggests
+//! in this order). Each command's flags are an `Args` struct in its file
+//! under `command/`; the global flags are in [`crate::global`]. Strings are
+//! etcdctl's: a doc comment is cobra's `Short` (or a flag's usage), spelled
+//! `about`/`help` where it ends in a period (clap would drop it);
+//! `long_about` is cobra's `Long`, `override_usage` its `Use` line, and a
+//! flag's `default_value` is pflag's default as `--help` prints it.
+//! [`finish`] adds what every command shares (pflag bool semantics, value
+//! names, the positional arguments).
 
-use crate::error::CtlError;
-use crate::flags::FlagSet;
-use crate::spec::{self, CmdSpec, FlagSpec, Kind};
+use clap::{Arg, ArgAction, Command, CommandFactory, Parser, Subcommand};
 
-/// The command a command line selects and the arguments left for it.
-#[derive(Debug)]
-pub struct Resolved {
-    pub path: Vec<&'static str>,
-    pub args: Vec<String>,
+use crate::command::{
+    alarm, compaction, completion, defrag, del, endpoint, get, lease, member, put, snapshot, stubs,
+    txn, watch,
+};
+use crate::flags::{self, Kind};
+use crate::global::GlobalFlags;
+
+pub const ROOT_NAME: &str = "etcdctl";
+pub const VERSION: &str = "3.5.1";
+pub const API_VERSION: &str = "3.5";
+
+/// Commands oxctl adds to etcdctl's surface: not listed in help, not
+/// suggested and not matched by a prefix, so those resolve as in etcdctl.
+pub const ADDITIONS: &[&str] = &["completion"];
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "oxctl",
+    about = "A simple command line client for etcd3.",
+    version = VERSION,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalFlags,
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
 }
 
-/// Flags visible at a command: its own, its persistent ones and inherited.
-pub fn flagset_for(path: &[&str]) -> FlagSet {
-    let mut specs: Vec<&'static FlagSpec> = spec::inherited_flags(path);
-    if let Some(cmd) = spec::find(path) {
-        specs.extend(cmd.flags.iter());
-        specs.extend(cmd.persistent.iter());
-    }
-    FlagSet::new(specs)
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Gets the key or a range of keys
+    #[command(override_usage = "get [options] <key> [range_end]")]
+    Get(get::GetArgs),
+    /// Puts the given key into the store
+    #[command(long_about = put::LONG, override_usage = "put [options] <key> <value> (<value> can also be given from stdin)")]
+    Put(put::PutArgs),
+    /// Removes the specified key or range of keys [key, range_end)
+    #[command(override_usage = "del [options] <key> [range_end]")]
+    Del(del::DelArgs),
+    /// Txn processes all the requests in one transaction
+    #[command(override_usage = "txn [options]")]
+    Txn(txn::TxnArgs),
+    /// Compacts the event history in etcd
+    #[command(override_usage = "compaction [options] <revision>")]
+    Compaction(compaction::CompactionArgs),
+    /// Alarm related commands
+    #[command(subcommand, override_usage = "alarm <subcommand>")]
+    Alarm(alarm::AlarmCmd),
+    /// Defragments the storage of the etcd members with given endpoints
+    #[command(override_usage = "defrag")]
+    Defrag(defrag::DefragArgs),
+    /// Endpoint related commands
+    #[command(override_usage = "endpoint <subcommand>")]
+    Endpoint(endpoint::EndpointCmd),
+    #[command(
+        about = "Transfers leadership to another etcd cluster member.",
+        override_usage = "move-leader <transferee-member-id>"
+    )]
+    MoveLeader,
+    /// Watches events stream on keys or prefixes
+    #[command(
+        override_usage = "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]"
+    )]
+    Watch(watch::WatchArgs),
+    /// Prints the version of etcdctl
+    #[command(override_usage = "version")]
+    Version,
+    /// Lease related commands
+    #[command(subcommand, override_usage = "lease <subcommand>")]
+    Lease(lease::LeaseCmd),
+    /// Membership related commands
+    #[command(subcommand, override_usage = "member <subcommand>")]
+    Member(member::MemberCmd),
+    /// Manages etcd node snapshots
+    #[command(subcommand, override_usage = "snapshot <subcommand>")]
+    Snapshot(snapshot::SnapshotCmd),
+    /// Makes a mirror at the destination etcd cluster
+    #[command(override_usage = "make-mirror [options] <destination>")]
+    MakeMirror,
+    /// Acquires a named lock
+    #[command(override_usage = "lock <lockname> [exec-command arg1 arg2 ...]")]
+    Lock,
+    /// Observes and participates in leader election
+    #[command(override_usage = "elect <election-name> [proposal]")]
+    Elect,
+    /// Enable or disable authentication
+    #[command(subcommand, override_usage = "auth <enable or disable>")]
+    Auth(stubs::AuthCmd),
+    /// User related commands
+    #[command(subcommand, override_usage = "user <subcommand>")]
+    User(stubs::UserCmd),
+    /// Role related commands
+    #[command(subcommand, override_usage = "role <subcommand>")]
+    Role(stubs::RoleCmd),
+    /// commands for checking properties of the etcd cluster
+    #[command(subcommand, override_usage = "check <subcommand>")]
+    Check(stubs::CheckCmd),
+    /// Generates shell completion scripts
+    #[command(subcommand, override_usage = "completion <bash|zsh|fish>")]
+    Completion(completion::CompletionCmd),
 }
 
-/// cobra's `stripFlags`: the words that look like subcommand names.
-fn strip_flags(args: &[String], fs: &FlagSet) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let s = &args[i];
-        i += 1;
-        if s == "--" {
-            break;
-        }
-        let takes_next = if let Some(name) = s.strip_prefix("--") {
-            !s.contains('=') && !fs.is_bool(name)
-        } else if s.starts_with('-') && !s.contains('=') && s.chars().count() == 2 {
-            s.chars().nth(1).is_some_and(|c| !fs.is_bool_short(c))
-        } else {
-            false
-        };
-        if takes_next {
-            if args.len() - i <= 1 {
-                break;
-            }
-            i += 1;
-            continue;
-        }
-        if !s.is_empty() && !s.starts_with('-') {
-            out.push(s.clone());
-        }
-    }
-    out
+/// The command tree, for completions and man pages (not built).
+pub fn cli() -> Command {
+    finish(Cli::command(), true)
 }
 
-/// cobra's `findNext` with `EnablePrefixMatching`.
-fn find_next(cmd: &'static CmdSpec, next: &str, is_root: bool) -> Option<&'static CmdSpec> {
-    let mut candidates: Vec<&'static CmdSpec> = cmd.subs.iter().collect();
-    if is_root {
-        candidates.push(&spec::HELP_CMD);
-    }
-    if let Some(c) = candidates.iter().find(|c| c.name == next) {
-        return Some(c);
-    }
-    // Hidden commands (our additions) need their full name, so that
-    // prefixes resolve exactly as in etcdctl.
-    let matches: Vec<_> = candidates
-        .iter()
-        .filter(|c| !c.hidden && !next.is_empty() && c.name.starts_with(next))
-        .collect();
-    if matches.len() == 1 {
-        return Some(matches[0]);
-    }
-    None
+/// The built tree: global flags propagated to every subcommand.
+pub fn tree() -> Command {
+    let mut c = cli();
+    c.build();
+    c
 }
 
-/// Resolves the subcommand path; errors like cobra for unknown commands.
-pub fn resolve(argv: &[String]) -> Result<Resolved, CtlError> {
-    let mut path: Vec<&'static str> = Vec::new();
-    let mut cmd: &'static CmdSpec = &spec::ROOT;
-    let mut args = argv.to_vec();
-    loop {
-        let fs = flagset_for(&path);
-        let words = strip_flags(&args, &fs);
-        let Some(next) = words.first() else { break };
-        let Some(found) = find_next(cmd, next, path.is_empty()) else {
-            break;
-        };
-        if let Some(pos) = args.iter().position(|a| a == next) {
-            args.remove(pos);
-        }
-        path.push(found.name);
-        cmd = found;
-        if found.name == "help" && path.len() == 1 {
-            break;
-        }
-    }
-    if path.is_empty() {
-        let words = strip_flags(&args, &flagset_for(&path));
-        if let Some(first) = words.first() {
-            return Err(CtlError::UnknownCommand {
-                message: format!(
-                    "unknown command {} for {}{}",
-                    crate::gofmt::quote(first.as_bytes()),
-                    crate::gofmt::quote(spec::ROOT_NAME.as_bytes()),
-                    suggestions(first)
-                ),
-                path: Vec::new(),
-            });
-        }
-    }
-    Ok(Resolved { path, args })
-}
-
-/// cobra's "Did you mean this?" block: Levenshtein ≤ 2 or prefix.
-fn suggestions(typed: &str) -> String {
-    let lower = typed.to_lowercase();
-    let found: Vec<&str> = spec::COMMANDS
-        .iter()
-        .filter(|c| !c.hidden)
-        .filter(|c| levenshtein(&lower, &c.name.to_lowercase()) <= 2 || c.name.starts_with(&lower))
-        .map(|c| c.name)
-        .collect();
-    if found.is_empty() {
-        return String::new();
-    }
-    let mut s = String::from("\n\nDid you mean this?\n");
-    for f in found {
-        s.push('\t');
-        s.push_str(f);
-        s.push('\n');
-    }
-    s
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The command tree as a clap `Command`, for completions and man pages.
-pub fn cli() -> clap::Command {
-    let mut root = clap::Command::new("oxctl")
-        .about(spec::ROOT.short)
-        .version(spec::VERSION)
-        .disable_help_subcommand(true);
-    for f in spec::GLOBAL_FLAGS {
-        root = root.arg(clap_arg(f).global(true));
-    }
-    for c in spec::COMMANDS {
-        root = root.subcommand(clap_cmd(c));
-    }
-    root
-}
-
-fn clap_cmd(c: &'static CmdSpec) -> clap::Command {
-    let mut cmd = clap::Command::new(c.name).about(c.short);
-    if !c.long.trim().is_empty() {
-        cmd = cmd.long_about(c.long.trim());
-    }
-    for f in c.flags {
-        cmd = cmd.arg(clap_arg(f));
-    }
-    for f in c.persistent {
-        cmd = cmd.arg(clap_arg(f).global(true));
-    }
-    if c.runnable && c.subs.is_empty() {
+/// What every command shares: pflag's bool flags (`--x`, `--x=false`),
+/// value names by kind, defaults kept for `--help` only, and `[ARGS]` on
+/// runnable commands. clap's own `-h/--help` stands for cobra's (parsed as
+/// a pflag bool, see [`crate::resolve::parse_cmd`]).
+pub fn finish(cmd: Command, is_root: bool) -> Command {
+    let leaf = !cmd.has_subcommands();
+    let mut cmd = cmd.subcommand_required(false).mut_args(shape);
+    if leaf && !is_root {
         cmd = cmd.arg(
-            clap::Arg::new("args")
+            Arg::new("args")
                 .num_args(0..)
                 .value_name("ARGS")
                 .help("Command arguments"),
         );
     }
-    for s in c.subs {
-        cmd = cmd.subcommand(clap_cmd(s));
-    }
-    cmd
+    cmd.mut_subcommands(|s| finish(s, false))
 }
 
-fn clap_arg(f: &'static FlagSpec) -> clap::Arg {
-    let mut a = clap::Arg::new(f.name).long(f.name).help(f.usage);
-    if let Some(s) = f.short {
-        a = a.short(s);
-    }
-    match f.kind {
-        Kind::Bool => a
+fn shape(a: Arg) -> Arg {
+    let a = a.hide_default_value(true);
+    match flags::kind(&a) {
+        Some(Kind::Bool) => a
+            .value_name(None::<&str>)
             .num_args(0..=1)
             .require_equals(true)
-            .default_missing_value("true")
-            .value_parser(["true", "false"]),
-        Kind::StrSlice => a.action(clap::ArgAction::Append).value_name("LIST"),
-        Kind::Duration => a.value_name("DURATION"),
-        Kind::Int64 => a.value_name("N"),
-        Kind::Str if f.name == "write-out" => {
-            a.value_parser(["simple", "json", "fields", "protobuf", "table"])
-        }
-        Kind::Str => a.value_name("VALUE"),
+            .default_missing_value("true"),
+        Some(Kind::List) => a.action(ArgAction::Append).value_name("LIST"),
+        Some(Kind::Dur) => a.value_name("DURATION"),
+        Some(Kind::Int) => a.value_name("N"),
+        Some(Kind::Text) if a.get_possible_values().is_empty() => a.value_name("VALUE"),
+        _ => a.value_name(None::<&str>),
     }
+}
+
+/// Follows `path` from the root of `root`.
+pub fn find<'a>(root: &'a Command, path: &[&str]) -> Option<&'a Command> {
+    let mut cur = root;
+    for name in path {
+        cur = cur.find_subcommand(name)?;
+    }
+    Some(cur)
+}
+
+/// Flags a command inherits: the global (cobra persistent) flags of its
+/// ancestors, not its own.
+pub fn inherited<'a>(root: &'a Command, path: &[&str]) -> Vec<&'a Arg> {
+    let mut out: Vec<&Arg> = Vec::new();
+    let mut cur = root;
+    for name in path {
+        for a in cur.get_arguments().filter(|a| a.is_global_set()) {
+            if !out.iter().any(|o| o.get_id() == a.get_id()) {
+                out.push(a);
+            }
+        }
+        match cur.find_subcommand(name) {
+            Some(c) => cur = c,
+            None => break,
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn v(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn prefix_matching_and_flag_values() {
-        let r = resolve(&v(&["--endpoints", "x", "memb", "list"])).unwrap();
-        assert_eq!(r.path, vec!["member", "list"]);
-        assert_eq!(r.args, v(&["--endpoints", "x"]));
-        let r = resolve(&v(&["get", "--prefix", "foo"])).unwrap();
-        assert_eq!(r.path, vec!["get"]);
-        assert_eq!(r.args, v(&["--prefix", "foo"]));
-        // An unknown flag is assumed to take a value, as cobra does.
-        let r = resolve(&v(&["--bogus", "get"])).unwrap();
-        assert!(r.path.is_empty());
-    }
-
-    #[test]
-    fn unknown_command_suggests() {
-        assert_eq!(resolve(&v(&["comp"])).unwrap().path, vec!["compaction"]);
-        assert_eq!(
-            resolve(&v(&["completion", "bash"])).unwrap().path,
-            vec!["completion", "bash"]
-        );
-        let e = resolve(&v(&["compactio", "x"])).map(|r| r.path);
-        assert_eq!(e.unwrap(), vec!["compaction"]);
-        match resolve(&v(&["bogus"])) {
-            Err(CtlError::UnknownCommand { message, .. }) => {
-                assert_eq!(message, "unknown command \"bogus\" for \"etcdctl\"")
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[test]
     fn clap_tree_is_valid() {
         cli().debug_assert();
+    }
+
+    #[test]
+    fn inherited_flags_include_persistent_ones() {
+        let t = tree();
+        let names = |p: &[&str]| -> Vec<String> {
+            inherited(&t, p)
+                .iter()
+                .map(|a| a.get_id().to_string())
+                .collect()
+        };
+        assert!(names(&["endpoint", "status"]).contains(&"cluster".to_string()));
+        assert!(!names(&["defrag"]).contains(&"cluster".to_string()));
+        assert_eq!(names(&["get"]).len(), 18);
     }
 }

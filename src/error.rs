@@ -98,7 +98,7 @@ impl CtlError {
                 let _ = write!(stderr, "Error: {message}\n\nError: {message}\n");
             }
             CtlError::UnknownCommand { message, path } => {
-                let mut cmd_path = vec![crate::spec::ROOT_NAME.to_string()];
+                let mut cmd_path = vec![crate::cli::ROOT_NAME.to_string()];
                 cmd_path.extend(path.iter().cloned());
                 let _ = write!(
                     stderr,

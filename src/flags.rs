@@ -1,14 +1,20 @@
-//! Argument parsing with spf13/pflag semantics, which etcdctl users and
-//! scripts rely on: interspersed flags, `--flag value` taking the next word
-//! even if it starts with `-`, `--bool=false`, grouped shorthands, `--`,
-//! repeated flags overriding (string slices appending), and pflag's exact
-//! error texts. clap's parser differs in all of these details, so clap is
-//! used only to describe the tree for completions and man pages.
+//! pflag's value types as clap value parsers, and [`Flags`], the parsed
+//! values of one command.
+//!
+//! Every flag of the clap tree holds one of five newtypes ([`Bool`],
+//! [`Dur`], [`Int`], [`Text`], [`List`]); clap picks the parser from the
+//! type, and the type tells the help renderer and the `ETCDCTL_*` rules
+//! which pflag kind a flag is. The parsers accept what pflag accepts (Go's
+//! `ParseBool`, `ParseDuration`, `ParseInt(s, 0, 64)`, CSV slices) and fail
+//! with pflag's `invalid argument …` text.
 
-use std::collections::HashMap;
+use std::ffi::OsStr;
+
+use clap::builder::{PossibleValue, TypedValueParser, ValueParserFactory};
+use clap::error::ErrorKind;
+use clap::{Arg, ArgMatches, Command};
 
 use crate::gofmt;
-use crate::spec::{FlagSpec, Kind};
 
 /// Arguments are bytes in etcdctl (keys and values may be any bytes). To
 /// parse them as text without losing anything, bytes that are not valid
@@ -54,251 +60,248 @@ pub fn unescape_arg(s: &str) -> Vec<u8> {
     out
 }
 
-/// A parsed flag value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Bool(bool),
-    Str(String),
-    StrSlice(Vec<String>),
-    Duration(i64),
-    Int64(i64),
+/// pflag `bool`: `--x`, `--x=false`, never `--x false`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bool(pub bool);
+/// pflag `duration`, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Dur(pub i64);
+/// pflag `int64`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Int(pub i64);
+/// pflag `string`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Text(pub String);
+/// pflag `stringSlice`: CSV items; repeating the flag appends.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct List(pub Vec<String>);
+
+macro_rules! deref {
+    ($($ty:ident => $inner:ty),*) => {$(
+        impl std::ops::Deref for $ty {
+            type Target = $inner;
+            fn deref(&self) -> &$inner {
+                &self.0
+            }
+        }
+    )*};
+}
+deref!(Bool => bool, Dur => i64, Int => i64, Text => String, List => Vec<String>);
+
+/// The pflag kind of a flag, known from its value type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Dur,
+    Int,
+    Text,
+    List,
 }
 
-/// The flags known to one command (local + inherited) and their values.
-#[derive(Clone, Debug, Default)]
-pub struct FlagSet {
-    specs: Vec<&'static FlagSpec>,
-    values: HashMap<&'static str, Value>,
-    /// Flags set on the command line (pflag `Changed`).
-    changed: HashMap<&'static str, bool>,
-    /// How many positional arguments came before a `--` (cobra's
-    /// `ArgsLenAtDash`); `None` without a `--`.
+pub fn kind(arg: &Arg) -> Option<Kind> {
+    use std::any::TypeId;
+    let t = arg.get_value_parser().type_id();
+    [
+        (TypeId::of::<Bool>(), Kind::Bool),
+        (TypeId::of::<Dur>(), Kind::Dur),
+        (TypeId::of::<Int>(), Kind::Int),
+        (TypeId::of::<Text>(), Kind::Text),
+        (TypeId::of::<List>(), Kind::List),
+    ]
+    .into_iter()
+    .find(|(id, _)| t == *id)
+    .map(|(_, k)| k)
+}
+
+/// pflag's flag name in error texts: `-w, --write-out` or `--hex`.
+pub fn pflag_name(arg: &Arg) -> String {
+    let long = arg.get_long().unwrap_or_default();
+    match arg.get_short() {
+        Some(c) => format!("-{c}, --{long}"),
+        None => format!("--{long}"),
+    }
+}
+
+/// The parser of one value type. `choices` only documents the values
+/// (for completions): pflag accepts any string.
+#[derive(Clone, Copy, Debug)]
+pub struct GoValue<T> {
+    choices: &'static [&'static str],
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T> GoValue<T> {
+    pub const fn of(choices: &'static [&'static str]) -> GoValue<T> {
+        GoValue {
+            choices,
+            _t: std::marker::PhantomData,
+        }
+    }
+
+    fn documented(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        let c = self.choices;
+        (!c.is_empty()).then(|| {
+            Box::new(c.iter().map(|v| PossibleValue::new(*v)))
+                as Box<dyn Iterator<Item = PossibleValue>>
+        })
+    }
+}
+
+fn invalid(arg: Option<&Arg>, raw: &str, why: String) -> clap::Error {
+    let name = arg.map(pflag_name).unwrap_or_default();
+    // Go quotes the argument's bytes, not their escaped text.
+    let why = why.replace(
+        &gofmt::quote(raw.as_bytes()),
+        &gofmt::quote(&unescape_arg(raw)),
+    );
+    clap::Error::raw(
+        ErrorKind::ValueValidation,
+        format!(
+            "invalid argument {} for {} flag: {why}",
+            gofmt::quote(&unescape_arg(raw)),
+            gofmt::quote(name.as_bytes())
+        ),
+    )
+}
+
+macro_rules! go_value {
+    ($ty:ident, $choices:expr, |$s:ident| $parse:expr) => {
+        impl ValueParserFactory for $ty {
+            type Parser = GoValue<$ty>;
+            fn value_parser() -> GoValue<$ty> {
+                GoValue::of($choices)
+            }
+        }
+        impl TypedValueParser for GoValue<$ty> {
+            type Value = $ty;
+            fn parse_ref(
+                &self,
+                _cmd: &Command,
+                arg: Option<&Arg>,
+                value: &OsStr,
+            ) -> Result<$ty, clap::Error> {
+                let $s = value.to_string_lossy();
+                let $s: &str = &$s;
+                let r: Result<$ty, String> = $parse;
+                r.map_err(|why| invalid(arg, $s, why))
+            }
+            fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+                self.documented()
+            }
+        }
+    };
+}
+
+go_value!(Bool, &["true", "false"], |s| gofmt::parse_bool(s).map(Bool));
+go_value!(Dur, &[], |s| gofmt::parse_duration(s).map(Dur));
+go_value!(Int, &[], |s| parse_int_base0(s).map(Int));
+go_value!(List, &[], |s| Ok(List(read_csv(s))));
+go_value!(Text, &[], |s| Ok(Text(s.to_string())));
+
+/// The flag values and positional arguments of one parsed command line.
+#[derive(Clone, Debug)]
+pub struct Flags {
+    m: ArgMatches,
+    /// The command that parsed `argv` ([`crate::resolve::parse_cmd`]).
+    cmd: Command,
+    argv: Vec<String>,
     dash_at: Option<usize>,
 }
 
-/// `help` is a flag on every cobra command.
-pub static HELP_FLAG: FlagSpec = FlagSpec {
-    name: "help",
-    short: Some('h'),
-    kind: Kind::Bool,
-    default: "false",
-    usage: "",
-};
-
-impl FlagSet {
-    pub fn new(specs: Vec<&'static FlagSpec>) -> FlagSet {
-        let mut fs = FlagSet {
-            specs,
-            values: HashMap::new(),
-            changed: HashMap::new(),
-            dash_at: None,
-        };
-        fs.specs.push(&HELP_FLAG);
-        for s in fs.specs.clone() {
-            // Defaults in the spec are always valid.
-            if let Ok(v) = parse_value(s, s.default, None) {
-                fs.values.insert(s.name, v);
-            }
+impl Flags {
+    pub(crate) fn new(
+        m: ArgMatches,
+        cmd: Command,
+        argv: Vec<String>,
+        dash_at: Option<usize>,
+    ) -> Flags {
+        Flags {
+            m,
+            cmd,
+            argv,
+            dash_at,
         }
-        fs
     }
 
-    pub fn lookup(&self, name: &str) -> Option<&'static FlagSpec> {
-        self.specs.iter().copied().find(|s| s.name == name)
-    }
-
-    fn lookup_short(&self, c: char) -> Option<&'static FlagSpec> {
-        self.specs.iter().copied().find(|s| s.short == Some(c))
-    }
-
-    /// Whether `--name` takes no separate value (bool flags).
-    pub fn is_bool(&self, name: &str) -> bool {
-        self.lookup(name).is_some_and(|s| s.kind == Kind::Bool)
-    }
-
-    pub fn is_bool_short(&self, c: char) -> bool {
-        self.lookup_short(c).is_some_and(|s| s.kind == Kind::Bool)
-    }
-
-    pub fn specs(&self) -> &[&'static FlagSpec] {
-        &self.specs
-    }
-
-    /// The number of positional arguments before `--`, if one was given.
-    pub fn args_len_at_dash(&self) -> Option<usize> {
-        self.dash_at
-    }
-
-    pub fn changed(&self, name: &str) -> bool {
-        self.changed.get(name).copied().unwrap_or(false)
-    }
-
-    /// pflag `Set`: parse and store; used for the command line and env.
-    pub fn set(&mut self, name: &str, raw: &str) -> Result<(), String> {
-        let spec = self
-            .lookup(name)
-            .ok_or_else(|| format!("no such flag -{name}"))?;
-        let prev = if self.changed(name) {
-            self.values.get(spec.name).cloned()
-        } else {
-            None
-        };
-        let v = parse_value(spec, raw, prev).map_err(|e| {
-            let flag_name = match spec.short {
-                Some(c) => format!("-{c}, --{}", spec.name),
-                None => format!("--{}", spec.name),
-            };
-            format!(
-                "invalid argument {} for {} flag: {e}",
-                gofmt::quote(raw.as_bytes()),
-                gofmt::quote(flag_name.as_bytes())
-            )
-        })?;
-        self.values.insert(spec.name, v);
-        self.changed.insert(spec.name, true);
+    /// pflag `Set` from the environment: `--name=value` words (already
+    /// checked) are parsed before the command line; they count as changed.
+    pub fn set_from_env(&mut self, words: Vec<String>) -> Result<(), String> {
+        let mut argv = words;
+        argv.extend(self.argv.iter().cloned());
+        let dash = self.dash_at;
+        *self = crate::resolve::parse_with(self.cmd.clone(), argv)?;
+        self.dash_at = dash;
         Ok(())
     }
 
-    pub fn bool(&self, name: &str) -> bool {
-        matches!(self.values.get(name), Some(Value::Bool(true)))
+    fn one<T: Clone + Send + Sync + 'static>(&self, id: &str) -> Option<T> {
+        self.m.try_get_one::<T>(id).ok().flatten().cloned()
     }
 
-    pub fn string(&self, name: &str) -> String {
-        match self.values.get(name) {
-            Some(Value::Str(s)) => s.clone(),
-            _ => String::new(),
-        }
+    pub fn bool(&self, id: &str) -> bool {
+        self.one::<Bool>(id).is_some_and(|b| b.0)
     }
 
-    pub fn strings(&self, name: &str) -> Vec<String> {
-        match self.values.get(name) {
-            Some(Value::StrSlice(v)) => v.clone(),
+    pub fn string(&self, id: &str) -> String {
+        self.one::<Text>(id).map(|t| t.0).unwrap_or_default()
+    }
+
+    /// A string slice: every occurrence's items, in order.
+    pub fn strings(&self, id: &str) -> Vec<String> {
+        match self.m.try_get_many::<List>(id) {
+            Ok(Some(v)) => v.flat_map(|l| l.0.iter().cloned()).collect(),
             _ => Vec::new(),
         }
     }
 
-    pub fn duration(&self, name: &str) -> i64 {
-        match self.values.get(name) {
-            Some(Value::Duration(d)) => *d,
-            _ => 0,
-        }
+    pub fn int64(&self, id: &str) -> i64 {
+        self.one::<Int>(id).map_or(0, |i| i.0)
     }
 
-    pub fn int64(&self, name: &str) -> i64 {
-        match self.values.get(name) {
-            Some(Value::Int64(v)) => *v,
-            _ => 0,
-        }
+    /// pflag `Changed`: set on the command line (or from the environment).
+    pub fn changed(&self, id: &str) -> bool {
+        self.m.try_contains_id(id).unwrap_or(false)
+            && self.m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+    }
+
+    /// The typed flags of the command: its `#[derive(Args)]` struct.
+    pub fn get<T: clap::FromArgMatches>(&self) -> T {
+        // The matches come from a parse command made from the same tree.
+        T::from_arg_matches(&self.m).expect("flags of this command")
+    }
+
+    /// The positional arguments.
+    pub fn args(&self) -> Vec<String> {
+        self.m
+            .try_get_many::<String>("args")
+            .ok()
+            .flatten()
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many positional arguments came before a `--` (cobra's
+    /// `ArgsLenAtDash`); `None` without a `--`.
+    pub fn args_len_at_dash(&self) -> Option<usize> {
+        self.dash_at
     }
 
     /// pflag's `Value.String()`, as `--debug` prints it.
-    pub fn display(&self, name: &str) -> String {
-        match self.values.get(name) {
-            Some(Value::Bool(b)) => b.to_string(),
-            Some(Value::Str(s)) => s.clone(),
-            Some(Value::StrSlice(v)) => format!("[{}]", v.join(",")),
-            Some(Value::Duration(d)) => gofmt::format_duration(*d),
-            Some(Value::Int64(v)) => v.to_string(),
-            None => String::new(),
+    pub fn display(&self, id: &str) -> String {
+        if let Ok(Some(v)) = self.m.try_get_one::<Bool>(id) {
+            return v.0.to_string();
         }
+        if let Ok(Some(v)) = self.m.try_get_one::<Text>(id) {
+            return v.0.clone();
+        }
+        if self.m.try_get_many::<List>(id).is_ok() {
+            return format!("[{}]", self.strings(id).join(","));
+        }
+        if let Ok(Some(v)) = self.m.try_get_one::<Dur>(id) {
+            return gofmt::format_duration(v.0);
+        }
+        self.int64(id).to_string()
     }
-
-    /// Parses `args` like pflag's `Parse` with interspersed flags. Returns
-    /// the positional arguments.
-    pub fn parse(&mut self, args: &[String]) -> Result<Vec<String>, String> {
-        let mut positional = Vec::new();
-        let mut i = 0;
-        while i < args.len() {
-            let s = &args[i];
-            i += 1;
-            if s.len() < 2 || !s.starts_with('-') {
-                positional.push(s.clone());
-                continue;
-            }
-            if s == "--" {
-                self.dash_at = Some(positional.len());
-                positional.extend(args[i..].iter().cloned());
-                break;
-            }
-            if let Some(body) = s.strip_prefix("--") {
-                if body.starts_with('-') || body.starts_with('=') {
-                    return Err(format!("bad flag syntax: {s}"));
-                }
-                let (name, inline) = match body.split_once('=') {
-                    Some((n, v)) => (n, Some(v)),
-                    None => (body, None),
-                };
-                let spec = self
-                    .lookup(name)
-                    .ok_or_else(|| format!("unknown flag: --{name}"))?;
-                let value = match inline {
-                    Some(v) => v.to_string(),
-                    None if spec.kind == Kind::Bool => "true".to_string(),
-                    None if i < args.len() => {
-                        i += 1;
-                        args[i - 1].clone()
-                    }
-                    None => return Err(format!("flag needs an argument: {s}")),
-                };
-                self.set(spec.name, &value)?;
-            } else {
-                let mut shorts: &str = &s[1..];
-                while let Some(c) = shorts.chars().next() {
-                    let group = shorts;
-                    shorts = &shorts[c.len_utf8()..];
-                    let spec = self
-                        .lookup_short(c)
-                        .ok_or_else(|| format!("unknown shorthand flag: '{c}' in -{group}"))?;
-                    let value = if let Some(v) = shorts.strip_prefix('=').filter(|v| !v.is_empty())
-                    {
-                        shorts = "";
-                        v.to_string()
-                    } else if spec.kind == Kind::Bool {
-                        "true".to_string()
-                    } else if !shorts.is_empty() {
-                        let v = shorts.to_string();
-                        shorts = "";
-                        v
-                    } else if i < args.len() {
-                        i += 1;
-                        args[i - 1].clone()
-                    } else {
-                        return Err(format!("flag needs an argument: '{c}' in -{group}"));
-                    };
-                    self.set(spec.name, &value)?;
-                }
-            }
-        }
-        Ok(positional)
-    }
-}
-
-fn parse_value(spec: &FlagSpec, raw: &str, prev: Option<Value>) -> Result<Value, String> {
-    Ok(match spec.kind {
-        Kind::Bool => Value::Bool(gofmt::parse_bool(raw)?),
-        Kind::Str => Value::Str(raw.to_string()),
-        Kind::Duration => Value::Duration(gofmt::parse_duration(raw)?),
-        Kind::Int64 => Value::Int64(parse_int_base0(raw)?),
-        Kind::StrSlice => {
-            // The default is shown as `[a]`; a set value is CSV.
-            let items = if prev.is_none()
-                && raw.starts_with('[')
-                && raw.ends_with(']')
-                && raw == spec.default
-            {
-                read_csv(&raw[1..raw.len() - 1])
-            } else {
-                read_csv(raw)
-            };
-            match prev {
-                Some(Value::StrSlice(mut v)) => {
-                    v.extend(items);
-                    Value::StrSlice(v)
-                }
-                _ => Value::StrSlice(items),
-            }
-        }
-    })
 }
 
 /// `strconv.ParseInt(s, 0, 64)` as pflag's int64 flags use it.
@@ -383,70 +386,6 @@ fn read_csv(s: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::GLOBAL_FLAGS;
-
-    fn fs() -> FlagSet {
-        FlagSet::new(GLOBAL_FLAGS.iter().collect())
-    }
-
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn endpoints_repeat_appends() {
-        let mut f = fs();
-        assert_eq!(f.strings("endpoints"), vec!["127.0.0.1:2379"]);
-        f.parse(&args(&["--endpoints=a", "--endpoints", "a,b"]))
-            .unwrap();
-        assert_eq!(f.strings("endpoints"), vec!["a", "a", "b"]);
-    }
-
-    #[test]
-    fn pflag_errors() {
-        let mut f = fs();
-        assert_eq!(
-            f.parse(&args(&["--bogus=1"])).unwrap_err(),
-            "unknown flag: --bogus"
-        );
-        assert_eq!(
-            f.parse(&args(&["-x"])).unwrap_err(),
-            "unknown shorthand flag: 'x' in -x"
-        );
-        assert_eq!(
-            f.parse(&args(&["-w"])).unwrap_err(),
-            "flag needs an argument: 'w' in -w"
-        );
-        assert_eq!(
-            f.parse(&args(&["--dial-timeout"])).unwrap_err(),
-            "flag needs an argument: --dial-timeout"
-        );
-        assert_eq!(
-            f.parse(&args(&["--dial-timeout=abc"])).unwrap_err(),
-            "invalid argument \"abc\" for \"--dial-timeout\" flag: time: invalid duration \"abc\""
-        );
-        assert_eq!(
-            f.parse(&args(&["--hex=maybe"])).unwrap_err(),
-            "invalid argument \"maybe\" for \"--hex\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax"
-        );
-    }
-
-    #[test]
-    fn interspersed_and_terminator() {
-        let mut f = fs();
-        let pos = f
-            .parse(&args(&["a", "-wjson", "--hex", "b", "--", "-c", "--d"]))
-            .unwrap();
-        assert_eq!(pos, vec!["a", "b", "-c", "--d"]);
-        assert_eq!(f.string("write-out"), "json");
-        assert!(f.bool("hex"));
-        assert!(f.changed("hex"));
-        assert!(!f.changed("debug"));
-        let mut f = fs();
-        f.parse(&args(&["-w=table", "--user", "-x"])).unwrap();
-        assert_eq!(f.string("write-out"), "table");
-        assert_eq!(f.string("user"), "-x");
-    }
 
     #[test]
     fn raw_bytes_round_trip() {
@@ -464,5 +403,11 @@ mod tests {
             parse_int_base0("abc").unwrap_err(),
             "strconv.ParseInt: parsing \"abc\": invalid syntax"
         );
+    }
+
+    #[test]
+    fn csv_items() {
+        assert_eq!(read_csv("a,\"b,c\",d"), vec!["a", "b,c", "d"]);
+        assert!(read_csv("").is_empty());
     }
 }

@@ -4,10 +4,97 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use clap::Args;
+
 use crate::error::{CtlError, Result};
-use crate::flags::FlagSet;
+use crate::flags::{Bool, Dur, Flags, GoValue, List, Text};
 use crate::printer::{self, Printer};
-use crate::spec;
+pub use crate::tls_files::{load_tls, secure_cfg, SecureCfg, TlsFiles};
+
+/// The writers `-w` documents (any other name fails after the request).
+const WRITERS: &[&str] = &["simple", "json", "fields", "protobuf", "table"];
+
+// etcdctl's persistent root flags, in its order.
+#[derive(Args, Debug)]
+pub struct GlobalFlags {
+    /// gRPC endpoints
+    #[arg(long, global = true, default_value = "127.0.0.1:2379")]
+    pub endpoints: Vec<List>,
+    /// enable client-side debug logging
+    #[arg(long, global = true, default_value = "false")]
+    pub debug: Bool,
+    /// set the output format (fields, json, protobuf, simple, table)
+    #[arg(
+        short = 'w',
+        long = "write-out",
+        id = "write-out",
+        global = true,
+        default_value = "simple",
+        value_parser = GoValue::<Text>::of(WRITERS)
+    )]
+    pub write_out: Text,
+    /// print byte strings as hex encoded strings
+    #[arg(long, global = true, default_value = "false")]
+    pub hex: Bool,
+    /// dial timeout for client connections
+    #[arg(long, id = "dial-timeout", global = true, default_value = "2s")]
+    pub dial_timeout: Dur,
+    /// timeout for short running command (excluding dial timeout)
+    #[arg(long, id = "command-timeout", global = true, default_value = "5s")]
+    pub command_timeout: Dur,
+    /// keepalive time for client connections
+    #[arg(long, id = "keepalive-time", global = true, default_value = "2s")]
+    pub keepalive_time: Dur,
+    /// keepalive timeout for client connections
+    #[arg(long, id = "keepalive-timeout", global = true, default_value = "6s")]
+    pub keepalive_timeout: Dur,
+    /// disable transport security for client connections
+    #[arg(long, id = "insecure-transport", global = true, default_value = "true")]
+    pub insecure_transport: Bool,
+    /// accept insecure SRV records describing cluster endpoints
+    #[arg(long, id = "insecure-discovery", global = true, default_value = "true")]
+    pub insecure_discovery: Bool,
+    /// skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+    #[arg(
+        long,
+        id = "insecure-skip-tls-verify",
+        global = true,
+        default_value = "false"
+    )]
+    pub insecure_skip_tls_verify: Bool,
+    /// identify secure client using this TLS certificate file
+    #[arg(long, global = true, default_value = "")]
+    pub cert: Text,
+    /// identify secure client using this TLS key file
+    #[arg(long, global = true, default_value = "")]
+    pub key: Text,
+    /// verify certificates of TLS-enabled secure servers using this CA bundle
+    #[arg(long, global = true, default_value = "")]
+    pub cacert: Text,
+    // Not a doc comment: rustdoc would read `[:password]` as a link.
+    #[arg(
+        long,
+        global = true,
+        default_value = "",
+        help = "username[:password] for authentication (prompt if password is not supplied)"
+    )]
+    pub user: Text,
+    /// password for authentication (if this option is used, --user option shouldn't include password)
+    #[arg(long, global = true, default_value = "")]
+    pub password: Text,
+    /// domain name to query for SRV records describing cluster endpoints
+    #[arg(
+        short = 'd',
+        long = "discovery-srv",
+        id = "discovery-srv",
+        global = true,
+        default_value = ""
+    )]
+    pub discovery_srv: Text,
+    /// service name to query when using DNS discovery
+    #[arg(long, id = "discovery-srv-name", global = true, default_value = "")]
+    pub discovery_srv_name: Text,
+}
 
 /// Everything a client-building command needs to connect.
 #[derive(Clone, Debug)]
@@ -20,16 +107,6 @@ pub struct ClientConfig {
     pub keepalive_timeout: i64,
     pub tls: Option<TlsFiles>,
     pub auth: Option<Auth>,
-}
-
-/// The client TLS settings, with the files already read and checked.
-#[derive(Clone, Debug)]
-pub struct TlsFiles {
-    /// Checked against the server certificate instead of the endpoint's
-    /// host when not empty (`--discovery-srv`).
-    pub server_name: String,
-    pub skip_verify: bool,
-    pub config: crate::tls::Config,
 }
 
 #[derive(Clone, Debug)]
@@ -73,18 +150,20 @@ pub(crate) fn zap_str(s: &str) -> String {
 /// ones are silently ignored), a variable shadowed by a command-line flag
 /// is fatal, an unknown `ETCDCTL_*` variable only warns.
 pub fn apply_env(
-    fs: &mut FlagSet,
-    inherited: &[&'static spec::FlagSpec],
+    fs: &mut Flags,
+    inherited: &[&clap::Arg],
     env: &[(String, String)],
     extra_known: &[&str],
     stderr: &mut dyn Write,
 ) -> Result<()> {
-    let mut names: Vec<&'static str> = inherited.iter().map(|f| f.name).collect();
-    names.sort_unstable();
-    names.dedup();
+    let mut args: Vec<&clap::Arg> = inherited.to_vec();
+    args.sort_by_key(|a| a.get_id().as_str());
+    args.dedup_by_key(|a| a.get_id().as_str());
     let mut already_set: Vec<String> = Vec::new();
     let mut used: Vec<String> = extra_known.iter().map(|s| s.to_string()).collect();
-    for name in names {
+    let mut from_env: Vec<String> = Vec::new();
+    for arg in args {
+        let name = arg.get_id().as_str();
         let key = flag_to_env(name);
         if fs.changed(name) {
             already_set.push(key);
@@ -98,8 +177,18 @@ pub fn apply_env(
             .unwrap_or("");
         if !val.is_empty() {
             used.push(key);
-            let _ = fs.set(name, val);
+            // pflag ignores a value it cannot parse.
+            let word = format!("--{name}={val}");
+            let probe = clap::Command::new("env")
+                .no_binary_name(true)
+                .arg((*arg).clone().global(false));
+            if probe.try_get_matches_from([&word]).is_ok() {
+                from_env.push(word);
+            }
         }
+    }
+    if !from_env.is_empty() {
+        fs.set_from_env(from_env).map_err(CtlError::General)?;
     }
     for (k, v) in env {
         if used.contains(k) {
@@ -126,8 +215,8 @@ pub fn apply_env(
 
 /// Inputs shared by all client-building commands.
 pub struct Globals<'a> {
-    pub path: &'a [&'static str],
-    pub flags: &'a mut FlagSet,
+    pub path: &'a [String],
+    pub flags: &'a mut Flags,
     pub env: &'a [(String, String)],
 }
 
@@ -152,7 +241,9 @@ fn build_config(
     stderr: &mut dyn Write,
     with_printer: bool,
 ) -> Result<(ClientConfig, Option<Box<dyn Printer>>)> {
-    let inherited = spec::inherited_flags(g.path);
+    let tree = crate::cli::tree();
+    let path: Vec<&str> = g.path.iter().map(String::as_str).collect();
+    let inherited = crate::cli::inherited(&tree, &path);
     // `watch` reads these two itself.
     let extra: &[&str] = if g.path == ["watch"] {
         &["ETCDCTL_WATCH_KEY", "ETCDCTL_WATCH_RANGE_END"]
@@ -162,25 +253,26 @@ fn build_config(
     apply_env(g.flags, &inherited, g.env, extra, stderr)?;
     let fs = &*g.flags;
     if fs.bool("debug") {
-        let mut names: Vec<&str> = inherited.iter().map(|f| f.name).collect();
+        let mut names: Vec<&str> = inherited.iter().map(|a| a.get_id().as_str()).collect();
         names.sort_unstable();
         for n in names {
             let _ = writeln!(stderr, "{}={}", flag_to_env(n), fs.display(n));
         }
     }
-    let endpoints = endpoints(fs)?;
+    let gf: GlobalFlags = fs.get();
+    let endpoints = endpoints(&gf)?;
     let cfg_tls = secure_cfg(fs)?;
-    let auth = auth_cfg(fs)?;
+    let auth = auth_cfg(&gf)?;
     let printer = match with_printer {
-        true => Some(printer_from(fs)?),
+        true => Some(printer_from(&gf)?),
         false => None,
     };
     let cfg = ClientConfig {
         endpoints,
-        dial_timeout: fs.duration("dial-timeout"),
-        command_timeout: fs.duration("command-timeout"),
-        keepalive_time: fs.duration("keepalive-time"),
-        keepalive_timeout: fs.duration("keepalive-timeout"),
+        dial_timeout: *gf.dial_timeout,
+        command_timeout: *gf.command_timeout,
+        keepalive_time: *gf.keepalive_time,
+        keepalive_timeout: *gf.keepalive_timeout,
         tls: load_tls(&cfg_tls)?,
         auth,
     };
@@ -188,117 +280,33 @@ fn build_config(
 }
 
 /// The writer chosen by `-w` / `--hex` (`initDisplayFromCmd`).
-pub fn printer_from(fs: &FlagSet) -> Result<Box<dyn Printer>> {
-    printer::new(&fs.string("write-out"), fs.bool("hex"))
+pub fn printer_from(g: &GlobalFlags) -> Result<Box<dyn Printer>> {
+    printer::new(&g.write_out, *g.hex)
         .ok_or_else(|| CtlError::BadFeature("unsupported output format".into()))
 }
 
-fn endpoints(fs: &FlagSet) -> Result<Vec<String>> {
-    let domain = fs.string("discovery-srv");
+fn endpoints(g: &GlobalFlags) -> Result<Vec<String>> {
+    let domain = &g.discovery_srv.0;
     if !domain.is_empty() {
         // DNS SRV discovery needs a resolver oxctl does not ship.
         return Err(CtlError::General(format!(
             "lookup _etcd-client._tcp.{domain}: DNS SRV discovery is not supported by oxctl"
         )));
     }
-    Ok(fs
-        .strings("endpoints")
+    Ok(g.endpoints
         .iter()
+        .flat_map(|l| l.iter())
         .map(|e| e.trim().to_string())
         .collect())
 }
 
-/// The TLS-related flag values before the files are read.
-#[derive(Debug, Default)]
-pub struct SecureCfg {
-    pub cert: String,
-    pub key: String,
-    pub cacert: String,
-    pub server_name: String,
-    pub insecure_transport: bool,
-    pub skip_verify: bool,
-}
-
-pub fn secure_cfg(fs: &FlagSet) -> Result<SecureCfg> {
-    let mut c = SecureCfg::default();
-    for (name, slot) in [
-        ("cert", &mut c.cert),
-        ("key", &mut c.key),
-        ("cacert", &mut c.cacert),
-    ] {
-        *slot = fs.string(name);
-        if slot.is_empty() && fs.changed(name) {
-            return Err(CtlError::BadArgs(format!(
-                "empty string is passed to --{name} option"
-            )));
-        }
-    }
-    c.insecure_transport = fs.bool("insecure-transport");
-    c.skip_verify = fs.bool("insecure-skip-tls-verify");
-    if !fs.bool("insecure-discovery") {
-        c.server_name = fs.string("discovery-srv");
-    }
-    Ok(c)
-}
-
-/// Go's `os.Open`/`ReadFile` error text for a path.
-fn read_file(path: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        let what = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ if std::path::Path::new(path).is_dir() => {
-                return CtlError::BadArgs(format!("read {path}: is a directory"));
-            }
-            _ => e.to_string(),
-        };
-        CtlError::BadArgs(format!("open {path}: {what}"))
-    })
-}
-
-/// `newClientCfg`'s TLS part: validates and reads the files and builds the
-/// rustls configuration (exit 128 on errors). `None` means plaintext.
-pub fn load_tls(s: &SecureCfg) -> Result<Option<TlsFiles>> {
-    let any = !s.cert.is_empty()
-        || !s.key.is_empty()
-        || !s.cacert.is_empty()
-        || !s.server_name.is_empty();
-    let mut identity = None;
-    if !s.cert.is_empty() || !s.key.is_empty() {
-        if s.cert.is_empty() || s.key.is_empty() {
-            return Err(CtlError::BadArgs(format!(
-                "KeyFile and CertFile must both be present[key: {}, cert: {}]",
-                s.key, s.cert
-            )));
-        }
-        let cert = read_file(&s.cert)?;
-        let key = read_file(&s.key)?;
-        identity = Some(crate::tls::parse_identity(&cert, &key).map_err(CtlError::BadArgs)?);
-    }
-    let mut roots = None;
-    if !s.cacert.is_empty() {
-        let ca = read_file(&s.cacert)?;
-        roots = Some(crate::tls::parse_ca(&s.cacert, &ca).map_err(CtlError::BadArgs)?);
-    }
-    if !any && s.insecure_transport {
-        return Ok(None);
-    }
-    let config =
-        crate::tls::client_config(roots, identity, s.skip_verify).map_err(CtlError::BadArgs)?;
-    Ok(Some(TlsFiles {
-        server_name: s.server_name.clone(),
-        skip_verify: s.skip_verify,
-        config,
-    }))
-}
-
 /// `--user name[:password]` / `--password`.
-pub fn auth_cfg(fs: &FlagSet) -> Result<Option<Auth>> {
-    let user = fs.string("user");
+pub fn auth_cfg(g: &GlobalFlags) -> Result<Option<Auth>> {
+    let user = g.user.0.clone();
     if user.is_empty() {
         return Ok(None);
     }
-    let password = fs.string("password");
+    let password = g.password.0.clone();
     if !password.is_empty() {
         return Ok(Some(Auth { user, password }));
     }
@@ -351,8 +359,18 @@ mod tests {
             .collect()
     }
 
-    fn globals() -> FlagSet {
-        FlagSet::new(spec::GLOBAL_FLAGS.iter().collect())
+    fn parsed(args: &[&str]) -> Flags {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        crate::resolve::parse(&crate::cli::tree(), &["get"], &args).unwrap()
+    }
+
+    fn globals() -> Flags {
+        parsed(&[])
+    }
+
+    fn apply(fs: &mut Flags, e: &[(String, String)], err: &mut Vec<u8>) -> Result<()> {
+        let tree = crate::cli::tree();
+        apply_env(fs, &crate::cli::inherited(&tree, &["get"]), e, &[], err)
     }
 
     #[test]
@@ -365,20 +383,19 @@ mod tests {
             ("ETCDCTL_ENDPOINTS", "a:1,b:2"),
             ("PATH", "/bin"),
         ]);
-        apply_env(&mut fs, &spec::inherited_flags(&["get"]), &e, &[], &mut err).unwrap();
+        apply(&mut fs, &e, &mut err).unwrap();
         assert!(fs.bool("hex"));
-        assert_eq!(fs.duration("dial-timeout"), 2_000_000_000);
+        assert_eq!(*fs.get::<GlobalFlags>().dial_timeout, 2_000_000_000);
         assert_eq!(fs.strings("endpoints"), vec!["a:1", "b:2"]);
         assert!(err.is_empty());
     }
 
     #[test]
     fn env_conflict_is_fatal_and_unknown_warns() {
-        let mut fs = globals();
-        fs.parse(&["--endpoints=x".to_string()]).unwrap();
+        let mut fs = parsed(&["--endpoints=x"]);
         let mut err = Vec::new();
         let e = env(&[("ETCDCTL_BOGUS", "1"), ("ETCDCTL_ENDPOINTS", "y")]);
-        let r = apply_env(&mut fs, &spec::inherited_flags(&["get"]), &e, &[], &mut err);
+        let r = apply(&mut fs, &e, &mut err);
         let warn = String::from_utf8(err).unwrap();
         assert!(warn.contains("\"msg\":\"unrecognized environment variable\",\"environment-variable\":\"ETCDCTL_BOGUS=1\"}"));
         match r {
@@ -395,38 +412,8 @@ mod tests {
         let mut fs = globals();
         let mut err = Vec::new();
         let e = env(&[("ETCDCTL_HEX", "")]);
-        apply_env(&mut fs, &spec::inherited_flags(&["get"]), &e, &[], &mut err).unwrap();
+        apply(&mut fs, &e, &mut err).unwrap();
         assert!(!fs.bool("hex"));
         assert!(String::from_utf8(err).unwrap().contains("ETCDCTL_HEX="));
-    }
-
-    #[test]
-    fn tls_flag_checks() {
-        let mut fs = globals();
-        fs.parse(&["--cacert=".to_string()]).unwrap();
-        assert_eq!(
-            secure_cfg(&fs).unwrap_err().to_string(),
-            "empty string is passed to --cacert option"
-        );
-        let s = SecureCfg {
-            cert: "/etc/ssl/etcd/client.crt".into(),
-            insecure_transport: true,
-            ..SecureCfg::default()
-        };
-        assert_eq!(
-            load_tls(&s).unwrap_err().to_string(),
-            "KeyFile and CertFile must both be present[key: , cert: /etc/ssl/etcd/client.crt]"
-        );
-        let s = SecureCfg {
-            cacert: "/nonexistent/ca.crt".into(),
-            insecure_transport: true,
-            ..SecureCfg::default()
-        };
-        let e = load_tls(&s).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "open /nonexistent/ca.crt: no such file or directory"
-        );
-        assert_eq!(e.exit_code(), 128);
     }
 }

@@ -2,7 +2,9 @@
 //! etcdctl's output depends on: `time.ParseDuration`/`Duration.String()`,
 //! `strconv.Quote` (`%q`), `strconv.ParseBool`/`ParseInt` error texts and
 //! go-humanize's `Bytes`. Byte-for-byte output compatibility needs the Go
-//! rules, not Rust's or humantime's.
+//! rules, not Rust's or humantime's: humantime reads `1m30s` but not Go's
+//! fractions (`1.5s`), signs (`-3h`) or `µs`, and its errors and its
+//! formatting (`1m 30s` for Go's `1m30s`) differ.
 
 use std::fmt::Write as _;
 

@@ -1,9 +1,28 @@
 //! cobra/cobrautl-style usage text (`NAME:`, `USAGE:`, `OPTIONS:` …) as
-//! etcdctl prints it for `-h`, `help` and flag errors, aligned by an
-//! emulation of Go's `text/tabwriter` (minwidth 0, tabwidth 8, padding 1,
-//! tab padding).
+//! etcdctl prints it for `-h`, `help` and flag errors, rendered from the
+//! clap tree and aligned by an emulation of Go's `text/tabwriter`
+//! (minwidth 0, tabwidth 8, padding 1, tab padding).
 
-use crate::spec::{self, CmdSpec, FlagSpec, Kind, API_VERSION, ROOT_NAME, VERSION};
+use clap::{Arg, Command};
+
+use crate::cli::{self, ADDITIONS, API_VERSION, ROOT_NAME, VERSION};
+use crate::flags::{self, Kind};
+
+/// cobra's own `help [command]` (not part of the clap tree, so that
+/// completions and man pages do not list it).
+pub fn help_command() -> Command {
+    let mut c = cli::finish(
+        Command::new("help")
+            .about("Help about any command")
+            .long_about(
+                "Help provides help for any command in the application.\nSimply type etcdctl help [path to command] for full details.",
+            )
+            .override_usage("help [command]"),
+        false,
+    );
+    c.build();
+    c
+}
 
 /// Renders the usage of the command at `path` (empty path = root).
 pub fn usage(path: &[&str]) -> String {
@@ -13,58 +32,69 @@ pub fn usage(path: &[&str]) -> String {
 /// `with_help_flag` is false where cobra renders a command before adding
 /// its `--help` flag (the root usage after `help <unknown topic>`).
 pub fn usage_with(path: &[&str], with_help_flag: bool) -> String {
-    let cmd = match spec::find(path) {
-        Some(c) => c,
-        None => &spec::ROOT,
-    };
+    let root = cli::tree();
+    let cmd = crate::resolve::node(&root, path);
     let is_root = path.is_empty();
+    let about = |c: &Command| c.get_about().map(|a| a.to_string()).unwrap_or_default();
     let mut t = String::new();
     t.push_str("NAME:\n");
-    if is_root {
-        t.push_str(&format!("\t{} - {}\n", cmd.name, cmd.short));
+    let name = if is_root {
+        ROOT_NAME.to_string()
     } else {
-        t.push_str(&format!("\t{} - {}\n", path.join(" "), cmd.short));
-    }
+        path.join(" ")
+    };
+    t.push_str(&format!("\t{name} - {}\n", about(&cmd)));
     t.push_str("\nUSAGE:\n");
-    t.push_str(&format!("\t{}\n", use_line(path, cmd)));
+    t.push_str(&format!("\t{}\n", use_line(path, &cmd)));
     if is_root {
         t.push_str(&format!("\nVERSION:\n\t{VERSION}\n"));
     }
-    let has_subs = !cmd.subs.is_empty();
-    if has_subs {
+    if cmd.has_subcommands() {
         t.push_str(&format!("\nAPI VERSION:\n\t{API_VERSION}\n"));
         t.push_str("\n\nCOMMANDS:\n");
         let mut lines = Vec::new();
-        collect_commands(cmd, is_root, &[], &mut lines);
+        collect_commands(&cmd, is_root, &[], &mut lines);
         for (name, short) in lines {
             t.push_str(&format!("\t{name}\t{short}\n"));
         }
     }
-    let long = cmd
-        .long
-        .trim_matches(|c| c == '\n' || c == '\t' || c == ' ');
-    if !cmd.long.is_empty() {
+    if let Some(long) = cmd.get_long_about() {
         t.push_str("\nDESCRIPTION:\n");
-        for line in long.split('\n') {
+        let long = long.to_string();
+        for line in long
+            .trim_matches(|c| c == '\n' || c == '\t' || c == ' ')
+            .split('\n')
+        {
             t.push_str(&format!("\t{line}\n"));
         }
     }
-    let (mut local, inherited) = flag_sets(path, cmd);
-    if !with_help_flag {
-        local.retain(|f| f.name() != "help");
-    }
+    let inherited = if is_root {
+        Vec::new()
+    } else {
+        cli::inherited(&root, path)
+    };
+    let own = if is_root { ROOT_NAME } else { cmd.get_name() };
+    let mut local: Vec<&Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.get_long().is_some() && a.get_id() != "version")
+        .filter(|a| !inherited.iter().any(|i| i.get_id() == a.get_id()))
+        .filter(|a| with_help_flag || a.get_id() != "help")
+        .collect();
+    local.sort_by_key(|a| a.get_long());
     t.push_str("\nOPTIONS:\n");
-    t.push_str(&flag_lines(&local));
+    t.push_str(&flag_lines(&local, own));
     if !inherited.is_empty() {
+        let mut inherited = inherited;
+        inherited.sort_by_key(|a| a.get_long());
         t.push_str("\nGLOBAL OPTIONS:\n");
-        t.push_str(&flag_lines(&inherited));
+        t.push_str(&flag_lines(&inherited, own));
     }
     t.push('\n');
     tabwrite(&t)
 }
 
 /// cobra's `UseLine`: the parent path, the `Use` text and `[flags]`.
-fn use_line(path: &[&str], cmd: &CmdSpec) -> String {
+fn use_line(path: &[&str], cmd: &Command) -> String {
     let mut s = String::from(ROOT_NAME);
     for p in &path[..path.len().saturating_sub(1)] {
         s.push(' ');
@@ -72,7 +102,10 @@ fn use_line(path: &[&str], cmd: &CmdSpec) -> String {
     }
     if !path.is_empty() {
         s.push(' ');
-        s.push_str(cmd.use_line);
+        match cmd.get_overridden_usage() {
+            Some(u) => s.push_str(&u.to_string()),
+            None => s.push_str(cmd.get_name()),
+        }
     }
     if !s.contains("[flags]") {
         s.push_str(" [flags]");
@@ -82,81 +115,62 @@ fn use_line(path: &[&str], cmd: &CmdSpec) -> String {
 
 /// All runnable descendants, sorted by name at each level (cobra sorts).
 fn collect_commands(
-    cmd: &'static CmdSpec,
+    cmd: &Command,
     is_root: bool,
-    prefix: &[&'static str],
-    out: &mut Vec<(String, &'static str)>,
+    prefix: &[&str],
+    out: &mut Vec<(String, String)>,
 ) {
-    let mut subs: Vec<&'static CmdSpec> = cmd.subs.iter().filter(|c| !c.hidden).collect();
+    let help = help_command();
+    let mut subs: Vec<&Command> = cmd
+        .get_subcommands()
+        .filter(|c| !ADDITIONS.contains(&c.get_name()))
+        .collect();
     if is_root && prefix.is_empty() {
-        subs.push(&spec::HELP_CMD);
+        subs.push(&help);
     }
-    subs.sort_by_key(|c| c.name);
+    subs.sort_by_key(|c| c.get_name());
     for sub in subs {
         let mut p = prefix.to_vec();
-        p.push(sub.name);
-        if sub.runnable {
-            out.push((p.join(" "), sub.short));
+        p.push(sub.get_name());
+        if !sub.has_subcommands() {
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            out.push((p.join(" "), about));
         }
         collect_commands(sub, false, &p, out);
     }
 }
 
-/// (local flags incl. `--help`, inherited flags), each sorted by name.
-fn flag_sets(path: &[&str], cmd: &'static CmdSpec) -> (Vec<FlagRef>, Vec<FlagRef>) {
-    let help_usage = format!("help for {}", cmd.name);
-    let mut local: Vec<FlagRef> = cmd
-        .flags
-        .iter()
-        .chain(cmd.persistent.iter())
-        .map(FlagRef::Spec)
-        .collect();
-    local.push(FlagRef::Help(help_usage));
-    local.sort_by(|a, b| a.name().cmp(b.name()));
-    let mut inherited: Vec<FlagRef> = if path.is_empty() {
-        Vec::new()
-    } else {
-        spec::inherited_flags(path)
-            .into_iter()
-            .map(FlagRef::Spec)
-            .collect()
-    };
-    inherited.sort_by(|a, b| a.name().cmp(b.name()));
-    (local, inherited)
-}
-
-enum FlagRef {
-    Spec(&'static FlagSpec),
-    Help(String),
-}
-
-impl FlagRef {
-    fn name(&self) -> &str {
-        match self {
-            FlagRef::Spec(f) => f.name,
-            FlagRef::Help(_) => "help",
-        }
-    }
-}
-
-fn flag_lines(flags: &[FlagRef]) -> String {
+/// pflag's `FlagUsages` lines: `  -w, --write-out="simple"<TAB>usage`.
+fn flag_lines(flags: &[&Arg], cmd_name: &str) -> String {
     let mut s = String::new();
     for f in flags {
-        let (name, short, kind, default, usage) = match f {
-            FlagRef::Spec(f) => (f.name, f.short, f.kind, f.default, f.usage),
-            FlagRef::Help(u) => ("help", Some('h'), Kind::Bool, "false", u.as_str()),
-        };
-        match short {
+        let name = f.get_long().unwrap_or_default();
+        match f.get_short() {
             Some(c) => s.push_str(&format!("  -{c}, --{name}")),
             None => s.push_str(&format!("      --{name}")),
         }
-        match kind {
-            Kind::Bool => s.push_str(&format!("[={default}]")),
-            Kind::Str => s.push_str(&format!("={}", crate::gofmt::quote(default.as_bytes()))),
-            _ => s.push_str(&format!("={default}")),
+        let default: Vec<String> = f
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        let default = default.join(",");
+        match flags::kind(f) {
+            Some(Kind::Bool) => s.push_str(&format!("[={default}]")),
+            None => s.push_str("[=false]"),
+            Some(Kind::Text) => {
+                s.push_str(&format!("={}", crate::gofmt::quote(default.as_bytes())))
+            }
+            Some(Kind::List) => s.push_str(&format!("=[{default}]")),
+            Some(Kind::Int) if default.is_empty() => s.push_str("=0"),
+            Some(_) => s.push_str(&format!("={default}")),
         }
         s.push('\t');
-        s.push_str(usage);
+        if f.get_id() == "help" {
+            s.push_str(&format!("help for {cmd_name}"));
+        } else {
+            s.push_str(&f.get_help().map(|h| h.to_string()).unwrap_or_default());
+        }
         s.push('\n');
     }
     s

@@ -1,8 +1,10 @@
 //! oxctl: a drop-in replacement for etcd's `etcdctl` 3.5 (v3 API).
 //!
-//! `run` resolves the command like cobra, parses flags like pflag, runs
-//! the command and maps any error to etcdctl's stderr text and exit code.
+//! `run` finds the command like cobra and parses its flags like pflag
+//! (both over the clap tree in [`cli`](mod@cli)), runs the command and maps any
+//! error to etcdctl's stderr text and exit code.
 
+pub mod clap_error;
 pub mod cli;
 pub mod client;
 pub mod command;
@@ -13,12 +15,9 @@ pub mod gofmt;
 pub mod gourl;
 pub mod help;
 pub mod printer;
-pub mod spec;
-mod spec_member;
-mod spec_snapshot;
-mod spec_stubs;
-mod spec_watch;
+pub mod resolve;
 pub mod tls;
+pub mod tls_files;
 pub mod txn_parse;
 
 use std::io::Write;
@@ -86,7 +85,7 @@ fn run_v2(argv: &[String], w: &mut Streams) -> error::Result<()> {
     if argv.iter().any(|a| a == "--version" || a == "-v") {
         w.print(&format!(
             "etcdctl version: {}\nAPI version: 2\n",
-            spec::VERSION
+            cli::VERSION
         ));
         return Ok(());
     }
@@ -96,25 +95,25 @@ fn run_v2(argv: &[String], w: &mut Streams) -> error::Result<()> {
 }
 
 fn run_v3(argv: Vec<String>, env: Vec<(String, String)>, w: &mut Streams) -> error::Result<()> {
-    let resolved = cli::resolve(&argv)?;
+    let root = cli::tree();
+    let resolved = resolve::resolve(&root, &argv)?;
     let path = resolved.path;
-    let mut flags = cli::flagset_for(&path);
-    let args = flags
-        .parse(&resolved.args)
-        .map_err(|message| CtlError::Usage {
-            message,
-            path: path.iter().map(|s| s.to_string()).collect(),
-        })?;
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    let flags = resolve::parse(&root, &p, &resolved.args).map_err(|message| CtlError::Usage {
+        message,
+        path: path.clone(),
+    })?;
     if flags.bool("help") {
-        w.print(&help::usage(&path));
+        w.print(&help::usage(&p));
         return Ok(());
     }
-    if path == ["help"] {
-        return help_command(&args, w);
+    let args = flags.args();
+    if p == ["help"] {
+        return help_command(&root, &args, w);
     }
-    let runnable = spec::find(&path).is_some_and(|c| c.runnable) && !path.is_empty();
+    let runnable = cli::find(&root, &p).is_some_and(|c| !c.has_subcommands()) && !p.is_empty();
     if !runnable {
-        w.print(&help::usage(&path));
+        w.print(&help::usage(&p));
         return Ok(());
     }
     let streams = std::mem::replace(
@@ -141,12 +140,15 @@ fn run_v3(argv: Vec<String>, env: Vec<(String, String)>, w: &mut Streams) -> err
 }
 
 /// cobra's `help [command]`.
-fn help_command(args: &[String], w: &mut Streams) -> error::Result<()> {
-    match cli::resolve(args) {
-        Ok(r) if !r.path.is_empty() || args.is_empty() => {
-            w.print(&help::usage(&r.path));
+fn help_command(root: &clap::Command, args: &[String], w: &mut Streams) -> error::Result<()> {
+    // cobra's `Find`: words that name no command are an unknown topic;
+    // no words at all (`help ""`) is the root.
+    match resolve::resolve(root, args) {
+        Ok(r) => {
+            let p: Vec<&str> = r.path.iter().map(String::as_str).collect();
+            w.print(&help::usage(&p));
         }
-        _ => {
+        Err(_) => {
             let topics: Vec<String> = args.iter().map(|a| format!("`{a}`")).collect();
             let _ = w.out.flush();
             let _ = writeln!(w.err, "Unknown help topic [{}]", topics.join(" "));

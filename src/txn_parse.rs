@@ -341,18 +341,16 @@ pub fn parse_op(raw: &[u8]) -> Result<RequestOp> {
     };
     // Only the command's own flags: etcdctl builds fresh commands without
     // the global flags for op lines.
-    let own = crate::spec::find(&[name])
-        .map(|c| c.flags.iter().collect())
-        .unwrap_or_default();
-    let mut fs = crate::flags::FlagSet::new(own);
-    let pos = fs.parse(&args[1..]).map_err(|_| invalid())?;
+    let fs = crate::resolve::parse_with(crate::resolve::own_flags(name), args[1..].to_vec())
+        .map_err(|_| invalid())?;
+    let pos = fs.args();
     if fs.bool("help") {
         return Err(invalid());
     }
     let req = match name {
-        "put" => Request::RequestPut(kvops::put_op(&fs, &pos, None)?),
-        "get" => Request::RequestRange(kvops::get_op(&fs, &pos)?),
-        _ => Request::RequestDeleteRange(kvops::del_op(&fs, &pos)?),
+        "put" => Request::RequestPut(kvops::put_op(&fs.get(), &pos, None)?),
+        "get" => Request::RequestRange(kvops::get_op(&fs.get(), &pos)?),
+        _ => Request::RequestDeleteRange(kvops::del_op(&fs.get(), &pos)?),
     };
     Ok(RequestOp { request: Some(req) })
 }

@@ -8,6 +8,16 @@ use super::Ctx;
 use crate::client::Client;
 use crate::error::{CtlError, Result};
 
+#[derive(clap::Subcommand, Debug)]
+pub enum AlarmCmd {
+    /// Disarms all alarms
+    #[command(override_usage = "disarm")]
+    Disarm,
+    /// Lists all alarms
+    #[command(override_usage = "list")]
+    List,
+}
+
 fn no_args(ctx: &Ctx, name: &str) -> Result<()> {
     if ctx.args.is_empty() {
         return Ok(());

@@ -7,6 +7,13 @@ use crate::client::Client;
 use crate::error::{CtlError, Result};
 use crate::gofmt;
 
+#[derive(clap::Args, Debug)]
+pub struct CompactionArgs {
+    /// 'true' to wait for compaction to physically remove all old revisions
+    #[arg(long, default_value = "false")]
+    pub physical: crate::flags::Bool,
+}
+
 pub async fn run(ctx: &mut Ctx) -> Result<()> {
     if ctx.args.len() != 1 {
         return Err(CtlError::BadArgs(
@@ -19,7 +26,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let client = Client::connect(&cfg).await?;
     let req = CompactionRequest {
         revision: rev,
-        physical: ctx.flags.bool("physical"),
+        physical: *ctx.flags.get::<CompactionArgs>().physical,
     };
     client.call(client.kv().compact(client.req(req))).await?;
     printer.compaction(&mut ctx.w, rev)

@@ -4,6 +4,19 @@
 use super::Ctx;
 use crate::error::{CtlError, Result};
 
+#[derive(clap::Subcommand, Debug)]
+pub enum CompletionCmd {
+    /// Generates the bash completion script
+    #[command(override_usage = "bash")]
+    Bash,
+    /// Generates the zsh completion script
+    #[command(override_usage = "zsh")]
+    Zsh,
+    /// Generates the fish completion script
+    #[command(override_usage = "fish")]
+    Fish,
+}
+
 /// The script for `shell`, as checked in under `completions/`.
 pub fn script(shell: &str) -> Option<Vec<u8>> {
     let sh = match shell {

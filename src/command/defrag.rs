@@ -9,8 +9,23 @@ use super::{endpoint, Ctx};
 use crate::client::Client;
 use crate::error::{CtlError, Result};
 
+#[derive(clap::Args, Debug)]
+pub struct DefragArgs {
+    #[arg(
+        long = "data-dir",
+        id = "data-dir",
+        default_value = "",
+        help = "Optional. If present, defragments a data directory not in use by etcd."
+    )]
+    pub data_dir: crate::flags::Text,
+    // A persistent flag of `defrag` in etcdctl.
+    /// use all endpoints from the cluster member list
+    #[arg(long, global = true, default_value = "false")]
+    pub cluster: crate::flags::Bool,
+}
+
 pub async fn run(ctx: &mut Ctx) -> Result<()> {
-    let data_dir = ctx.flags.string("data-dir");
+    let data_dir = ctx.flags.get::<DefragArgs>().data_dir.0;
     if !data_dir.is_empty() {
         // etcdctl 3.5 still defragments a data dir offline (etcdutl's code,
         // before any client is built); oxctl leaves that to etcdutl.

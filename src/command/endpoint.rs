@@ -15,6 +15,38 @@ use crate::global::ClientConfig;
 use crate::gofmt;
 use crate::printer::{EpHashKv, EpHealth, EpStatus};
 
+const STATUS_LONG: &str = "When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
+The items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.";
+
+#[derive(clap::Args, Debug)]
+pub struct EndpointCmd {
+    /// use all endpoints from the cluster member list
+    #[arg(long, global = true, default_value = "false")]
+    pub cluster: crate::flags::Bool,
+    #[command(subcommand)]
+    pub sub: Option<EndpointSub>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum EndpointSub {
+    /// Checks the healthiness of endpoints specified in `--endpoints` flag
+    #[command(override_usage = "health")]
+    Health,
+    /// Prints out the status of endpoints specified in `--endpoints` flag
+    #[command(long_about = STATUS_LONG, override_usage = "status")]
+    Status,
+    /// Prints the KV history hash for each endpoint in --endpoints
+    #[command(override_usage = "hashkv")]
+    Hashkv(HashkvArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HashkvArgs {
+    /// maximum revision to hash (default: all revisions)
+    #[arg(long, default_value = "0")]
+    pub rev: crate::flags::Int,
+}
+
 /// `endpointsFromCluster`: the `--endpoints` values, or with `--cluster`
 /// every member's client URLs (fetched without auth, like etcdctl).
 pub(crate) async fn endpoints(ctx: &Ctx, cfg: &ClientConfig) -> Result<Vec<String>> {
@@ -77,7 +109,7 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
 /// command (exit 1) after the others were printed.
 pub async fn hashkv(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
-    let revision = ctx.flags.int64("rev");
+    let revision = *ctx.flags.get::<HashkvArgs>().rev;
     if cfg.auth.is_some() {
         Client::connect(&cfg).await?;
     }

@@ -7,8 +7,11 @@ use std::io::Read;
 use oxcd_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use oxcd_proto::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest};
 
+use super::del::DelArgs;
+use super::get::GetArgs;
+use super::put::PutArgs;
 use crate::error::{CtlError, Result};
-use crate::flags::{unescape_arg, FlagSet};
+use crate::flags::unescape_arg;
 use crate::gofmt;
 
 /// The end of the range covering every key with prefix `key`
@@ -33,22 +36,22 @@ const TOO_MANY: &str =
     "too many arguments, only accept one argument when `--prefix` or `--from-key` is set";
 
 /// `getGetOp`.
-pub fn get_op(f: &FlagSet, args: &[String]) -> Result<RangeRequest> {
+pub fn get_op(f: &GetArgs, args: &[String]) -> Result<RangeRequest> {
     if args.is_empty() {
         return Err(CtlError::BadArgs(GET_ARGS.into()));
     }
-    let (prefix, from_key) = (f.bool("prefix"), f.bool("from-key"));
+    let (prefix, from_key) = (*f.prefix, *f.from_key);
     if prefix && from_key {
         return Err(CtlError::BadArgs(BOTH_PREFIX_FROM_KEY.into()));
     }
-    let (keys_only, count_only) = (f.bool("keys-only"), f.bool("count-only"));
+    let (keys_only, count_only) = (*f.keys_only, *f.count_only);
     if keys_only && count_only {
         return Err(CtlError::BadArgs(
             "`--keys-only` and `--count-only` cannot be set at the same time, choose one".into(),
         ));
     }
     let mut req = RangeRequest::default();
-    match f.string("consistency").as_str() {
+    match f.consistency.as_str() {
         "s" => req.serializable = true,
         "l" => {}
         other => {
@@ -65,19 +68,19 @@ pub fn get_op(f: &FlagSet, args: &[String]) -> Result<RangeRequest> {
         }
         req.range_end = unescape_arg(&args[1]);
     }
-    req.limit = f.int64("limit");
-    let rev = f.int64("rev");
+    req.limit = *f.limit;
+    let rev = *f.rev;
     if rev > 0 {
         req.revision = rev;
     }
-    let order_raw = f.string("order");
+    let order_raw: &str = &f.order;
     let order = match order_raw.to_uppercase().as_str() {
         "ASCEND" => SortOrder::Ascend,
         "DESCEND" => SortOrder::Descend,
         "" => SortOrder::None,
         _ => return Err(CtlError::BadFeature(format!("bad sort order {order_raw}"))),
     };
-    let target_raw = f.string("sort-by");
+    let target_raw: &str = &f.sort_by;
     let target = match target_raw.to_uppercase().as_str() {
         "CREATE" => SortTarget::Create,
         "KEY" | "" => SortTarget::Key,
@@ -125,11 +128,11 @@ fn apply_prefix_from_key(key: &mut Vec<u8>, end: &mut Vec<u8>, prefix: bool, fro
 const PUT_ARGS: &str = "put command needs 1 argument and input from stdin or 2 arguments";
 
 /// `getPutOp`. `stdin` supplies the value when only the key is given.
-pub fn put_op(f: &FlagSet, args: &[String], stdin: Option<&mut dyn Read>) -> Result<PutRequest> {
+pub fn put_op(f: &PutArgs, args: &[String], stdin: Option<&mut dyn Read>) -> Result<PutRequest> {
     if args.is_empty() {
         return Err(CtlError::BadArgs(PUT_ARGS.into()));
     }
-    let ignore_value = f.bool("ignore-value");
+    let ignore_value = *f.ignore_value;
     if ignore_value && args.len() > 1 {
         return Err(CtlError::BadArgs(
             "put command needs only 1 argument when 'ignore-value' is set".into(),
@@ -151,26 +154,26 @@ pub fn put_op(f: &FlagSet, args: &[String], stdin: Option<&mut dyn Read>) -> Res
             value = buf;
         }
     }
-    let lease = gofmt::parse_int(&f.string("lease"), 16)
+    let lease = gofmt::parse_int(&f.lease, 16)
         .map_err(|e| CtlError::BadArgs(format!("bad lease ID ({e}), expecting ID in Hex")))?;
     Ok(PutRequest {
         key: unescape_arg(&args[0]),
         value,
         lease,
-        prev_kv: f.bool("prev-kv"),
+        prev_kv: *f.prev_kv,
         ignore_value,
-        ignore_lease: f.bool("ignore-lease"),
+        ignore_lease: *f.ignore_lease,
     })
 }
 
 /// `getDelOp`.
-pub fn del_op(f: &FlagSet, args: &[String]) -> Result<DeleteRangeRequest> {
+pub fn del_op(f: &DelArgs, args: &[String]) -> Result<DeleteRangeRequest> {
     if args.is_empty() || args.len() > 2 {
         return Err(CtlError::BadArgs(
             "del command needs one argument as key and an optional argument as range_end".into(),
         ));
     }
-    let (prefix, from_key) = (f.bool("prefix"), f.bool("from-key"));
+    let (prefix, from_key) = (*f.prefix, *f.from_key);
     if prefix && from_key {
         return Err(CtlError::BadArgs(BOTH_PREFIX_FROM_KEY.into()));
     }
@@ -185,20 +188,18 @@ pub fn del_op(f: &FlagSet, args: &[String]) -> Result<DeleteRangeRequest> {
         req.range_end = unescape_arg(&args[1]);
     }
     apply_prefix_from_key(&mut req.key, &mut req.range_end, prefix, from_key);
-    req.prev_kv = f.bool("prev-kv");
+    req.prev_kv = *f.prev_kv;
     Ok(req)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::flagset_for;
 
-    fn parse(path: &[&str], a: &[&str]) -> (FlagSet, Vec<String>) {
-        let mut fs = flagset_for(path);
+    fn parse<T: clap::FromArgMatches>(path: &[&str], a: &[&str]) -> (T, Vec<String>) {
         let args: Vec<String> = a.iter().map(|s| s.to_string()).collect();
-        let pos = fs.parse(&args).unwrap();
-        (fs, pos)
+        let fs = crate::resolve::parse(&crate::cli::tree(), path, &args).unwrap();
+        (fs.get(), fs.args())
     }
 
     #[test]

@@ -19,6 +19,39 @@ use crate::global::ClientConfig;
 use crate::gofmt;
 use crate::printer::{lease_hex, Printer};
 
+#[derive(clap::Subcommand, Debug)]
+pub enum LeaseCmd {
+    /// Creates leases
+    #[command(override_usage = "grant <ttl>")]
+    Grant,
+    /// Revokes leases
+    #[command(override_usage = "revoke <leaseID>")]
+    Revoke,
+    /// Get lease information
+    #[command(override_usage = "timetolive <leaseID> [options]")]
+    Timetolive(TimeToLiveArgs),
+    /// List all active leases
+    #[command(override_usage = "list")]
+    List,
+    /// Keeps leases alive (renew)
+    #[command(override_usage = "keep-alive [options] <leaseID>")]
+    KeepAlive(KeepAliveArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TimeToLiveArgs {
+    /// Get keys attached to this lease
+    #[arg(long, default_value = "false")]
+    pub keys: crate::flags::Bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KeepAliveArgs {
+    /// Resets the keep-alive time to its original value and cobrautl.Exits immediately
+    #[arg(long, default_value = "false")]
+    pub once: crate::flags::Bool,
+}
+
 /// `leaseFromArgs`: a hex lease ID.
 pub fn lease_id(arg: &str) -> Result<i64> {
     gofmt::parse_int(arg, 16)
@@ -85,7 +118,7 @@ pub async fn timetolive(ctx: &mut Ctx) -> Result<()> {
             "lease timetolive command needs lease ID as argument".into(),
         ));
     }
-    let keys = ctx.flags.bool("keys");
+    let keys = *ctx.flags.get::<TimeToLiveArgs>().keys;
     // etcdctl builds its client before parsing the ID; only with --user
     // does that contact the server.
     let (cfg, printer) = ctx.client_config()?;
@@ -125,7 +158,7 @@ pub async fn keep_alive(ctx: &mut Ctx) -> Result<()> {
     }
     let id = lease_id(&ctx.args[0])?;
     let (cfg, printer) = ctx.client_config()?;
-    if ctx.flags.bool("once") {
+    if *ctx.flags.get::<KeepAliveArgs>().once {
         let c = Client::connect_wait(&cfg).await?;
         let resp = keep_alive_once(&c, id).await.map_err(bad_connection)?;
         return printer.lease_keep_alive(&mut ctx.w, &resp);

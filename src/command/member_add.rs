@@ -5,6 +5,20 @@ use oxcd_proto::etcdserverpb::MemberAddRequest;
 use super::{member, Ctx};
 use crate::error::{CtlError, Result};
 
+#[derive(clap::Args, Debug)]
+pub struct AddArgs {
+    #[arg(
+        long = "peer-urls",
+        id = "peer-urls",
+        default_value = "",
+        help = "comma separated peer URLs for the new member."
+    )]
+    pub peer_urls: crate::flags::Text,
+    /// indicates if the new member is raft learner
+    #[arg(long, default_value = "false")]
+    pub learner: crate::flags::Bool,
+}
+
 pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let Some(name) = ctx.args.first().cloned() else {
         return Err(CtlError::BadArgs("member name not provided".into()));
@@ -19,11 +33,12 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         }
         return Err(CtlError::BadArgs(msg));
     }
-    let flag = ctx.flags.string("peer-urls");
+    let flags: AddArgs = ctx.flags.get();
+    let flag = flags.peer_urls.0;
     if flag.is_empty() {
         return Err(CtlError::BadArgs("member peer urls not provided".into()));
     }
-    let is_learner = ctx.flags.bool("learner");
+    let is_learner = *flags.learner;
     let (cfg, printer) = ctx.client_config()?;
     let peer_ur_ls = member::peer_urls(&flag);
     let c = member::connect_checked(&cfg, &peer_ur_ls).await?;

@@ -5,9 +5,20 @@ use oxcd_proto::etcdserverpb::MemberUpdateRequest;
 use super::{member, Ctx};
 use crate::error::{CtlError, Result};
 
+#[derive(clap::Args, Debug)]
+pub struct UpdateArgs {
+    #[arg(
+        long = "peer-urls",
+        id = "peer-urls",
+        default_value = "",
+        help = "comma separated peer URLs for the updated member."
+    )]
+    pub peer_urls: crate::flags::Text,
+}
+
 pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let id = member::id_arg(&ctx.args)?;
-    let flag = ctx.flags.string("peer-urls");
+    let flag = ctx.flags.get::<UpdateArgs>().peer_urls.0;
     if flag.is_empty() {
         return Err(CtlError::BadArgs("member peer urls not provided".into()));
     }

@@ -4,7 +4,7 @@
 //! hands the response to the printer.
 
 use crate::error::{CtlError, Result};
-use crate::flags::FlagSet;
+use crate::flags::Flags;
 use crate::global::{self, ClientConfig, Globals};
 use crate::printer::{Printer, Streams};
 
@@ -26,16 +26,18 @@ pub mod move_leader;
 pub mod put;
 pub mod snapshot;
 mod snapshot_save;
+pub mod stubs;
 pub mod txn;
 pub mod version;
 pub mod watch;
+mod watch_common;
 mod watch_interactive;
 
 /// Everything a command needs: its parsed flags and arguments, the
 /// environment and the output streams.
 pub struct Ctx {
-    pub path: Vec<&'static str>,
-    pub flags: FlagSet,
+    pub path: Vec<String>,
+    pub flags: Flags,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub w: Streams,
@@ -66,7 +68,8 @@ impl Ctx {
 /// Runs the (runnable) command at `ctx.path`.
 pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
     let path = ctx.path.clone();
-    match path.as_slice() {
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    match p.as_slice() {
         ["get"] => get::run(ctx).await,
         ["put"] => put::run(ctx).await,
         ["del"] => del::run(ctx).await,

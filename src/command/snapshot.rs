@@ -11,7 +11,88 @@ use etcd_format::restore::{self, RestoreConfig, RestoreError};
 
 use super::Ctx;
 use crate::error::{CtlError, Result};
+use crate::flags::{Bool, Int, Text};
 use crate::global;
+
+const STATUS_LONG: &str = "When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
+The items in the lists are hash, revision, total keys, total size.
+
+oxctl keeps this command (etcdctl 3.5 moved it to etcdutl) and prints no
+deprecation notice. Like etcdctl, it ignores ETCDCTL_* variables.";
+
+const RESTORE_LONG: &str =
+    "oxctl keeps this command (etcdctl 3.5 moved it to etcdutl) and prints no
+deprecation notice. An existing data directory is refused, even an empty
+one, and nothing is written unless the restore completes. Like etcdctl,
+it ignores ETCDCTL_* variables.";
+
+// `status` and `restore` are etcdutl's in etcdctl 3.5; oxctl keeps them as
+// first-class commands: no deprecation banner, and the short help drops
+// etcdctl's `[deprecated]` marker (the description says so).
+#[derive(clap::Subcommand, Debug)]
+pub enum SnapshotCmd {
+    /// Stores an etcd node backend snapshot to a given file
+    #[command(override_usage = "save <filename>")]
+    Save,
+    /// Gets backend snapshot status of a given file
+    #[command(long_about = STATUS_LONG, override_usage = "status <filename>")]
+    Status,
+    /// Restores an etcd member snapshot to an etcd directory
+    #[command(long_about = RESTORE_LONG, override_usage = "restore <filename> [options]")]
+    Restore(RestoreArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RestoreArgs {
+    /// Path to the data directory
+    #[arg(long = "data-dir", id = "data-dir", default_value = "")]
+    pub data_dir: Text,
+    /// Path to the WAL directory (use --data-dir if none given)
+    #[arg(long = "wal-dir", id = "wal-dir", default_value = "")]
+    pub wal_dir: Text,
+    /// Initial cluster configuration for restore bootstrap
+    #[arg(
+        long = "initial-cluster",
+        id = "initial-cluster",
+        default_value = "default=http://localhost:2380"
+    )]
+    pub initial_cluster: Text,
+    /// Initial cluster token for the etcd cluster during restore bootstrap
+    #[arg(
+        long = "initial-cluster-token",
+        id = "initial-cluster-token",
+        default_value = "etcd-cluster"
+    )]
+    pub initial_cluster_token: Text,
+    /// List of this member's peer URLs to advertise to the rest of the cluster
+    #[arg(
+        long = "initial-advertise-peer-urls",
+        id = "initial-advertise-peer-urls",
+        default_value = "http://localhost:2380"
+    )]
+    pub initial_advertise_peer_urls: Text,
+    /// Human-readable name for this member
+    #[arg(long, default_value = "default")]
+    pub name: Text,
+    /// Ignore snapshot integrity hash value (required if copied from data directory)
+    #[arg(
+        long = "skip-hash-check",
+        id = "skip-hash-check",
+        default_value = "false"
+    )]
+    pub skip_hash_check: Bool,
+    // Not in etcdctl 3.5.1; as in later etcdutl releases.
+    /// Schedule a compaction at the latest revision of the restored data (needed with --bump-revision)
+    #[arg(
+        long = "mark-compacted",
+        id = "mark-compacted",
+        default_value = "false"
+    )]
+    pub mark_compacted: Bool,
+    /// Raise the latest revision of the restored data by this much (needs --mark-compacted)
+    #[arg(long = "bump-revision", id = "bump-revision", default_value = "0")]
+    pub bump_revision: Int,
+}
 
 /// Go's text for an OS error (`syscall.Errno.Error()`): the C library's
 /// message with a lower-case first letter, without Rust's `(os error N)`.
@@ -57,7 +138,7 @@ pub fn status(ctx: &mut Ctx) -> Result<()> {
         ));
     }
     // The writer is checked before the file is read (`-w yaml` → exit 4).
-    let printer = global::printer_from(&ctx.flags)?;
+    let printer = global::printer_from(&ctx.flags.get())?;
     let bytes = read_file(&ctx.args[0])?;
     let st = etcd_format::snapshot::status(&bytes).map_err(|e| CtlError::General(e.to_string()))?;
     printer.snapshot_status(&mut ctx.w, &st)
@@ -66,25 +147,23 @@ pub fn status(ctx: &mut Ctx) -> Result<()> {
 /// The restore settings from the flags. Operator rule: any existing data
 /// dir is refused, even an empty one (etcdutl 3.5 accepts an empty one).
 fn restore_config(ctx: &Ctx) -> Result<RestoreConfig> {
-    let dir = |name: &str| {
-        let v = ctx.flags.string(name);
-        (!v.is_empty()).then(|| PathBuf::from(v))
-    };
-    let bump = ctx.flags.int64("bump-revision");
+    let f: RestoreArgs = ctx.flags.get();
+    let dir = |v: &Text| (!v.is_empty()).then(|| PathBuf::from(&v.0));
+    let bump = *f.bump_revision;
     if bump < 0 {
         return Err(CtlError::BadArgs(format!(
             "invalid argument \"{bump}\" for \"--bump-revision\" flag: must not be negative"
         )));
     }
     Ok(RestoreConfig {
-        name: ctx.flags.string("name"),
-        data_dir: dir("data-dir"),
-        wal_dir: dir("wal-dir"),
-        initial_cluster: ctx.flags.string("initial-cluster"),
-        initial_cluster_token: ctx.flags.string("initial-cluster-token"),
-        initial_advertise_peer_urls: ctx.flags.string("initial-advertise-peer-urls"),
-        skip_hash_check: ctx.flags.bool("skip-hash-check"),
-        mark_compacted: ctx.flags.bool("mark-compacted"),
+        data_dir: dir(&f.data_dir),
+        wal_dir: dir(&f.wal_dir),
+        name: f.name.0,
+        initial_cluster: f.initial_cluster.0,
+        initial_cluster_token: f.initial_cluster_token.0,
+        initial_advertise_peer_urls: f.initial_advertise_peer_urls.0,
+        skip_hash_check: *f.skip_hash_check,
+        mark_compacted: *f.mark_compacted,
         bump_revision: bump as u64,
         refuse_existing_dir: true,
     })

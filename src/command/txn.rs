@@ -10,6 +10,13 @@ use crate::client::Client;
 use crate::error::{CtlError, Result};
 use crate::txn_parse;
 
+#[derive(clap::Args, Debug)]
+pub struct TxnArgs {
+    /// Input transaction in interactive mode
+    #[arg(short = 'i', long, default_value = "false")]
+    pub interactive: crate::flags::Bool,
+}
+
 /// One line like Go's `bufio.Reader.ReadString('\n')` + `TrimSpace`; a
 /// final line without newline is an EOF error, as in etcdctl.
 fn read_line(r: &mut dyn BufRead) -> Result<Vec<u8>> {
@@ -34,7 +41,7 @@ fn read_block<T>(r: &mut dyn BufRead, parse: fn(&[u8]) -> Result<T>) -> Result<V
 
 /// Reads the whole transaction, printing the interactive prompts.
 pub fn read_txn(ctx: &mut Ctx, r: &mut dyn BufRead) -> Result<TxnRequest> {
-    let interactive = ctx.flags.bool("interactive");
+    let interactive = *ctx.flags.get::<TxnArgs>().interactive;
     let prompt = |ctx: &mut Ctx, s: &str| {
         if interactive {
             ctx.w.print(&format!("{s}\n"));

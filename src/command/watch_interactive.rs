@@ -13,11 +13,10 @@ use oxcd_proto::etcdserverpb::{
 use tokio::sync::mpsc;
 use tonic::codegen::tokio_stream;
 
-use super::watch::{create_request, deliver, Delivered, BAD_ARGS, CONFLICT_ENV, NO_COMMAND};
+use super::watch_common::{create_request, deliver, Delivered, BAD_ARGS, CONFLICT_ENV, NO_COMMAND};
 use super::Ctx;
 use crate::client::Client;
 use crate::error::{CtlError, Result};
-use crate::flags::FlagSet;
 use crate::printer::Printer;
 
 /// One requested watch and the command its events run.
@@ -91,9 +90,9 @@ fn parse_line(ctx: &Ctx, line: &str, env_key: &str, env_range: &str) -> Result<L
     if rest.last().is_some_and(|a| a == "--") {
         return Err(CtlError::BadArgs(NO_COMMAND.into()));
     }
-    let spec = crate::spec::find(&["watch"]).expect("watch is in the spec");
-    let mut fs = FlagSet::new(spec.flags.iter().collect());
-    let pos = fs.parse(rest).map_err(CtlError::BadArgs)?;
+    let fs = crate::resolve::parse_with(crate::resolve::own_flags("watch"), rest.to_vec())
+        .map_err(CtlError::BadArgs)?;
+    let pos = fs.args();
     let dash = fs.args_len_at_dash();
     if dash.is_none() && env_key.is_empty() && pos.is_empty() {
         return Err(CtlError::BadArgs(BAD_ARGS.into()));
@@ -110,8 +109,9 @@ fn parse_line(ctx: &Ctx, line: &str, env_key: &str, env_range: &str) -> Result<L
         }
     }
     watch_args.extend(pos[..before].iter().cloned());
-    let progress = ctx.flags.bool("progress-notify");
-    match create_request(&fs, progress, &watch_args) {
+    // `--progress-notify` of the command line applies to every watch.
+    let progress = *ctx.flags.get::<super::watch::WatchArgs>().progress_notify;
+    match create_request(&fs.get(), progress, &watch_args) {
         Ok(req) => Ok(Line::Watch(Watch {
             req,
             exec: pos[before..].to_vec(),

@@ -6,7 +6,7 @@ use oxcd_proto::etcdserverpb::{
     Member, MemberAddResponse, MemberListResponse, MemberRemoveResponse, MemberUpdateResponse,
 };
 
-use super::json::{go_string, header, Obj};
+use super::json_obj::{go_string, header, Obj};
 
 pub fn member(m: &Member) -> String {
     Obj::new()

@@ -3,7 +3,7 @@
 
 use oxcd_proto::etcdserverpb::WatchResponse;
 
-use super::json::{go_string, header, kv, Obj};
+use super::json_obj::{go_string, header, kv, Obj};
 use super::EpHashKv;
 
 /// clientv3's `WatchResponse`: untagged fields, the header by value, the

@@ -21,6 +21,7 @@ pub use etcd_format::snapshot::Status as SnapshotStatus;
 pub mod fields;
 pub mod json;
 mod json_member;
+mod json_obj;
 mod json_watch;
 pub mod protobuf;
 pub mod simple;
