@@ -129,6 +129,11 @@ pub async fn run(
         s.abort();
     }
     for s in servers {
+        if outcome.is_err() {
+            // a failed member answers nothing more, not even reads of what
+            // it holds: no graceful wait for open streams
+            s.abort();
+        }
         let _ = s.await;
     }
     expiry.abort();
