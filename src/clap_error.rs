@@ -67,7 +67,7 @@ fn unknown(word: &str, cmd: &Command, args: &[String]) -> String {
                 return format!("unknown shorthand flag: '{c}' in -{}", &group[k..]);
             }
             let known = cmd.get_arguments().find(|x| x.get_short() == Some(ch));
-            if !known.is_some_and(crate::resolve::no_value) {
+            if !known.is_some_and(crate::flags::no_value) {
                 break;
             }
         }

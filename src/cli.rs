@@ -1,6 +1,7 @@
 //! The command tree: one clap derive tree, the single source of parsing
 //! ([`crate::resolve`]), cobra-style help ([`crate::help`]), shell
-//! completions and man pages.
+//! completions and man pages; and navigating it (a command's node, the
+//! flags it inherits).
 //!
 //! Subcommands are listed in etcdctl's registration order (cobra suggests
 //! in this order). Each command's flags are an `Args` struct in its file
@@ -9,21 +10,17 @@
 //! `about`/`help` where it ends in a period (clap would drop it);
 //! `long_about` is cobra's `Long`, `override_usage` its `Use` line, and a
 //! flag's `default_value` is pflag's default as `--help` prints it.
-//! [`finish`] adds what every command shares (pflag bool semantics, value
-//! names, the positional arguments).
+//! [`finish`] (from [`crate::parse`]) adds what every command shares (pflag
+//! bool semantics, value names, the positional arguments).
 
-use clap::{Arg, ArgAction, Command, CommandFactory, Parser, Subcommand};
+use clap::{Arg, Command, CommandFactory, Parser, Subcommand};
 
 use crate::command::{
-    alarm, compaction, completion, defrag, del, endpoint, get, lease, member, put, snapshot, stubs,
-    txn, watch,
+    alarm, compaction, defrag, del, endpoint, get, lease, member, put, snapshot, stubs, txn, watch,
 };
-use crate::flags::{self, Kind};
+use crate::etcdctl::VERSION;
 use crate::global::GlobalFlags;
-
-pub const ROOT_NAME: &str = "etcdctl";
-pub const VERSION: &str = "3.5.1";
-pub const API_VERSION: &str = "3.5";
+use crate::parse::finish;
 
 /// Commands oxctl adds to etcdctl's surface: not listed in help, not
 /// suggested and not matched by a prefix, so those resolve as in etcdctl.
@@ -114,7 +111,21 @@ pub enum Cmd {
     Check(stubs::CheckCmd),
     /// Generates shell completion scripts
     #[command(subcommand, override_usage = "completion <bash|zsh|fish>")]
-    Completion(completion::CompletionCmd),
+    Completion(CompletionCmd),
+}
+
+/// `completion`'s shells (run by [`crate::command::completion`]).
+#[derive(Subcommand, Debug)]
+pub enum CompletionCmd {
+    /// Generates the bash completion script
+    #[command(override_usage = "bash")]
+    Bash,
+    /// Generates the zsh completion script
+    #[command(override_usage = "zsh")]
+    Zsh,
+    /// Generates the fish completion script
+    #[command(override_usage = "fish")]
+    Fish,
 }
 
 /// The command tree, for completions and man pages (not built).
@@ -129,38 +140,20 @@ pub fn tree() -> Command {
     c
 }
 
-/// What every command shares: pflag's bool flags (`--x`, `--x=false`),
-/// value names by kind, defaults kept for `--help` only, and `[ARGS]` on
-/// runnable commands. clap's own `-h/--help` stands for cobra's (parsed as
-/// a pflag bool, see [`crate::resolve::parse_cmd`]).
-pub fn finish(cmd: Command, is_root: bool) -> Command {
-    let leaf = !cmd.has_subcommands();
-    let mut cmd = cmd.subcommand_required(false).mut_args(shape);
-    if leaf && !is_root {
-        cmd = cmd.arg(
-            Arg::new("args")
-                .num_args(0..)
-                .value_name("ARGS")
-                .help("Command arguments"),
-        );
-    }
-    cmd.mut_subcommands(|s| finish(s, false))
-}
-
-fn shape(a: Arg) -> Arg {
-    let a = a.hide_default_value(true);
-    match flags::kind(&a) {
-        Some(Kind::Bool) => a
-            .value_name(None::<&str>)
-            .num_args(0..=1)
-            .require_equals(true)
-            .default_missing_value("true"),
-        Some(Kind::List) => a.action(ArgAction::Append).value_name("LIST"),
-        Some(Kind::Dur) => a.value_name("DURATION"),
-        Some(Kind::Int) => a.value_name("N"),
-        Some(Kind::Text) if a.get_possible_values().is_empty() => a.value_name("VALUE"),
-        _ => a.value_name(None::<&str>),
-    }
+/// cobra's own `help [command]` (not part of the clap tree, so that
+/// completions and man pages do not list it).
+pub fn help_command() -> Command {
+    let mut c = finish(
+        Command::new("help")
+            .about("Help about any command")
+            .long_about(
+                "Help provides help for any command in the application.\nSimply type etcdctl help [path to command] for full details.",
+            )
+            .override_usage("help [command]"),
+        false,
+    );
+    c.build();
+    c
 }
 
 /// Follows `path` from the root of `root`.
@@ -170,6 +163,15 @@ pub fn find<'a>(root: &'a Command, path: &[&str]) -> Option<&'a Command> {
         cur = cur.find_subcommand(name)?;
     }
     Some(cur)
+}
+
+/// The tree node for `path` (`help` is cobra's own command); the root for
+/// a path that names no command.
+pub fn node(root: &Command, path: &[&str]) -> Command {
+    if path == ["help"] {
+        return help_command();
+    }
+    find(root, path).unwrap_or(root).clone()
 }
 
 /// Flags a command inherits: the global (cobra persistent) flags of its
@@ -212,5 +214,17 @@ mod tests {
         assert!(names(&["endpoint", "status"]).contains(&"cluster".to_string()));
         assert!(!names(&["defrag"]).contains(&"cluster".to_string()));
         assert_eq!(names(&["get"]).len(), 18);
+    }
+
+    #[test]
+    fn own_flags_match_the_tree() {
+        use crate::parse::{own_flags, parse_cmd};
+        let tree = cli();
+        let of = |name: &str| format!("{:?}", parse_cmd(tree.find_subcommand(name).unwrap()));
+        let own = |c: Command| format!("{c:?}");
+        assert_eq!(own(own_flags::<get::GetArgs>("get")), of("get"));
+        assert_eq!(own(own_flags::<put::PutArgs>("put")), of("put"));
+        assert_eq!(own(own_flags::<del::DelArgs>("del")), of("del"));
+        assert_eq!(own(own_flags::<watch::WatchArgs>("watch")), of("watch"));
     }
 }

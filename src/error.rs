@@ -21,12 +21,14 @@ pub enum CtlError {
     /// Wrong usage of a command (argument counts, conflicting flags): 128.
     #[error("{0}")]
     BadArgs(String),
-    /// A flag or command the parser rejected; usage goes to stdout first.
+    /// A flag the parser rejected; `usage` (the command's usage text,
+    /// rendered by whoever found the error) goes to stdout first.
     #[error("{message}")]
-    Usage { message: String, path: Vec<String> },
-    /// Unknown command: cobra prints a `Run '… --help'` hint.
+    Usage { message: String, usage: String },
+    /// Unknown command: cobra prints a `Run '<command> --help'` hint, with
+    /// `command` the full command name (`etcdctl`, `etcdctl member`).
     #[error("{message}")]
-    UnknownCommand { message: String, path: Vec<String> },
+    UnknownCommand { message: String, command: String },
     /// Writer or option not available (`--order=UP`, `-w yaml`, …): 4.
     #[error("{0}")]
     BadFeature(String),
@@ -89,21 +91,17 @@ impl CtlError {
             CtlError::Panic(msg) => {
                 let _ = writeln!(stderr, "panic: {msg}");
             }
-            CtlError::Usage { message, path } => {
+            CtlError::Usage { message, usage } => {
                 // cobra: error, usage on stdout, an empty line (the usage
                 // string it captured is empty), then MustStart's error.
-                let p: Vec<&str> = path.iter().map(String::as_str).collect();
-                let _ = stdout.write_all(crate::help::usage(&p).as_bytes());
+                let _ = stdout.write_all(usage.as_bytes());
                 let _ = stdout.flush();
                 let _ = write!(stderr, "Error: {message}\n\nError: {message}\n");
             }
-            CtlError::UnknownCommand { message, path } => {
-                let mut cmd_path = vec![crate::cli::ROOT_NAME.to_string()];
-                cmd_path.extend(path.iter().cloned());
+            CtlError::UnknownCommand { message, command } => {
                 let _ = write!(
                     stderr,
-                    "Error: {message}\nRun '{} --help' for usage.\nError: {message}\n",
-                    cmd_path.join(" ")
+                    "Error: {message}\nRun '{command} --help' for usage.\nError: {message}\n"
                 );
             }
             other => {
@@ -177,7 +175,7 @@ mod tests {
     fn usage_errors_print_twice() {
         let e = CtlError::Usage {
             message: "unknown flag: --bogus".into(),
-            path: vec!["get".into()],
+            usage: "NAME:\n\tget - …\n".into(),
         };
         let (mut o, mut r) = (Vec::new(), Vec::new());
         assert_eq!(e.report(&mut o, &mut r), 1);
@@ -185,7 +183,7 @@ mod tests {
             String::from_utf8(r).unwrap(),
             "Error: unknown flag: --bogus\n\nError: unknown flag: --bogus\n"
         );
-        assert!(String::from_utf8(o).unwrap().starts_with("NAME:\n\tget - "));
+        assert_eq!(String::from_utf8(o).unwrap(), "NAME:\n\tget - …\n");
     }
 
     #[test]

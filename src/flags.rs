@@ -1,5 +1,5 @@
 //! pflag's value types as clap value parsers, and [`Flags`], the parsed
-//! values of one command.
+//! values of one command (made by [`crate::parse`]).
 //!
 //! Every flag of the clap tree holds one of five newtypes ([`Bool`],
 //! [`Dur`], [`Int`], [`Text`], [`List`]); clap picks the parser from the
@@ -113,6 +113,12 @@ pub fn kind(arg: &Arg) -> Option<Kind> {
     .map(|(_, k)| k)
 }
 
+/// Whether a flag never takes the next word as its value (pflag's
+/// `NoOptDefVal`: bools and `--help`).
+pub fn no_value(a: &Arg) -> bool {
+    a.get_num_args().is_some_and(|n| n.min_values() == 0) || !a.get_action().takes_values()
+}
+
 /// pflag's flag name in error texts: `-w, --write-out` or `--hex`.
 pub fn pflag_name(arg: &Arg) -> String {
     let long = arg.get_long().unwrap_or_default();
@@ -202,7 +208,7 @@ go_value!(Text, &[], |s| Ok(Text(s.to_string())));
 #[derive(Clone, Debug)]
 pub struct Flags {
     m: ArgMatches,
-    /// The command that parsed `argv` ([`crate::resolve::parse_cmd`]).
+    /// The command that parsed `argv` ([`crate::parse::parse_cmd`]).
     cmd: Command,
     argv: Vec<String>,
     dash_at: Option<usize>,
@@ -223,15 +229,14 @@ impl Flags {
         }
     }
 
-    /// pflag `Set` from the environment: `--name=value` words (already
-    /// checked) are parsed before the command line; they count as changed.
-    pub fn set_from_env(&mut self, words: Vec<String>) -> Result<(), String> {
-        let mut argv = words;
-        argv.extend(self.argv.iter().cloned());
-        let dash = self.dash_at;
-        *self = crate::resolve::parse_with(self.cmd.clone(), argv)?;
-        self.dash_at = dash;
-        Ok(())
+    /// The command that parsed the arguments.
+    pub(crate) fn command(&self) -> &Command {
+        &self.cmd
+    }
+
+    /// The arguments as parsed (environment words first, if any).
+    pub(crate) fn argv(&self) -> &[String] {
+        &self.argv
     }
 
     fn one<T: Clone + Send + Sync + 'static>(&self, id: &str) -> Option<T> {

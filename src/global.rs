@@ -1,5 +1,7 @@
 //! Global flags, the `ETCDCTL_*` environment rules (pkg/flags) and the
-//! client configuration derived from them (command/global.go).
+//! client configuration derived from them (command/global.go). The command
+//! tree is not needed here: the caller hands in the flags a command
+//! inherits ([`Globals`]), which are those `ETCDCTL_*` applies to.
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,6 +10,7 @@ use clap::Args;
 
 use crate::error::{CtlError, Result};
 use crate::flags::{Bool, Dur, Flags, GoValue, List, Text};
+use crate::parse;
 use crate::printer::{self, Printer};
 pub use crate::tls_files::{load_tls, secure_cfg, SecureCfg, TlsFiles};
 
@@ -151,12 +154,12 @@ pub(crate) fn zap_str(s: &str) -> String {
 /// is fatal, an unknown `ETCDCTL_*` variable only warns.
 pub fn apply_env(
     fs: &mut Flags,
-    inherited: &[&clap::Arg],
+    inherited: &[clap::Arg],
     env: &[(String, String)],
     extra_known: &[&str],
     stderr: &mut dyn Write,
 ) -> Result<()> {
-    let mut args: Vec<&clap::Arg> = inherited.to_vec();
+    let mut args: Vec<&clap::Arg> = inherited.iter().collect();
     args.sort_by_key(|a| a.get_id().as_str());
     args.dedup_by_key(|a| a.get_id().as_str());
     let mut already_set: Vec<String> = Vec::new();
@@ -181,14 +184,14 @@ pub fn apply_env(
             let word = format!("--{name}={val}");
             let probe = clap::Command::new("env")
                 .no_binary_name(true)
-                .arg((*arg).clone().global(false));
+                .arg(arg.clone().global(false));
             if probe.try_get_matches_from([&word]).is_ok() {
                 from_env.push(word);
             }
         }
     }
     if !from_env.is_empty() {
-        fs.set_from_env(from_env).map_err(CtlError::General)?;
+        parse::set_from_env(fs, from_env).map_err(CtlError::General)?;
     }
     for (k, v) in env {
         if used.contains(k) {
@@ -217,6 +220,9 @@ pub fn apply_env(
 pub struct Globals<'a> {
     pub path: &'a [String],
     pub flags: &'a mut Flags,
+    /// The flags the command inherits (cobra's persistent flags of its
+    /// ancestors, [`crate::cli::inherited`]): those `ETCDCTL_*` may set.
+    pub inherited: &'a [clap::Arg],
     pub env: &'a [(String, String)],
 }
 
@@ -241,16 +247,14 @@ fn build_config(
     stderr: &mut dyn Write,
     with_printer: bool,
 ) -> Result<(ClientConfig, Option<Box<dyn Printer>>)> {
-    let tree = crate::cli::tree();
-    let path: Vec<&str> = g.path.iter().map(String::as_str).collect();
-    let inherited = crate::cli::inherited(&tree, &path);
+    let inherited = g.inherited;
     // `watch` reads these two itself.
     let extra: &[&str] = if g.path == ["watch"] {
         &["ETCDCTL_WATCH_KEY", "ETCDCTL_WATCH_RANGE_END"]
     } else {
         &[]
     };
-    apply_env(g.flags, &inherited, g.env, extra, stderr)?;
+    apply_env(g.flags, inherited, g.env, extra, stderr)?;
     let fs = &*g.flags;
     if fs.bool("debug") {
         let mut names: Vec<&str> = inherited.iter().map(|a| a.get_id().as_str()).collect();
@@ -359,9 +363,18 @@ mod tests {
             .collect()
     }
 
+    /// The global flags as a command inherits them.
+    fn inherited() -> Vec<clap::Arg> {
+        let c = parse::finish(GlobalFlags::augment_args(clap::Command::new("get")), false);
+        c.get_arguments()
+            .filter(|a| a.get_id() != "args")
+            .cloned()
+            .collect()
+    }
+
     fn parsed(args: &[&str]) -> Flags {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        crate::resolve::parse(&crate::cli::tree(), &["get"], &args).unwrap()
+        parse::parse_with(parse::own_flags::<GlobalFlags>("get"), args).unwrap()
     }
 
     fn globals() -> Flags {
@@ -369,8 +382,7 @@ mod tests {
     }
 
     fn apply(fs: &mut Flags, e: &[(String, String)], err: &mut Vec<u8>) -> Result<()> {
-        let tree = crate::cli::tree();
-        apply_env(fs, &crate::cli::inherited(&tree, &["get"]), e, &[], err)
+        apply_env(fs, &inherited(), e, &[], err)
     }
 
     #[test]

@@ -5,24 +5,9 @@
 
 use clap::{Arg, Command};
 
-use crate::cli::{self, ADDITIONS, API_VERSION, ROOT_NAME, VERSION};
+use crate::cli::{self, help_command, ADDITIONS};
+use crate::etcdctl::{API_VERSION, ROOT_NAME, VERSION};
 use crate::flags::{self, Kind};
-
-/// cobra's own `help [command]` (not part of the clap tree, so that
-/// completions and man pages do not list it).
-pub fn help_command() -> Command {
-    let mut c = cli::finish(
-        Command::new("help")
-            .about("Help about any command")
-            .long_about(
-                "Help provides help for any command in the application.\nSimply type etcdctl help [path to command] for full details.",
-            )
-            .override_usage("help [command]"),
-        false,
-    );
-    c.build();
-    c
-}
 
 /// Renders the usage of the command at `path` (empty path = root).
 pub fn usage(path: &[&str]) -> String {
@@ -33,7 +18,7 @@ pub fn usage(path: &[&str]) -> String {
 /// its `--help` flag (the root usage after `help <unknown topic>`).
 pub fn usage_with(path: &[&str], with_help_flag: bool) -> String {
     let root = cli::tree();
-    let cmd = crate::resolve::node(&root, path);
+    let cmd = cli::node(&root, path);
     let is_root = path.is_empty();
     let about = |c: &Command| c.get_about().map(|a| a.to_string()).unwrap_or_default();
     let mut t = String::new();

@@ -2,18 +2,23 @@
 //!
 //! `run` finds the command like cobra and parses its flags like pflag
 //! (both over the clap tree in [`cli`](mod@cli)), runs the command and maps any
-//! error to etcdctl's stderr text and exit code.
+//! error to etcdctl's stderr text and exit code. It is the top of the
+//! layering (docs/architecture.md, "The client"): it hands the commands
+//! what they need of the tree (the flags they inherit) in
+//! [`command::Ctx`].
 
 pub mod clap_error;
 pub mod cli;
 pub mod client;
 pub mod command;
 pub mod error;
+pub mod etcdctl;
 pub mod flags;
 pub mod global;
 pub mod gofmt;
 pub mod gourl;
 pub mod help;
+pub mod parse;
 pub mod printer;
 pub mod resolve;
 pub mod tls;
@@ -85,7 +90,7 @@ fn run_v2(argv: &[String], w: &mut Streams) -> error::Result<()> {
     if argv.iter().any(|a| a == "--version" || a == "-v") {
         w.print(&format!(
             "etcdctl version: {}\nAPI version: 2\n",
-            cli::VERSION
+            etcdctl::VERSION
         ));
         return Ok(());
     }
@@ -101,7 +106,7 @@ fn run_v3(argv: Vec<String>, env: Vec<(String, String)>, w: &mut Streams) -> err
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     let flags = resolve::parse(&root, &p, &resolved.args).map_err(|message| CtlError::Usage {
         message,
-        path: path.clone(),
+        usage: help::usage(&p),
     })?;
     if flags.bool("help") {
         w.print(&help::usage(&p));
@@ -123,18 +128,23 @@ fn run_v3(argv: Vec<String>, env: Vec<(String, String)>, w: &mut Streams) -> err
             err: Box::new(std::io::sink()),
         },
     );
+    let inherited = cli::inherited(&root, &p).into_iter().cloned().collect();
     let mut ctx = command::Ctx {
-        path,
+        path: path.clone(),
         flags,
+        inherited,
         args,
         env,
         w: streams,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CtlError::General(e.to_string()))?;
-    let res = rt.block_on(command::dispatch(&mut ctx));
+    let res = match p.as_slice() {
+        ["completion", shell] => command::completion::run(&mut ctx, shell),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CtlError::General(e.to_string()))
+            .and_then(|rt| rt.block_on(command::dispatch(&mut ctx))),
+    };
     *w = ctx.w;
     res
 }

@@ -7,38 +7,22 @@
 //! ambiguous (`comp` is `compaction`), an unknown command wins over a bad
 //! flag, and a flag error is reported with the usage of the command found.
 //! So [`resolve`] is a small pre-pass that walks the clap tree the way
-//! cobra's `Find` does; then clap parses the found command's own arguments
-//! ([`parse`]) with pflag's rules set on a flat copy of that tree node:
-//! interspersed flags and positionals, option values that may begin with
-//! `-` (`allow_hyphen_values`), `--x=false` bools, grouped shorthands, `--`,
-//! and repeated flags overriding (`args_override_self`; slices append).
-//! clap's errors are turned into pflag's texts by [`crate::clap_error`].
+//! cobra's `Find` does; then [`parse`] has clap parse the found command's
+//! arguments with pflag's rules ([`crate::parse`]).
 
-use clap::{Arg, ArgAction, Command};
+use clap::Command;
 
-use crate::cli::{self, ADDITIONS, ROOT_NAME};
+use crate::cli::{self, ADDITIONS};
 use crate::error::CtlError;
-use crate::flags::{self, Bool, Flags, Kind};
+use crate::etcdctl::ROOT_NAME;
+use crate::flags::{self, no_value, Flags};
+use crate::parse::{self, long, short};
 
 /// The command a command line selects and the arguments left for it.
 #[derive(Debug)]
 pub struct Resolved {
     pub path: Vec<String>,
     pub args: Vec<String>,
-}
-
-/// Whether a flag never takes the next word as its value (pflag's
-/// `NoOptDefVal`: bools and `--help`).
-pub(crate) fn no_value(a: &Arg) -> bool {
-    a.get_num_args().is_some_and(|n| n.min_values() == 0) || !a.get_action().takes_values()
-}
-
-fn long<'a>(cmd: &'a Command, name: &str) -> Option<&'a Arg> {
-    cmd.get_arguments().find(|a| a.get_long() == Some(name))
-}
-
-fn short(cmd: &Command, c: char) -> Option<&Arg> {
-    cmd.get_arguments().find(|a| a.get_short() == Some(c))
 }
 
 /// cobra's `stripFlags`: the words that may name subcommands.
@@ -124,7 +108,7 @@ pub fn resolve(root: &Command, argv: &[String]) -> Result<Resolved, CtlError> {
                     crate::gofmt::quote(ROOT_NAME.as_bytes()),
                     suggestions(root, first)
                 ),
-                path: Vec::new(),
+                command: ROOT_NAME.to_string(),
             });
         }
     }
@@ -167,95 +151,9 @@ fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The flat command clap parses for one tree node: its flags (own and
-/// inherited), pflag's `--help` bool and the positional arguments.
-pub fn parse_cmd(node: &Command) -> Command {
-    let mut cmd = Command::new(ROOT_NAME)
-        .no_binary_name(true)
-        .disable_help_flag(true)
-        .disable_version_flag(true)
-        .args_override_self(true);
-    for a in node.get_arguments() {
-        let id = a.get_id().as_str();
-        if id == "version" || id == "args" || a.is_positional() {
-            continue;
-        }
-        let mut a = a.clone().global(false);
-        if id == "help" {
-            a = a
-                .action(ArgAction::Set)
-                .value_parser(clap::value_parser!(Bool))
-                .num_args(0..=1)
-                .require_equals(true)
-                .default_missing_value("true")
-                .default_value("false");
-        } else if flags::kind(&a) != Some(Kind::Bool) {
-            a = a.allow_hyphen_values(true);
-        }
-        cmd = cmd.arg(a);
-    }
-    cmd.arg(Arg::new("args").num_args(0..).action(ArgAction::Append))
-}
-
-/// The parse command of a top-level command with only its own flags, as
-/// etcdctl builds fresh commands for `txn` op lines and interactive watch.
-pub fn own_flags(name: &str) -> Command {
-    let tree = cli::cli();
-    parse_cmd(tree.find_subcommand(name).unwrap_or(&tree))
-}
-
-/// The tree node for `path` (`help` is cobra's own command).
-pub fn node(root: &Command, path: &[&str]) -> Command {
-    if path == ["help"] {
-        return crate::help::help_command();
-    }
-    cli::find(root, path).unwrap_or(root).clone()
-}
-
 /// Parses the arguments of the command at `path`; errors are pflag's text.
 pub fn parse(root: &Command, path: &[&str], args: &[String]) -> Result<Flags, String> {
-    parse_with(parse_cmd(&node(root, path)), args.to_vec())
-}
-
-/// Parses `args` with a command made by [`parse_cmd`].
-pub fn parse_with(cmd: Command, args: Vec<String>) -> Result<Flags, String> {
-    let m = cmd
-        .clone()
-        .try_get_matches_from(&args)
-        .map_err(|e| crate::clap_error::pflag_message(&e, &cmd, &args))?;
-    let dash = dash_at(&cmd, &args);
-    Ok(Flags::new(m, cmd, args, dash))
-}
-
-/// cobra's `ArgsLenAtDash`: the positional arguments before `--`.
-fn dash_at(cmd: &Command, args: &[String]) -> Option<usize> {
-    let mut n = 0;
-    let mut i = 0;
-    while i < args.len() {
-        let s = &args[i];
-        i += 1;
-        if s == "--" {
-            return Some(n);
-        }
-        if let Some(body) = s.strip_prefix("--") {
-            if !body.contains('=') && long(cmd, body).is_some_and(|a| !no_value(a)) {
-                i += 1;
-            }
-        } else if s.len() > 1 && s.starts_with('-') {
-            let shorts: Vec<char> = s[1..].chars().collect();
-            for (k, c) in shorts.iter().enumerate() {
-                if short(cmd, *c).is_some_and(|a| !no_value(a)) {
-                    if k + 1 == shorts.len() {
-                        i += 1;
-                    }
-                    break;
-                }
-            }
-        } else {
-            n += 1;
-        }
-    }
-    None
+    parse::parse_with(parse::parse_cmd(&cli::node(root, path)), args.to_vec())
 }
 
 #[cfg(test)]

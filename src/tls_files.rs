@@ -103,10 +103,18 @@ pub fn load_tls(s: &SecureCfg) -> Result<Option<TlsFiles>> {
 mod tests {
     use super::*;
 
+    /// `--cacert` as the global flags declare it.
+    #[derive(clap::Args)]
+    #[allow(dead_code)]
+    struct CaFlag {
+        #[arg(long, default_value = "")]
+        cacert: crate::flags::Text,
+    }
+
     #[test]
     fn tls_flag_checks() {
         let args = vec!["--cacert=".to_string()];
-        let fs = crate::resolve::parse(&crate::cli::tree(), &["get"], &args).unwrap();
+        let fs = crate::parse::parse_with(crate::parse::own_flags::<CaFlag>("get"), args).unwrap();
         assert_eq!(
             secure_cfg(&fs).unwrap_err().to_string(),
             "empty string is passed to --cacert option"

@@ -7,9 +7,10 @@ use oxcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnio
 use oxcd_proto::etcdserverpb::request_op::Request;
 use oxcd_proto::etcdserverpb::{Compare, RequestOp};
 
-use crate::command::kvops;
+use crate::command::kvops::{self, DelArgs, GetArgs, PutArgs};
 use crate::error::{CtlError, Result};
 use crate::gofmt::{self, quote};
+use crate::parse;
 
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
@@ -341,8 +342,12 @@ pub fn parse_op(raw: &[u8]) -> Result<RequestOp> {
     };
     // Only the command's own flags: etcdctl builds fresh commands without
     // the global flags for op lines.
-    let fs = crate::resolve::parse_with(crate::resolve::own_flags(name), args[1..].to_vec())
-        .map_err(|_| invalid())?;
+    let cmd = match name {
+        "put" => parse::own_flags::<PutArgs>(name),
+        "get" => parse::own_flags::<GetArgs>(name),
+        _ => parse::own_flags::<DelArgs>(name),
+    };
+    let fs = parse::parse_with(cmd, args[1..].to_vec()).map_err(|_| invalid())?;
     let pos = fs.args();
     if fs.bool("help") {
         return Err(invalid());

@@ -1,21 +1,10 @@
 //! `completion bash|zsh|fish`: scripts generated from the clap tree (an
-//! addition; etcdctl 3.5 has no such command).
+//! addition; etcdctl 3.5 has no such command). The one command above the
+//! tree ([`crate::cli`], which holds its `CompletionCmd`): `run` is called
+//! by [`crate::run`], not by [`super::dispatch`].
 
 use super::Ctx;
 use crate::error::{CtlError, Result};
-
-#[derive(clap::Subcommand, Debug)]
-pub enum CompletionCmd {
-    /// Generates the bash completion script
-    #[command(override_usage = "bash")]
-    Bash,
-    /// Generates the zsh completion script
-    #[command(override_usage = "zsh")]
-    Zsh,
-    /// Generates the fish completion script
-    #[command(override_usage = "fish")]
-    Fish,
-}
 
 /// The script for `shell`, as checked in under `completions/`.
 pub fn script(shell: &str) -> Option<Vec<u8>> {

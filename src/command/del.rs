@@ -1,25 +1,9 @@
 //! `del [options] <key> [range_end]`
 
+pub use super::kvops::DelArgs;
 use super::{kvops, Ctx};
 use crate::client::Client;
 use crate::error::Result;
-
-use clap::Args;
-
-use crate::flags::Bool;
-
-#[derive(Args, Debug)]
-pub struct DelArgs {
-    /// delete keys with matching prefix
-    #[arg(long, default_value = "false")]
-    pub prefix: Bool,
-    /// return deleted key-value pairs
-    #[arg(long = "prev-kv", id = "prev-kv", default_value = "false")]
-    pub prev_kv: Bool,
-    /// delete keys that are greater than or equal to the given key using byte compare
-    #[arg(long = "from-key", id = "from-key", default_value = "false")]
-    pub from_key: Bool,
-}
 
 pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let req = kvops::del_op(&ctx.flags.get(), &ctx.args)?;

@@ -1,18 +1,88 @@
-//! Building Range/Put/DeleteRange requests from `get`/`put`/`del` flags and
-//! arguments, with etcdctl's validation messages. Shared by the commands and
-//! by `txn`, whose op lines are parsed like these command lines.
+//! The flags of `get`/`put`/`del` and building Range/Put/DeleteRange
+//! requests from them and the arguments, with etcdctl's validation
+//! messages. Shared by the commands and by `txn`, whose op lines are parsed
+//! like these command lines.
 
 use std::io::Read;
 
 use oxcd_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use oxcd_proto::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest};
 
-use super::del::DelArgs;
-use super::get::GetArgs;
-use super::put::PutArgs;
+use clap::Args;
+
 use crate::error::{CtlError, Result};
-use crate::flags::unescape_arg;
+use crate::flags::{unescape_arg, Bool, Int, Text};
 use crate::gofmt;
+
+// etcdctl's `get` flags, in its order.
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    /// Linearizable(l) or Serializable(s)
+    #[arg(long, default_value = "l")]
+    pub consistency: Text,
+    /// Order of results; ASCEND or DESCEND (ASCEND by default)
+    #[arg(long, default_value = "")]
+    pub order: Text,
+    /// Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION
+    #[arg(long = "sort-by", id = "sort-by", default_value = "")]
+    pub sort_by: Text,
+    /// Maximum number of results
+    #[arg(long, default_value = "0")]
+    pub limit: Int,
+    /// Get keys with matching prefix
+    #[arg(long, default_value = "false")]
+    pub prefix: Bool,
+    /// Get keys that are greater than or equal to the given key using byte compare
+    #[arg(long = "from-key", id = "from-key", default_value = "false")]
+    pub from_key: Bool,
+    /// Specify the kv revision
+    #[arg(long, default_value = "0")]
+    pub rev: Int,
+    /// Get only the keys
+    #[arg(long = "keys-only", id = "keys-only", default_value = "false")]
+    pub keys_only: Bool,
+    /// Get only the count
+    #[arg(long = "count-only", id = "count-only", default_value = "false")]
+    pub count_only: Bool,
+    /// Only write values when using the "simple" output format
+    #[arg(
+        long = "print-value-only",
+        id = "print-value-only",
+        default_value = "false"
+    )]
+    pub print_value_only: Bool,
+}
+
+// etcdctl's `put` flags, in its order.
+#[derive(Args, Debug)]
+pub struct PutArgs {
+    /// lease ID (in hexadecimal) to attach to the key
+    #[arg(long, default_value = "0")]
+    pub lease: Text,
+    /// return the previous key-value pair before modification
+    #[arg(long = "prev-kv", id = "prev-kv", default_value = "false")]
+    pub prev_kv: Bool,
+    /// updates the key using its current value
+    #[arg(long = "ignore-value", id = "ignore-value", default_value = "false")]
+    pub ignore_value: Bool,
+    /// updates the key using its current lease
+    #[arg(long = "ignore-lease", id = "ignore-lease", default_value = "false")]
+    pub ignore_lease: Bool,
+}
+
+// etcdctl's `del` flags, in its order.
+#[derive(Args, Debug)]
+pub struct DelArgs {
+    /// delete keys with matching prefix
+    #[arg(long, default_value = "false")]
+    pub prefix: Bool,
+    /// return deleted key-value pairs
+    #[arg(long = "prev-kv", id = "prev-kv", default_value = "false")]
+    pub prev_kv: Bool,
+    /// delete keys that are greater than or equal to the given key using byte compare
+    #[arg(long = "from-key", id = "from-key", default_value = "false")]
+    pub from_key: Bool,
+}
 
 /// The end of the range covering every key with prefix `key`
 /// (clientv3 `GetPrefixRangeEnd`).
@@ -196,9 +266,10 @@ pub fn del_op(f: &DelArgs, args: &[String]) -> Result<DeleteRangeRequest> {
 mod tests {
     use super::*;
 
-    fn parse<T: clap::FromArgMatches>(path: &[&str], a: &[&str]) -> (T, Vec<String>) {
+    /// The flags of the command `T` and its positional arguments.
+    fn parse<T: clap::Args>(name: &'static str, a: &[&str]) -> (T, Vec<String>) {
         let args: Vec<String> = a.iter().map(|s| s.to_string()).collect();
-        let fs = crate::resolve::parse(&crate::cli::tree(), path, &args).unwrap();
+        let fs = crate::parse::parse_with(crate::parse::own_flags::<T>(name), args).unwrap();
         (fs.get(), fs.args())
     }
 
@@ -207,33 +278,33 @@ mod tests {
         assert_eq!(prefix_end(b"foo"), b"fop");
         assert_eq!(prefix_end(b"a\xff"), b"b");
         assert_eq!(prefix_end(b"\xff\xff"), b"\x00");
-        let (f, a) = parse(&["get"], &["--prefix", ""]);
+        let (f, a) = parse("get", &["--prefix", ""]);
         let r = get_op(&f, &a).unwrap();
         assert_eq!((r.key, r.range_end), (vec![0], vec![0]));
-        let (f, a) = parse(&["get"], &["--from-key", "b"]);
+        let (f, a) = parse("get", &["--from-key", "b"]);
         let r = get_op(&f, &a).unwrap();
         assert_eq!((r.key, r.range_end), (b"b".to_vec(), vec![0]));
     }
 
     #[test]
     fn get_validation() {
-        let (f, a) = parse(&["get"], &["--order=UP", "k"]);
+        let (f, a) = parse("get", &["--order=UP", "k"]);
         let e = get_op(&f, &a).unwrap_err();
         assert_eq!(
             (e.to_string().as_str(), e.exit_code()),
             ("bad sort order UP", 4)
         );
-        let (f, a) = parse(&["get"], &["--prefix", "a", "b"]);
+        let (f, a) = parse("get", &["--prefix", "a", "b"]);
         assert_eq!(get_op(&f, &a).unwrap_err().exit_code(), 128);
-        let (f, a) = parse(&["get"], &["--order=ascend", "k"]);
+        let (f, a) = parse("get", &["--order=ascend", "k"]);
         assert_eq!(get_op(&f, &a).unwrap().sort_order, 0);
     }
 
     #[test]
     fn put_lease_is_hex() {
-        let (f, a) = parse(&["put"], &["--lease=ff", "k", "v"]);
+        let (f, a) = parse("put", &["--lease=ff", "k", "v"]);
         assert_eq!(put_op(&f, &a, None).unwrap().lease, 255);
-        let (f, a) = parse(&["put"], &["--lease=zz", "k", "v"]);
+        let (f, a) = parse("put", &["--lease=zz", "k", "v"]);
         assert_eq!(
             put_op(&f, &a, None).unwrap_err().to_string(),
             "bad lease ID (strconv.ParseInt: parsing \"zz\": invalid syntax), expecting ID in Hex"

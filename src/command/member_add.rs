@@ -2,7 +2,7 @@
 
 use oxcd_proto::etcdserverpb::MemberAddRequest;
 
-use super::{member, Ctx};
+use super::{member_common, Ctx};
 use crate::error::{CtlError, Result};
 
 #[derive(clap::Args, Debug)]
@@ -40,8 +40,8 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     }
     let is_learner = *flags.learner;
     let (cfg, printer) = ctx.client_config()?;
-    let peer_ur_ls = member::peer_urls(&flag);
-    let c = member::connect_checked(&cfg, &peer_ur_ls).await?;
+    let peer_ur_ls = member_common::peer_urls(&flag);
+    let c = member_common::connect_checked(&cfg, &peer_ur_ls).await?;
     let req = MemberAddRequest {
         peer_ur_ls,
         is_learner,

@@ -3,12 +3,12 @@
 
 use oxcd_proto::etcdserverpb::MemberPromoteRequest;
 
-use super::{member, Ctx};
+use super::{member_common, Ctx};
 use crate::client::Client;
 use crate::error::Result;
 
 pub async fn run(ctx: &mut Ctx) -> Result<()> {
-    let id = member::id_arg(&ctx.args)?;
+    let id = member_common::id_arg(&ctx.args)?;
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let req = MemberPromoteRequest { id };

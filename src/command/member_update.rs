@@ -2,7 +2,7 @@
 
 use oxcd_proto::etcdserverpb::MemberUpdateRequest;
 
-use super::{member, Ctx};
+use super::{member_common, Ctx};
 use crate::error::{CtlError, Result};
 
 #[derive(clap::Args, Debug)]
@@ -17,14 +17,14 @@ pub struct UpdateArgs {
 }
 
 pub async fn run(ctx: &mut Ctx) -> Result<()> {
-    let id = member::id_arg(&ctx.args)?;
+    let id = member_common::id_arg(&ctx.args)?;
     let flag = ctx.flags.get::<UpdateArgs>().peer_urls.0;
     if flag.is_empty() {
         return Err(CtlError::BadArgs("member peer urls not provided".into()));
     }
     let (cfg, printer) = ctx.client_config()?;
-    let peer_ur_ls = member::peer_urls(&flag);
-    let c = member::connect_checked(&cfg, &peer_ur_ls).await?;
+    let peer_ur_ls = member_common::peer_urls(&flag);
+    let c = member_common::connect_checked(&cfg, &peer_ur_ls).await?;
     let req = MemberUpdateRequest { id, peer_ur_ls };
     let resp = c.call(c.cluster().member_update(c.req(req))).await?;
     printer.member_update(&mut ctx.w, id, &resp)

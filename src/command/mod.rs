@@ -2,6 +2,10 @@
 //! validates its arguments first (etcdctl's exit 128 checks), then builds
 //! the client configuration (environment, writer), calls the server and
 //! hands the response to the printer.
+//!
+//! The commands sit below the tree ([`crate::cli`] holds their `Args`) and
+//! never use it: what they need of it comes in [`Ctx`]. `completion`, which
+//! renders the whole tree, is the exception, run by [`crate::run`].
 
 use crate::error::{CtlError, Result};
 use crate::flags::Flags;
@@ -19,6 +23,7 @@ pub mod kvops;
 pub mod lease;
 pub mod member;
 pub mod member_add;
+mod member_common;
 pub mod member_promote;
 pub mod member_remove;
 pub mod member_update;
@@ -38,6 +43,9 @@ mod watch_interactive;
 pub struct Ctx {
     pub path: Vec<String>,
     pub flags: Flags,
+    /// The flags the command inherits ([`crate::cli::inherited`]), which
+    /// `ETCDCTL_*` variables may set.
+    pub inherited: Vec<clap::Arg>,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub w: Streams,
@@ -49,6 +57,7 @@ impl Ctx {
         let g = Globals {
             path: &self.path,
             flags: &mut self.flags,
+            inherited: &self.inherited,
             env: &self.env,
         };
         global::client_config(g, &mut *self.w.err)
@@ -59,13 +68,14 @@ impl Ctx {
         let g = Globals {
             path: &self.path,
             flags: &mut self.flags,
+            inherited: &self.inherited,
             env: &self.env,
         };
         global::client_config_only(g, &mut *self.w.err)
     }
 }
 
-/// Runs the (runnable) command at `ctx.path`.
+/// Runs the (runnable) command at `ctx.path` (`completion` aside).
 pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
     let path = ctx.path.clone();
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -97,7 +107,6 @@ pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
         ["snapshot", "save"] => snapshot_save::save(ctx).await,
         ["snapshot", "status"] => snapshot::status(ctx),
         ["snapshot", "restore"] => snapshot::restore(ctx),
-        ["completion", shell] => completion::run(ctx, shell),
         _ => Err(CtlError::General(format!(
             "command {:?} is not implemented",
             path.join(" ")

@@ -1,12 +1,9 @@
 //! `put [options] <key> <value>`; the value may come from stdin.
 
+pub use super::kvops::PutArgs;
 use super::{kvops, Ctx};
 use crate::client::Client;
 use crate::error::Result;
-
-use clap::Args;
-
-use crate::flags::{Bool, Text};
 
 pub const LONG: &str = "Puts the given key into the store.
 
@@ -25,22 +22,6 @@ this command tries to read the value from standard input.
 For example,
 $ cat file | put <key>
 will store the content of the file to <key>.";
-
-#[derive(Args, Debug)]
-pub struct PutArgs {
-    /// lease ID (in hexadecimal) to attach to the key
-    #[arg(long, default_value = "0")]
-    pub lease: Text,
-    /// return the previous key-value pair before modification
-    #[arg(long = "prev-kv", id = "prev-kv", default_value = "false")]
-    pub prev_kv: Bool,
-    /// updates the key using its current value
-    #[arg(long = "ignore-value", id = "ignore-value", default_value = "false")]
-    pub ignore_value: Bool,
-    /// updates the key using its current lease
-    #[arg(long = "ignore-lease", id = "ignore-lease", default_value = "false")]
-    pub ignore_lease: Bool,
-}
 
 pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let mut stdin = std::io::stdin();

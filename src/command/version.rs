@@ -1,8 +1,8 @@
 //! `version`: no client, no environment processing, writer ignored.
 
 use super::Ctx;
-use crate::cli::{API_VERSION, VERSION};
 use crate::error::Result;
+use crate::etcdctl::{API_VERSION, VERSION};
 
 pub fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.w.print(&format!(

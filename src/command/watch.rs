@@ -7,35 +7,13 @@ use std::time::Duration;
 use oxcd_proto::etcdserverpb::{watch_request::RequestUnion, WatchCreateRequest, WatchRequest};
 use tonic::codegen::tokio_stream;
 
+pub use super::watch_common::WatchArgs;
 use super::watch_common::{create_request, deliver, env, Delivered, CONFLICT_ENV, NO_COMMAND};
 use super::Ctx;
 use crate::client::Client;
 use crate::error::{CtlError, Result};
 use crate::gofmt::quote;
 use crate::printer::Printer;
-
-#[derive(clap::Args, Debug)]
-pub struct WatchArgs {
-    /// Interactive mode
-    #[arg(short = 'i', long, default_value = "false")]
-    pub interactive: crate::flags::Bool,
-    /// Watch on a prefix if prefix is set
-    #[arg(long, default_value = "false")]
-    pub prefix: crate::flags::Bool,
-    /// Revision to start watching
-    #[arg(long, default_value = "0")]
-    pub rev: crate::flags::Int,
-    /// get the previous key-value pair before the event happens
-    #[arg(long = "prev-kv", id = "prev-kv", default_value = "false")]
-    pub prev_kv: crate::flags::Bool,
-    /// get periodic watch progress notification from server
-    #[arg(
-        long = "progress-notify",
-        id = "progress-notify",
-        default_value = "false"
-    )]
-    pub progress_notify: crate::flags::Bool,
-}
 
 /// Splits the positional arguments at `--` into the watch arguments and
 /// the command to run, with the `ETCDCTL_WATCH_*` key and range first.

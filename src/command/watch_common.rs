@@ -1,15 +1,37 @@
-//! What `watch` and interactive `watch -i` share: argument errors, the
-//! create request, and delivering a response (printing it, running the
+//! What `watch` and interactive `watch -i` share: the flags
+//! ([`WatchArgs`]), argument errors, the create request, and delivering a response (printing it, running the
 //! exec command per event).
 
 use oxcd_proto::etcdserverpb::{WatchCreateRequest, WatchResponse};
 
 use super::kvops::prefix_end;
-use super::watch::WatchArgs;
 use super::Ctx;
 use crate::error::{CtlError, Result};
 use crate::gofmt::quote;
 use crate::printer::{event_type_name, Printer};
+
+#[derive(clap::Args, Debug)]
+pub struct WatchArgs {
+    /// Interactive mode
+    #[arg(short = 'i', long, default_value = "false")]
+    pub interactive: crate::flags::Bool,
+    /// Watch on a prefix if prefix is set
+    #[arg(long, default_value = "false")]
+    pub prefix: crate::flags::Bool,
+    /// Revision to start watching
+    #[arg(long, default_value = "0")]
+    pub rev: crate::flags::Int,
+    /// get the previous key-value pair before the event happens
+    #[arg(long = "prev-kv", id = "prev-kv", default_value = "false")]
+    pub prev_kv: crate::flags::Bool,
+    /// get periodic watch progress notification from server
+    #[arg(
+        long = "progress-notify",
+        id = "progress-notify",
+        default_value = "false"
+    )]
+    pub progress_notify: crate::flags::Bool,
+}
 
 pub(super) const BAD_ARGS: &str = "bad number of arguments";
 pub(super) const CONFLICT_ENV: &str = "bad number of arguments (found conflicting environment key)";

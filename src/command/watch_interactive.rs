@@ -13,10 +13,13 @@ use oxcd_proto::etcdserverpb::{
 use tokio::sync::mpsc;
 use tonic::codegen::tokio_stream;
 
-use super::watch_common::{create_request, deliver, Delivered, BAD_ARGS, CONFLICT_ENV, NO_COMMAND};
+use super::watch_common::{
+    create_request, deliver, Delivered, WatchArgs, BAD_ARGS, CONFLICT_ENV, NO_COMMAND,
+};
 use super::Ctx;
 use crate::client::Client;
 use crate::error::{CtlError, Result};
+use crate::parse;
 use crate::printer::Printer;
 
 /// One requested watch and the command its events run.
@@ -90,7 +93,7 @@ fn parse_line(ctx: &Ctx, line: &str, env_key: &str, env_range: &str) -> Result<L
     if rest.last().is_some_and(|a| a == "--") {
         return Err(CtlError::BadArgs(NO_COMMAND.into()));
     }
-    let fs = crate::resolve::parse_with(crate::resolve::own_flags("watch"), rest.to_vec())
+    let fs = parse::parse_with(parse::own_flags::<WatchArgs>("watch"), rest.to_vec())
         .map_err(CtlError::BadArgs)?;
     let pos = fs.args();
     let dash = fs.args_len_at_dash();
@@ -110,7 +113,7 @@ fn parse_line(ctx: &Ctx, line: &str, env_key: &str, env_range: &str) -> Result<L
     }
     watch_args.extend(pos[..before].iter().cloned());
     // `--progress-notify` of the command line applies to every watch.
-    let progress = *ctx.flags.get::<super::watch::WatchArgs>().progress_notify;
+    let progress = *ctx.flags.get::<WatchArgs>().progress_notify;
     match create_request(&fs.get(), progress, &watch_args) {
         Ok(req) => Ok(Line::Watch(Watch {
             req,
