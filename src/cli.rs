@@ -133,17 +133,18 @@ pub fn cli() -> Command {
     finish(Cli::command(), true)
 }
 
-/// The built tree: global flags propagated to every subcommand.
+/// The tree a command line is resolved against. It is not built as a
+/// whole: clap's build copies every global flag into every command, which
+/// cost more than the rest of a short run; [`node`] builds just the command
+/// a line selects, and [`crate::resolve`] finds global flags at the root.
 pub fn tree() -> Command {
-    let mut c = cli();
-    c.build();
-    c
+    cli()
 }
 
 /// cobra's own `help [command]` (not part of the clap tree, so that
 /// completions and man pages do not list it).
 pub fn help_command() -> Command {
-    let mut c = finish(
+    finish(
         Command::new("help")
             .about("Help about any command")
             .long_about(
@@ -151,9 +152,7 @@ pub fn help_command() -> Command {
             )
             .override_usage("help [command]"),
         false,
-    );
-    c.build();
-    c
+    )
 }
 
 /// Follows `path` from the root of `root`.
@@ -165,13 +164,24 @@ pub fn find<'a>(root: &'a Command, path: &[&str]) -> Option<&'a Command> {
     Some(cur)
 }
 
-/// The tree node for `path` (`help` is cobra's own command); the root for
-/// a path that names no command.
+/// The command at `path`, built, with the global flags it inherits (`help`
+/// is cobra's own command; a path that names no command gives the root).
 pub fn node(root: &Command, path: &[&str]) -> Command {
-    if path == ["help"] {
-        return help_command();
+    let found = if path == ["help"] {
+        help_command()
+    } else {
+        find(root, path).unwrap_or(root).clone()
+    };
+    // the root's global settings reach a command only when the root is
+    // built, so the one that matters is set here again
+    let mut cmd = found.disable_help_subcommand(true);
+    for a in inherited(root, path) {
+        if !cmd.get_arguments().any(|x| x.get_id() == a.get_id()) {
+            cmd = cmd.arg(a.clone());
+        }
     }
-    find(root, path).unwrap_or(root).clone()
+    cmd.build();
+    cmd
 }
 
 /// Flags a command inherits: the global (cobra persistent) flags of its

@@ -25,8 +25,25 @@ pub struct Resolved {
     pub args: Vec<String>,
 }
 
+/// Whether the flag `--name` (or `-c`) seen at `cmd` takes no value: its own
+/// flags and the global ones (declared at the root; the tree is not built,
+/// so they are not copied into `cmd`). `-h/--help` is unknown here, as in
+/// cobra, which adds its help flag only after finding the command: like
+/// any unknown flag it is taken to have a value (`--help get` shows the
+/// root's help, as etcdctl does).
+fn no_value_flag(root: &Command, cmd: &Command, name: Option<&str>, c: Option<char>) -> bool {
+    let find = |on: &Command| match (name, c) {
+        (Some(n), _) => long(on, n).cloned(),
+        (None, Some(c)) => short(on, c).cloned(),
+        (None, None) => None,
+    };
+    find(cmd)
+        .or_else(|| find(root).filter(|a| a.is_global_set()))
+        .is_some_and(|a| no_value(&a))
+}
+
 /// cobra's `stripFlags`: the words that may name subcommands.
-fn strip_flags(args: &[String], cmd: &Command) -> Vec<String> {
+fn strip_flags(args: &[String], root: &Command, cmd: &Command) -> Vec<String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -36,11 +53,11 @@ fn strip_flags(args: &[String], cmd: &Command) -> Vec<String> {
             break;
         }
         let takes_next = if let Some(name) = s.strip_prefix("--") {
-            !s.contains('=') && !long(cmd, name).is_some_and(no_value)
+            !s.contains('=') && !no_value_flag(root, cmd, Some(name), None)
         } else if s.starts_with('-') && !s.contains('=') && s.chars().count() == 2 {
             s.chars()
                 .nth(1)
-                .is_some_and(|c| !short(cmd, c).is_some_and(no_value))
+                .is_some_and(|c| !no_value_flag(root, cmd, None, Some(c)))
         } else {
             false
         };
@@ -84,7 +101,7 @@ pub fn resolve(root: &Command, argv: &[String]) -> Result<Resolved, CtlError> {
     let mut cmd = root;
     let mut args = argv.to_vec();
     loop {
-        let words = strip_flags(&args, cmd);
+        let words = strip_flags(&args, root, cmd);
         let Some(next) = words.first() else { break };
         let Some(found) = find_next(cmd, next, path.is_empty()) else {
             break;
@@ -100,7 +117,7 @@ pub fn resolve(root: &Command, argv: &[String]) -> Result<Resolved, CtlError> {
         path.push(found);
     }
     if path.is_empty() {
-        if let Some(first) = strip_flags(&args, root).first() {
+        if let Some(first) = strip_flags(&args, root, root).first() {
             return Err(CtlError::UnknownCommand {
                 message: format!(
                     "unknown command {} for {}{}",
