@@ -34,7 +34,10 @@
 //! fsynced, and renamed onto DIR at the end.
 
 mod files;
+mod members;
 mod rebuild;
+
+pub use members::plan_members;
 
 use std::fs::{self, OpenOptions};
 use std::io;
@@ -204,99 +207,6 @@ pub struct RestoreReport {
     pub consistent_index: u64,
     /// Whether the SHA-256 trailer was verified.
     pub hash_checked: bool,
-}
-
-/// The cluster described by a config, checked like etcd's
-/// `VerifyBootstrap` (URLs compared literally, without DNS resolution).
-pub fn plan_members(cfg: &RestoreConfig) -> Result<(Vec<Member>, u64), RestoreError> {
-    if (cfg.bump_revision == 0 && cfg.mark_compacted)
-        || (cfg.bump_revision > 0 && !cfg.mark_compacted)
-    {
-        return Err(RestoreError::BumpNeedsMarkCompacted);
-    }
-    let ap: Vec<&str> = cfg.initial_advertise_peer_urls.split(',').collect();
-    let apurls = member::parse_urls(&ap).map_err(RestoreError::InvalidUrl)?;
-    let ics =
-        member::parse_initial_cluster(&cfg.initial_cluster).map_err(RestoreError::InvalidUrl)?;
-    let Some(local) = ics.get(&cfg.name) else {
-        return Err(RestoreError::LocalNameMissing {
-            name: cfg.name.clone(),
-        });
-    };
-    if *local != apurls {
-        return Err(RestoreError::AdvertiseMismatch(advertise_mismatch(
-            &cfg.name, local, &apurls,
-        )));
-    }
-    let mut seen = std::collections::HashSet::new();
-    if ics.values().flatten().any(|u| !seen.insert(u.clone())) {
-        // Go's URLsMap.String(): sorted `name=url` pairs.
-        let mut pairs: Vec<String> = ics
-            .iter()
-            .flat_map(|(n, us)| us.iter().map(move |u| format!("{n}={u}")))
-            .collect();
-        pairs.sort();
-        return Err(RestoreError::DuplicateUrl(pairs.join(",")));
-    }
-    let mut members: Vec<Member> = Vec::with_capacity(ics.len());
-    for (name, urls) in &ics {
-        let m = Member::new(name, urls.clone(), &cfg.initial_cluster_token);
-        if members.iter().any(|o| o.id == m.id) {
-            return Err(RestoreError::BadMembership(format!(
-                "member exists with identical ID {}",
-                m.id_hex()
-            )));
-        }
-        if m.id == 0 {
-            return Err(RestoreError::BadMembership(
-                "cannot use 0 as member id".into(),
-            ));
-        }
-        members.push(m);
-    }
-    members.sort_by_key(|m| m.id);
-    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    Ok((members, member::cluster_id(&ids)))
-}
-
-fn advertise_mismatch(name: &str, local: &[String], ap: &[String]) -> String {
-    let q = |v: &[String]| {
-        let items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
-        format!("[{}]", items.join(" "))
-    };
-    let why = if local.len() != ap.len() {
-        format!("len({}) != len({})", q(ap), q(local))
-    } else {
-        let (a, b) = ap
-            .iter()
-            .zip(local)
-            .find(|(a, b)| a != b)
-            .expect("lists differ");
-        format!("{a:?}(resolved from {a:?}) != {b:?}(resolved from {b:?})")
-    };
-    let missing: Vec<String> = local
-        .iter()
-        .filter(|u| !ap.contains(u))
-        .map(|u| format!("{name}={u}"))
-        .collect();
-    if !missing.is_empty() {
-        return format!(
-            "--initial-cluster has {} but missing from --initial-advertise-peer-urls={} ({why})",
-            missing.join(","),
-            ap.join(",")
-        );
-    }
-    let extra: Vec<&str> = ap
-        .iter()
-        .filter(|u| !local.contains(u))
-        .map(String::as_str)
-        .collect();
-    let umap: Vec<String> = ap.iter().map(|u| format!("{name}={u}")).collect();
-    format!(
-        "--initial-advertise-peer-urls has {} but missing from --initial-cluster={}",
-        extra.join(","),
-        umap.join(",")
-    )
 }
 
 /// Checks the SHA-256 trailer as etcdutl does and returns the database.
@@ -621,58 +531,4 @@ impl Plan {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_texts() {
-        let e = RestoreError::HashMismatch {
-            expected: vec![10, 255],
-            got: vec![1],
-        };
-        assert_eq!(e.to_string(), "expected sha256 [10 255], got [1]");
-        let e = RestoreError::DataDirNotEmpty("/var/lib/etcd".into());
-        assert_eq!(
-            e.to_string(),
-            "data-dir \"/var/lib/etcd\" not empty or could not be read"
-        );
-        assert_eq!(
-            RestoreError::DataDirExists("d".into()).to_string(),
-            "data-dir \"d\" exists"
-        );
-    }
-
-    #[test]
-    fn defaults_and_planning() {
-        let cfg = RestoreConfig::default();
-        assert_eq!(cfg.data_dir(), PathBuf::from("default.etcd"));
-        assert_eq!(cfg.wal_dir(), PathBuf::from("default.etcd/member/wal"));
-        let (ms, cid) = plan_members(&cfg).expect("plan");
-        assert_eq!(ms[0].id_hex(), "8e9e05c52164694d");
-        assert_eq!(format!("{cid:x}"), "cdf818194e3a8c32");
-        let other = RestoreConfig {
-            name: "x".into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            plan_members(&other).unwrap_err().to_string(),
-            "couldn't find local name \"x\" in the initial cluster configuration"
-        );
-        let bump = RestoreConfig {
-            bump_revision: 5,
-            ..Default::default()
-        };
-        assert!(matches!(
-            plan_members(&bump),
-            Err(RestoreError::BumpNeedsMarkCompacted)
-        ));
-        let mismatch = RestoreConfig {
-            initial_advertise_peer_urls: "http://other:2380".into(),
-            ..Default::default()
-        };
-        assert!(plan_members(&mismatch)
-            .unwrap_err()
-            .to_string()
-            .starts_with("--initial-cluster has default=http://localhost:2380 but missing"));
-    }
-}
+mod tests;
