@@ -3,20 +3,23 @@
 //! member's view of the cluster), loading the applied state, and rebuilding
 //! raft's log from the store's applied point plus the WAL after it.
 
-use super::storage::{AppliedPoint, LogStore};
+use super::storage::{from_wal, AppliedPoint, LogStore};
 use super::{NodeMsg, NodeSender};
-use crate::apply::load::{load_removed, load_state, meta_u64, read_applied};
+use crate::apply::load::{load_removed, load_state, meta_u64, read_applied, AppliedMeta};
+use crate::apply::State;
 use crate::backend::*;
 use crate::config::Config;
 use crate::error::{EtcdError, Result};
 use crate::shared::{id_seed, Shared};
-use crate::wal::Wal;
+use crate::wal::{Replay, Wal};
 use oxcd_proto::etcdserverpb::Member;
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfState, HardState, Snapshot};
 use raft::RawNode;
 use redb::{Database, Durability};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Mutex, RwLock};
 
@@ -52,41 +55,30 @@ pub(crate) fn conf_state_of(members: &[Member]) -> ConfState {
     cs
 }
 
+/// The store as opened: its tables loaded, and what it records of raft.
+struct OpenedStore {
+    db: Database,
+    db_path: PathBuf,
+    cluster_id: u64,
+    member_id: u64,
+    state: State,
+    members: Vec<Member>,
+    removed: HashSet<u64>,
+    applied: AppliedMeta,
+}
+
 /// Opens (or bootstraps, or joins with `join`) the data dir and builds
 /// the raft node over the store's applied point and the WAL after it.
 pub fn open(
     cfg: Config,
     join: Option<Join>,
 ) -> std::result::Result<(Shared, NodeSender, NodeParts), String> {
-    let member_dir = cfg.data_dir.join("member");
-    let snap_dir = member_dir.join("snap");
-    std::fs::create_dir_all(&snap_dir)
-        .map_err(|e| format!("cannot create data dir {}: {e}", snap_dir.display()))?;
-    let db_path = snap_dir.join("oxcd.redb");
-    // a snapshot transfer cut short by a crash
-    if let Ok(rd) = std::fs::read_dir(&snap_dir) {
-        for e in rd.flatten() {
-            if e.file_name().to_string_lossy().ends_with(".snap.db.part") {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
     let wal_dir = cfg
         .wal_dir
         .clone()
-        .unwrap_or_else(|| member_dir.join("wal"));
-    if !db_path.exists() && crate::import::etcd_db(&cfg.data_dir).exists() {
-        crate::import::import(&cfg.data_dir, &wal_dir, &db_path)?;
-    }
-    let db = Database::create(&db_path)
-        .map_err(|e| format!("cannot open store {}: {e}", db_path.display()))?;
-    let shown = db_path.display().to_string();
-    let se = |e: EtcdError| format!("store {shown}: {e}");
-    let (cluster_id, member_id, compact_rev) = bootstrap(&db, &cfg, join.as_ref()).map_err(se)?;
-    let (state, members) = load_state(&db, compact_rev).map_err(se)?;
-    let removed = load_removed(&db).map_err(se)?;
-    let a = read_applied(&db).map_err(se)?;
-
+        .unwrap_or_else(|| cfg.data_dir.join("member").join("wal"));
+    let st = open_store(&cfg, &wal_dir, join.as_ref())?;
+    let a = &st.applied;
     let (mut wal, replay) = Wal::open(&wal_dir, a.index).map_err(|e| e.to_string())?;
     if let Some(first) = replay.entries.first() {
         if first.index != a.index + 1 {
@@ -102,7 +94,7 @@ pub fn open(
     let conf_state = a
         .conf_state
         .clone()
-        .unwrap_or_else(|| conf_state_of(&members));
+        .unwrap_or_else(|| conf_state_of(&st.members));
     // the term of the entry at the applied index: recorded since raft;
     // stores from before fall back to the log or the stored term
     let base_term = if a.term > 0 {
@@ -123,8 +115,104 @@ pub fn open(
             .and_then(|_| wal.sync())
             .map_err(|e| e.to_string())?;
     }
+    let fresh_unjoined = a.index == 0 && join.is_none();
+    let (log, hs, last_index) = rebuild_log(a, base_term, &conf_state, &replay, fresh_unjoined)?;
+    let raw = raft_node(&cfg, st.member_id, a.index, log, &conf_state)?;
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let db_size = std::fs::metadata(&st.db_path).map(|m| m.len()).unwrap_or(0);
+    let applied_index = a.index;
+    let shared = Shared {
+        cluster_id: st.cluster_id,
+        member_id: st.member_id,
+        db: RwLock::new(st.db),
+        db_path: st.db_path,
+        state: RwLock::new(st.state),
+        members: RwLock::new(st.members),
+        removed: Mutex::new(st.removed),
+        term: AtomicU64::new(hs.term),
+        raft_index: AtomicU64::new(hs.commit),
+        applied_index: AtomicU64::new(applied_index),
+        leader: AtomicU64::new(0),
+        durable_index: AtomicU64::new(applied_index),
+        db_size: AtomicU64::new(db_size),
+        db_in_use: AtomicU64::new(0),
+        hub: Default::default(),
+        lease_ids: Mutex::new(id_seed(st.member_id)),
+        req_ids: AtomicU64::new(id_seed(st.member_id)),
+        stopped_removed: AtomicBool::new(false),
+        progress: Default::default(),
+        startup_index: last_index,
+        peers_active: Default::default(),
+        cfg,
+    };
+    Ok((
+        shared,
+        NodeSender::new(tx),
+        NodeParts {
+            wal,
+            raw,
+            rx,
+            conf_state,
+        },
+    ))
+}
+
+/// Opens the store (importing an etcd data dir once, seeding a fresh one)
+/// and loads what it holds.
+fn open_store(
+    cfg: &Config,
+    wal_dir: &Path,
+    join: Option<&Join>,
+) -> std::result::Result<OpenedStore, String> {
+    let snap_dir = cfg.data_dir.join("member").join("snap");
+    std::fs::create_dir_all(&snap_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", snap_dir.display()))?;
+    let db_path = snap_dir.join("oxcd.redb");
+    // a snapshot transfer cut short by a crash
+    if let Ok(rd) = std::fs::read_dir(&snap_dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".snap.db.part") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    if !db_path.exists() && crate::import::etcd_db(&cfg.data_dir).exists() {
+        crate::import::import(&cfg.data_dir, wal_dir, &db_path)?;
+    }
+    let db = Database::create(&db_path)
+        .map_err(|e| format!("cannot open store {}: {e}", db_path.display()))?;
+    let shown = db_path.display().to_string();
+    let se = |e: EtcdError| format!("store {shown}: {e}");
+    let (cluster_id, member_id, compact_rev) = bootstrap(&db, cfg, join).map_err(se)?;
+    let (state, members) = load_state(&db, compact_rev).map_err(se)?;
+    let removed = load_removed(&db).map_err(se)?;
+    let applied = read_applied(&db).map_err(se)?;
+    Ok(OpenedStore {
+        db,
+        db_path,
+        cluster_id,
+        member_id,
+        state,
+        members,
+        removed,
+        applied,
+    })
+}
+
+/// raft's log as the store and the WAL leave it: a snapshot at the
+/// store's applied point, the WAL's entries after it, and the last hard
+/// state (term at least the log's, commit within it). Returns the log, its
+/// hard state and its last index.
+fn rebuild_log(
+    a: &AppliedMeta,
+    base_term: u64,
+    conf_state: &ConfState,
+    replay: &Replay,
+    fresh_unjoined: bool,
+) -> std::result::Result<(LogStore, HardState, u64), String> {
     let log = LogStore::new();
-    if a.index == 0 && join.is_none() {
+    if fresh_unjoined {
         // a store from before raft that never applied anything
         log.mem.wl().set_conf_state(conf_state.clone());
     }
@@ -138,20 +226,7 @@ pub fn open(
             .apply_snapshot(s)
             .map_err(|e| format!("raft log: {e}"))?;
     }
-    let entries: Vec<raft::eraftpb::Entry> = replay
-        .entries
-        .iter()
-        .map(|e| {
-            let mut r = raft::eraftpb::Entry::default();
-            if e.kind == 1 {
-                r.set_entry_type(raft::eraftpb::EntryType::EntryConfChange);
-            }
-            r.data = e.data.clone().into();
-            r.term = e.term;
-            r.index = e.index;
-            r
-        })
-        .collect();
+    let entries: Vec<_> = replay.entries.iter().map(from_wal).collect();
     let last_index = entries.last().map(|e| e.index).unwrap_or(a.index);
     let last_term = entries.last().map(|e| e.term).unwrap_or(base_term);
     log.mem
@@ -174,12 +249,23 @@ pub fn open(
         term: base_term,
         conf_state: conf_state.clone(),
     };
+    Ok((log, hs, last_index))
+}
 
+/// The raft node with etcd 3.5's settings over `log`; a lone voter
+/// campaigns at once rather than wait out an election timeout.
+fn raft_node(
+    cfg: &Config,
+    member_id: u64,
+    applied: u64,
+    log: LogStore,
+    conf_state: &ConfState,
+) -> std::result::Result<RawNode<LogStore>, String> {
     let rcfg = raft::Config {
         id: member_id,
         election_tick: (cfg.election_ms / cfg.heartbeat_ms).max(2) as usize,
         heartbeat_tick: 1,
-        applied: a.index,
+        applied,
         max_size_per_msg: 1024 * 1024,
         max_inflight_msgs: 512,
         check_quorum: true,
@@ -189,47 +275,10 @@ pub fn open(
     rcfg.validate().map_err(|e| format!("raft config: {e}"))?;
     let logger = crate::consensus::logger(false);
     let mut raw = RawNode::new(&rcfg, log, &logger).map_err(|e| format!("raft: {e}"))?;
-    // a lone voter need not wait out an election timeout
     if conf_state.voters == [member_id] {
         raw.campaign().map_err(|e| format!("raft: {e}"))?;
     }
-
-    let (tx, rx) = std::sync::mpsc::channel();
-    let db_size = std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0);
-    let shared = Shared {
-        cluster_id,
-        member_id,
-        db: RwLock::new(db),
-        db_path,
-        state: RwLock::new(state),
-        members: RwLock::new(members),
-        removed: Mutex::new(removed),
-        term: AtomicU64::new(hs.term),
-        raft_index: AtomicU64::new(hs.commit),
-        applied_index: AtomicU64::new(a.index),
-        leader: AtomicU64::new(0),
-        durable_index: AtomicU64::new(a.index),
-        db_size: AtomicU64::new(db_size),
-        db_in_use: AtomicU64::new(0),
-        hub: Default::default(),
-        lease_ids: Mutex::new(id_seed(member_id)),
-        req_ids: AtomicU64::new(id_seed(member_id)),
-        stopped_removed: AtomicBool::new(false),
-        progress: Default::default(),
-        startup_index: last_index,
-        peers_active: Default::default(),
-        cfg,
-    };
-    Ok((
-        shared,
-        NodeSender::new(tx),
-        NodeParts {
-            wal,
-            raw,
-            rx,
-            conf_state,
-        },
-    ))
+    Ok(raw)
 }
 
 /// Creates the tables and, on a fresh data dir, records the IDs and the

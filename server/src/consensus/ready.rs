@@ -9,15 +9,15 @@
 //! through the store's pending overlay, so an answered write is visible.
 
 use super::open::NodeParts;
-use super::storage::AppliedPoint;
+use super::storage::{to_wal, AppliedPoint};
 use super::{Network, NodeMsg};
 use crate::apply::Applied;
 use crate::error::{EtcdError, Fatal, OrFatal, Result};
 use crate::shared::Shared;
-use crate::wal::{Entry as WalEntry, Wal};
+use crate::wal::Wal;
 use oxcd_proto::etcdserverpb::Member;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfState, EntryType, Message, MessageType};
+use raft::eraftpb::{ConfState, Message, MessageType};
 use raft::{RawNode, SnapshotStatus, StateRole};
 use redb::{Durability, WriteTransaction};
 use std::collections::HashMap;
@@ -354,16 +354,7 @@ impl Loop<'_> {
         }
         self.apply_entries(rd.take_committed_entries())?;
         if !rd.entries().is_empty() {
-            let entries: Vec<WalEntry> = rd
-                .entries()
-                .iter()
-                .map(|e| WalEntry {
-                    term: e.term,
-                    index: e.index,
-                    data: e.data.to_vec(),
-                    kind: u32::from(e.get_entry_type() == EntryType::EntryConfChange),
-                })
-                .collect();
+            let entries: Vec<_> = rd.entries().iter().map(to_wal).collect();
             self.wal.append(&entries).or_fatal("writing the WAL")?;
             self.raw
                 .mut_store()

@@ -3,10 +3,33 @@
 //! snapshots that describe the store as applied — the database itself is
 //! streamed by the transport, not carried inside raft's message.
 
-use raft::eraftpb::{ConfState, Entry, Snapshot};
+use crate::wal;
+use raft::eraftpb::{ConfState, Entry, EntryType, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage};
 use std::sync::{Arc, Mutex};
+
+/// A raft entry as our WAL records it.
+pub fn to_wal(e: &Entry) -> wal::Entry {
+    wal::Entry {
+        term: e.term,
+        index: e.index,
+        data: e.data.to_vec(),
+        kind: u32::from(e.get_entry_type() == EntryType::EntryConfChange),
+    }
+}
+
+/// A WAL record back as raft's entry.
+pub fn from_wal(e: &wal::Entry) -> Entry {
+    let mut r = Entry::default();
+    if e.kind == 1 {
+        r.set_entry_type(EntryType::EntryConfChange);
+    }
+    r.data = e.data.clone().into();
+    r.term = e.term;
+    r.index = e.index;
+    r
+}
 
 /// What the store has applied, as raft's snapshot metadata needs it.
 #[derive(Debug, Clone, Default)]
