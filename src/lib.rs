@@ -159,11 +159,23 @@ fn help_command(root: &clap::Command, args: &[String], w: &mut Streams) -> error
             w.print(&help::usage(&p));
         }
         Err(_) => {
-            let topics: Vec<String> = args.iter().map(|a| format!("`{a}`")).collect();
+            let topics: Vec<String> = args.iter().map(|a| go_backquote(a)).collect();
             let _ = w.out.flush();
             let _ = writeln!(w.err, "Unknown help topic [{}]", topics.join(" "));
             w.print(&help::usage_with(&[], false));
         }
     }
     Ok(())
+}
+
+/// Go's `%#q` of an argument: backquoted where `strconv.CanBackquote`
+/// allows (valid UTF-8 without a backquote, DEL, a BOM or an ASCII control
+/// character but tab), else double-quoted.
+fn go_backquote(arg: &str) -> String {
+    let bytes = flags::unescape_arg(arg);
+    let plain = |c: char| !(c == '`' || c == '\u{7f}' || c == '\u{feff}' || (c < ' ' && c != '\t'));
+    match std::str::from_utf8(&bytes) {
+        Ok(s) if s.chars().all(plain) => format!("`{s}`"),
+        _ => gofmt::quote(&bytes),
+    }
 }

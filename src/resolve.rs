@@ -54,7 +54,8 @@ fn strip_flags(args: &[String], root: &Command, cmd: &Command) -> Vec<String> {
         }
         let takes_next = if let Some(name) = s.strip_prefix("--") {
             !s.contains('=') && !no_value_flag(root, cmd, Some(name), None)
-        } else if s.starts_with('-') && !s.contains('=') && s.chars().count() == 2 {
+        } else if s.starts_with('-') && !s.contains('=') && flags::unescape_arg(s).len() == 2 {
+            // cobra's `len(s) == 2` counts bytes
             s.chars()
                 .nth(1)
                 .is_some_and(|c| !no_value_flag(root, cmd, None, Some(c)))
@@ -135,11 +136,14 @@ pub fn resolve(root: &Command, argv: &[String]) -> Result<Resolved, CtlError> {
 /// cobra's "Did you mean this?" block: Levenshtein ≤ 2 or prefix.
 fn suggestions(root: &Command, typed: &str) -> String {
     let lower = typed.to_lowercase();
+    let typed_bytes = flags::unescape_arg(&lower);
     let found: Vec<&str> = root
         .get_subcommands()
         .map(Command::get_name)
         .filter(|n| !ADDITIONS.contains(n))
-        .filter(|n| levenshtein(&lower, &n.to_lowercase()) <= 2 || n.starts_with(&lower))
+        .filter(|n| {
+            levenshtein(&typed_bytes, n.to_lowercase().as_bytes()) <= 2 || n.starts_with(&lower)
+        })
         .collect();
     if found.is_empty() {
         return String::new();
@@ -153,9 +157,8 @@ fn suggestions(root: &Command, typed: &str) -> String {
     s
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
+/// cobra's `ld`: the edit distance over bytes.
+fn levenshtein(a: &[u8], b: &[u8]) -> usize {
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];

@@ -64,6 +64,12 @@ const LINES: &[&str] = &[
     "-w",
     "check",
     "user",
+    // Go's %#q of help topics, and byte-wise lengths and distances
+    "help a`b",
+    "help x\u{1}",
+    "help \u{feff}z",
+    "ge€",
+    "gett",
 ];
 
 fn normalise(s: &[u8]) -> String {

@@ -113,27 +113,53 @@ pub async fn run(
     }
     let removed = shared.clone();
     let mut outcome = Ok(());
+    let mut node_ended = false;
     tokio::select! {
         _ = shutdown => eprintln!("oxcd: shutting down"),
         _ = async move {
             while !removed.stopped_removed.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-        } => eprintln!("oxcd: stopping: this member was removed from the cluster"),
+        } => {}
         r = &mut node_done => {
             outcome = r.unwrap_or(Err(Fatal::Panicked));
+            node_ended = true;
         }
+    }
+    if outcome.is_ok() && shared.stopped_removed.load(Ordering::SeqCst) {
+        eprintln!("oxcd: stopping: this member was removed from the cluster");
     }
     let _ = stop_tx.send(true);
     for s in peer_servers {
         s.abort();
     }
-    for s in servers {
-        if outcome.is_err() {
-            // a failed member answers nothing more, not even reads of what
-            // it holds: no graceful wait for open streams
+    // clients get a graceful stop (open streams may finish) unless the node
+    // loop failed, before or meanwhile: then the servers are aborted. Each
+    // server leaves the list once stopped, so a cut-short wait leaves only
+    // those still running.
+    let drain = async {
+        while let Some(s) = servers.last_mut() {
+            let _ = s.await;
+            servers.pop();
+        }
+    };
+    if outcome.is_ok() && !node_ended {
+        tokio::select! {
+            _ = drain => {}
+            r = &mut node_done => {
+                node_ended = true;
+                if let Err(e) = r.unwrap_or(Err(Fatal::Panicked)) {
+                    outcome = Err(e);
+                }
+            }
+        }
+    }
+    if outcome.is_err() {
+        for s in &servers {
             s.abort();
         }
+    }
+    for s in servers {
         let _ = s.await;
     }
     expiry.abort();
@@ -141,7 +167,7 @@ pub async fn run(
     srv.close();
     drop(srv);
     let _ = tokio::task::spawn_blocking(move || node.join()).await;
-    if outcome.is_ok() {
+    if outcome.is_ok() && !node_ended {
         // the loop ended after the stop: its own failure, if any
         if let Ok(r) = node_done.try_recv() {
             outcome = r;

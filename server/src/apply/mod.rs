@@ -2,7 +2,9 @@
 //! in log order — keys (`kv.rs`), leases and alarms (here), the member
 //! table (`membership.rs`) — plus the reads (`reads.rs`: Range, write-free
 //! txns) and loading the applied state from the store (`load.rs`). The
-//! node loop hands it committed entries; nothing else writes the tables.
+//! node loop hands it committed entries. Only two other writers touch the
+//! tables: seeding a fresh data dir (`consensus/open.rs`) and installing a
+//! leader's snapshot (`import::install_snapshot`), which replaces them.
 
 mod kv;
 pub mod load;

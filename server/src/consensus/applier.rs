@@ -56,7 +56,6 @@ impl Loop<'_> {
             return Ok(());
         }
         let (ids, ops): (Vec<u64>, Vec<Option<Op>>) = std::mem::take(batch).into_iter().unzip();
-        self.txn()?;
         let srv = self.srv;
         let at = AppliedAt {
             index: last.0,

@@ -219,7 +219,7 @@ impl Loop<'_> {
                 let _ = self.raw.step(msg);
             }
             NodeMsg::InstallSnapshot { msg, path, done } => {
-                let r = self.install_db(&msg, &path);
+                let r = self.install_db(&msg, &path)?;
                 let ok = r.is_ok();
                 let _ = done.send(r);
                 if ok {
@@ -227,7 +227,8 @@ impl Loop<'_> {
                 }
             }
             NodeMsg::Defragment { done } => {
-                let _ = done.send(self.defragment());
+                let r = self.defragment()?;
+                let _ = done.send(r);
             }
             NodeMsg::Unreachable(id) => self.raw.report_unreachable(id),
             NodeMsg::SnapshotSent { to, ok } => self.raw.report_snapshot(

@@ -14,48 +14,58 @@ use std::time::Instant;
 
 impl Loop<'_> {
     /// Replaces the store with a snapshot's database from the leader,
-    /// unless this member already holds that much.
-    pub(super) fn install_db(&mut self, msg: &Message, path: &std::path::Path) -> Result<()> {
+    /// unless this member already holds that much. The inner error refuses
+    /// this snapshot (a bad transfer leaves the store as it was); the outer
+    /// one stops the member: the store could not be committed, or it holds
+    /// the snapshot while the applied state could not follow it.
+    pub(super) fn install_db(
+        &mut self,
+        msg: &Message,
+        path: &std::path::Path,
+    ) -> Result<Result<()>, Fatal> {
         let md = msg.get_snapshot().get_metadata();
         if md.index <= self.srv.applied_index.load(Ordering::SeqCst) {
-            return Ok(());
+            return Ok(Ok(()));
         }
-        self.commit(true)?;
+        self.commit(true).or_fatal("committing the store")?;
         let started = Instant::now();
         // raft's view of the store travels in the same transaction
-        let cs = md
-            .get_conf_state()
-            .write_to_bytes()
-            .map_err(|e| EtcdError::Storage(e.to_string()))?;
+        let cs = match md.get_conf_state().write_to_bytes() {
+            Ok(cs) => cs,
+            Err(e) => return Ok(Err(EtcdError::Storage(e.to_string()))),
+        };
         let extra = [
             (META_CONF_STATE, cs),
             (META_APPLIED_TERM, u64_bytes(md.term).to_vec()),
         ];
+        let srv = self.srv;
         // readers wait until store and state match again
-        let mut st = self
-            .srv
-            .state
-            .write()
-            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
-        let installed =
-            crate::import::install_snapshot(&*self.srv.store()?, path, md.index, &extra)
-                .map_err(EtcdError::Storage)?;
+        let mut st = srv.state.write().or_fatal("installing a snapshot")?;
+        let installed = {
+            let store = srv.store().or_fatal("installing a snapshot")?;
+            match crate::import::install_snapshot(&store, path, md.index, &extra) {
+                Ok(i) => i,
+                Err(e) => return Ok(Err(EtcdError::Storage(e))),
+            }
+        };
         let ci = installed.index;
         let old_rev = st.store.current_rev;
-        let (state, members) = {
-            let rtxn = self.srv.begin_read()?;
-            state_from(&rtxn, installed.store, installed.key_leases)?
-        };
+        let (state, members, removed) = (|| -> Result<_> {
+            let rtxn = srv.begin_read()?;
+            let (state, members) = state_from(&rtxn, installed.store, installed.key_leases)?;
+            Ok((state, members, load_removed(&*srv.store()?)?))
+        })()
+        .or_fatal("loading an installed snapshot")?;
         *st = state;
-        self.catch_up_watchers(&st, old_rev)?;
+        self.catch_up_watchers(&st, old_rev)
+            .or_fatal("loading an installed snapshot")?;
         drop(st);
-        let removed = load_removed(&*self.srv.store()?)?;
-        if let Ok(mut r) = self.srv.removed.lock() {
+        if let Ok(mut r) = srv.removed.lock() {
             *r = removed;
         }
         self.set_members(members);
-        self.srv.applied_index.store(ci, Ordering::SeqCst);
-        self.srv.durable_index.store(ci, Ordering::SeqCst);
+        srv.applied_index.store(ci, Ordering::SeqCst);
+        srv.durable_index.store(ci, Ordering::SeqCst);
         eprintln!(
             "oxcd: installed a snapshot from member {:x} at index {ci} in {:?}",
             msg.from,
@@ -67,26 +77,26 @@ impl Loop<'_> {
                 eprintln!("oxcd: warning: removing old snapshot databases: {e}");
             }
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
-    pub(super) fn defragment(&mut self) -> Result<()> {
+    /// Compacts the store file. The inner error answers the request (redb
+    /// refused to compact); the outer one stops the member (what it applied
+    /// could not be committed first).
+    pub(super) fn defragment(&mut self) -> Result<Result<()>, Fatal> {
         // a durable commit ends redb's hold on the last durable state that
         // non-durable commits keep (it counts as a live reader)
-        self.txn().map_err(|e| EtcdError::Storage(e.to_string()))?;
-        self.commit(true)?;
-        let mut db = self
-            .srv
-            .db
-            .write()
-            .map_err(|_| EtcdError::Storage("store lock poisoned".into()))?;
-        db.compact()
-            .map_err(|e| EtcdError::Storage(format!("defragment: {e}")))?;
+        self.txn()?;
+        self.commit(true).or_fatal("committing the store")?;
+        let mut db = self.srv.db.write().or_fatal("defragmenting the store")?;
+        if let Err(e) = db.compact() {
+            return Ok(Err(EtcdError::Storage(format!("defragment: {e}"))));
+        }
         drop(db);
         if let Ok(m) = std::fs::metadata(&self.srv.db_path) {
             self.srv.db_size.store(m.len(), Ordering::Relaxed);
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Watchers hear of what a snapshot brought as if it had been applied

@@ -72,7 +72,7 @@ impl Network for Transport {
             Err(_) => false,
         };
         if full {
-            self.report(NodeMsg::Unreachable(to));
+            self.host.report(NodeMsg::Unreachable(to));
         }
     }
 
@@ -84,7 +84,7 @@ impl Network for Transport {
             .ok()
             .and_then(|p| p.get(&to).and_then(|p| p.urls.first().cloned()));
         let Some(url) = url else {
-            self.report(NodeMsg::SnapshotSent { to, ok: false });
+            self.host.report(NodeMsg::SnapshotSent { to, ok: false });
             return;
         };
         let host = self.host.clone();
@@ -140,12 +140,6 @@ impl Network for Transport {
                 },
             );
         }
-    }
-}
-
-impl Transport {
-    fn report(&self, m: NodeMsg) {
-        self.host.report(m);
     }
 }
 
