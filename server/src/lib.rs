@@ -25,6 +25,7 @@ pub mod net;
 pub mod node;
 pub mod run;
 pub mod shared;
+pub mod tls;
 pub mod transport;
 pub mod wal;
 pub mod watch;

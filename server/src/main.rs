@@ -32,11 +32,10 @@ async fn bind_all(cfg: &Config) -> Result<Listeners, Fatal> {
     }
     let mut peer = Vec::new();
     for u in &cfg.listen_peer_urls {
-        peer.push(
-            oxcd::net::bind(u)
-                .await
-                .map_err(|e| Fatal::Start(e.to_string()))?,
-        );
+        let l = oxcd::net::bind(u)
+            .await
+            .map_err(|e| Fatal::Start(e.to_string()))?;
+        peer.push((u.clone(), l));
     }
     Ok(Listeners { client, peer })
 }

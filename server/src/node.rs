@@ -106,6 +106,6 @@ impl Server {
             .find(|m| m.id == leader && leader != 0)
             .and_then(|m| m.peer_ur_ls.first().cloned())
             .ok_or(EtcdError::NoLeader)?;
-        crate::transport::channel(&url).map_err(EtcdError::Storage)
+        crate::transport::channel(&url, &self.cfg.peer_tls).map_err(EtcdError::Storage)
     }
 }

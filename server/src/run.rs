@@ -12,7 +12,9 @@ use crate::apply::Op;
 use crate::config::Config;
 use crate::consensus::{self, Network};
 use crate::error::Fatal;
+use crate::net::Security;
 use crate::node::Server;
+use crate::tls::{self, ServerTls};
 use crate::transport::{self, Host, Transport};
 use oxcd_proto::etcdserverpb::{LeaseRevokeRequest, Member};
 use std::future::Future;
@@ -26,8 +28,8 @@ use tokio::net::TcpListener;
 pub struct Listeners {
     /// one per `--listen-client-urls` entry, with its URL
     pub client: Vec<(url::Url, TcpListener)>,
-    /// one per `--listen-peer-urls` entry
-    pub peer: Vec<TcpListener>,
+    /// one per `--listen-peer-urls` entry, with its URL
+    pub peer: Vec<(url::Url, TcpListener)>,
 }
 
 /// Runs a member until `shutdown` resolves (then stops cleanly: the
@@ -43,6 +45,8 @@ pub async fn run(
         .iter()
         .map(|(u, _)| u.as_str().trim_end_matches('/').to_string())
         .collect();
+    let mut cfg = cfg;
+    let (client_sec, peer_sec) = security(&mut cfg, &listeners)?;
     let join = join_or_check(&cfg).await?;
     let (shared, node_tx, parts) =
         match tokio::task::spawn_blocking(move || consensus::open::open(cfg, join)).await {
@@ -93,11 +97,12 @@ pub async fn run(
     // peers hold their streams open for good: the peer port is closed by
     // aborting its server, not by waiting for them to leave
     let mut peer_servers = Vec::new();
-    for l in listeners.peer {
+    for (u, l) in listeners.peer {
         let (host, stop) = (host.clone(), stopped(stop_rx.clone()));
         let forwarded = api::forwarded_routes(srv.clone());
+        let sec = scheme_security(&u, &peer_sec);
         peer_servers.push(tokio::spawn(async move {
-            if let Err(e) = transport::server::serve(host, l, forwarded, stop).await {
+            if let Err(e) = transport::server::serve(host, l, sec, forwarded, stop).await {
                 eprintln!("oxcd: serving peers: {e}");
             }
         }));
@@ -105,8 +110,9 @@ pub async fn run(
     let mut servers = Vec::new();
     for (u, l) in listeners.client {
         let (srv, stop) = (srv.clone(), stopped(stop_rx.clone()));
+        let sec = scheme_security(&u, &client_sec);
         servers.push(tokio::spawn(async move {
-            if let Err(e) = api::serve(srv, l, stop).await {
+            if let Err(e) = api::serve(srv, l, sec, stop).await {
                 eprintln!("oxcd: serving {u}: {e}");
             }
         }));
@@ -174,6 +180,72 @@ pub async fn run(
         }
     }
     outcome
+}
+
+/// One side's server TLS, when it has https URLs.
+type SideTls = Option<Arc<ServerTls>>;
+
+/// The TLS of each side, loaded before anything else so that a bad
+/// certificate stops the start: `--auto-tls`/`--peer-auto-tls` make (or
+/// reuse) a self-signed certificate under the data dir, as etcd.
+fn security(cfg: &mut Config, listeners: &Listeners) -> Result<(SideTls, SideTls), Fatal> {
+    let hosts = |l: &[(url::Url, TcpListener)]| -> Vec<String> {
+        l.iter()
+            .filter_map(|(u, _)| u.host_str().map(str::to_string))
+            .collect()
+    };
+    let fixtures = cfg.data_dir.join("fixtures");
+    let start = |e: tls::TlsError| Fatal::Start(e.to_string());
+    if cfg.auto_tls {
+        let generated = tls::self_signed(
+            &fixtures.join("client"),
+            &hosts(&listeners.client),
+            cfg.self_signed_cert_validity,
+        )
+        .map_err(start)?;
+        cfg.client_tls = tls::TlsInfo {
+            cipher_suites: cfg.client_tls.cipher_suites.clone(),
+            ..generated
+        };
+    }
+    if cfg.peer_auto_tls {
+        let generated = tls::self_signed(
+            &fixtures.join("peer"),
+            &hosts(&listeners.peer),
+            cfg.self_signed_cert_validity,
+        )
+        .map_err(start)?;
+        cfg.peer_tls = tls::TlsInfo {
+            cipher_suites: cfg.peer_tls.cipher_suites.clone(),
+            ..generated
+        };
+    }
+    let side = |info: &tls::TlsInfo, l: &[(url::Url, TcpListener)], what: &str| {
+        let https = l.iter().any(|(u, _)| u.scheme() == "https");
+        if !https && !info.is_empty() {
+            eprintln!("oxcd: warning: the {what} URLs are http while key and cert files are present; ignoring them on those URLs");
+        }
+        match https {
+            true => ServerTls::new(info.clone())
+                .map(|t| Some(Arc::new(t)))
+                .map_err(start),
+            false => Ok(None),
+        }
+    };
+    let client = side(&cfg.client_tls, &listeners.client, "client")?;
+    let peer = side(&cfg.peer_tls, &listeners.peer, "peer")?;
+    Ok((client, peer))
+}
+
+/// How the listener for `u` secures its connections.
+fn scheme_security(u: &url::Url, tls: &SideTls) -> Security {
+    match (u.scheme(), tls) {
+        ("https", Some(t)) => Security::Tls {
+            peer_san: t.info().client_cert_auth && !t.info().skip_client_san,
+            tls: t.clone(),
+        },
+        _ => Security::Plain,
+    }
 }
 
 /// A member joining a running cluster learns its ID and the membership

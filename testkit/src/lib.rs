@@ -10,11 +10,13 @@
 //! - [`process`]: a server process with a log per run, SIGTERM/SIGKILL,
 //!   kill-on-drop and its log tail on a failing test; clients run with a
 //!   timeout and a clean `ETCDCTL_*` environment;
+//! - [`pki`]: throwaway CAs, certificates and CRLs for the TLS tests;
 //! - [`wait`]: polling with a deadline (readiness), and the start retry when
 //!   another process took a port between picking and binding.
 
 pub mod bins;
 pub mod flags;
+pub mod pki;
 pub mod ports;
 pub mod process;
 pub mod wait;

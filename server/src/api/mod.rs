@@ -85,13 +85,14 @@ fn etcd_limit_code(
 pub async fn serve(
     srv: Arc<Server>,
     listener: tokio::net::TcpListener,
+    security: crate::net::Security,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let api = Api {
         srv: srv.clone(),
         peer: false,
     };
-    let incoming = crate::net::nodelay(listener);
+    let incoming = crate::net::incoming(listener, security);
     // gRPC accepts a little more than a request may hold so that an
     // oversized request gets etcd's own error rather than a transport one
     let limit = srv.cfg.max_request_bytes + 512 * 1024;

@@ -5,6 +5,7 @@ use super::Host;
 use crate::consensus::open::Join;
 use crate::consensus::NodeMsg;
 use crate::export::SnapshotView;
+use crate::tls::TlsInfo;
 use oxcd_proto::oxcdpeerpb::peer_client::PeerClient;
 use oxcd_proto::oxcdpeerpb::{MembersRequest, RaftBatch, SnapshotChunk};
 use protobuf::Message as _;
@@ -26,18 +27,23 @@ pub struct PeerCtx {
     pub host: Host,
 }
 
-/// A lazily connected channel to a member's peer URL.
-pub fn channel(url: &str) -> Result<Channel, String> {
-    Ok(Endpoint::from_shared(url.to_string())
+/// A lazily connected channel to a member's peer URL, over TLS (this
+/// member's peer certificate and CA) when the URL is `https`.
+pub fn channel(url: &str, tls: &TlsInfo) -> Result<Channel, String> {
+    let ep = Endpoint::from_shared(url.to_string())
         .map_err(|e| format!("bad peer URL {url}: {e}"))?
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(5))
-        .connect_lazy())
+        .http2_keep_alive_interval(Duration::from_secs(5));
+    if url.starts_with("https://") {
+        let config = crate::tls::client_config(tls).map_err(|e| e.to_string())?;
+        return Ok(ep.connect_with_connector_lazy(crate::tls::Connector { config }));
+    }
+    Ok(ep.connect_lazy())
 }
 
-fn client(url: &str) -> Result<PeerClient<Channel>, String> {
-    Ok(PeerClient::new(channel(url)?)
+fn client(url: &str, tls: &TlsInfo) -> Result<PeerClient<Channel>, String> {
+    Ok(PeerClient::new(channel(url, tls)?)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE))
 }
@@ -48,7 +54,7 @@ fn client(url: &str) -> Result<PeerClient<Channel>, String> {
 pub async fn run_peer(ctx: PeerCtx, mut rx: mpsc::Receiver<Message>) {
     let mut warned = false;
     loop {
-        let Ok(mut c) = client(&ctx.url) else {
+        let Ok(mut c) = client(&ctx.url, &ctx.host.shared.cfg.peer_tls) else {
             return;
         };
         let (btx, brx) = mpsc::channel::<RaftBatch>(64);
@@ -133,6 +139,7 @@ pub async fn send_snapshot(
     from: u64,
     m: Message,
     view: SnapshotView,
+    tls: &TlsInfo,
 ) -> Result<(), String> {
     let to = m.to;
     let started = std::time::Instant::now();
@@ -169,7 +176,7 @@ pub async fn send_snapshot(
             }
         }
     });
-    let mut c = client(&url)?;
+    let mut c = client(&url, tls)?;
     let r = c
         .snapshot(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await;
@@ -184,8 +191,9 @@ async fn ask_members(
     url: &str,
     cluster_id: u64,
     wait: Duration,
+    tls: &TlsInfo,
 ) -> Result<oxcd_proto::oxcdpeerpb::MembersResponse, String> {
-    let mut c = client(url)?;
+    let mut c = client(url, tls)?;
     match tokio::time::timeout(wait, c.members(MembersRequest { cluster_id })).await {
         Ok(Ok(r)) => Ok(r.into_inner()),
         Ok(Err(s)) => Err(format!("{url}: {}", s.message())),
@@ -206,7 +214,14 @@ fn other_peer_urls(cfg: &crate::config::Config) -> impl Iterator<Item = &String>
 /// within a moment are taken as not started yet.
 pub async fn already_bootstrapped(cfg: &crate::config::Config) -> bool {
     for url in other_peer_urls(cfg) {
-        let Ok(r) = ask_members(url, cfg.cluster_id, Duration::from_millis(1500)).await else {
+        let Ok(r) = ask_members(
+            url,
+            cfg.cluster_id,
+            Duration::from_millis(1500),
+            &cfg.peer_tls,
+        )
+        .await
+        else {
             continue;
         };
         if r.cluster_id == cfg.cluster_id
@@ -233,7 +248,7 @@ pub async fn fetch_members(cfg: &crate::config::Config) -> Result<Join, String> 
     mine.sort();
     let mut last_err = String::from("no other member in --initial-cluster");
     for url in other_peer_urls(cfg) {
-        let resp = match ask_members(url, 0, Duration::from_secs(5)).await {
+        let resp = match ask_members(url, 0, Duration::from_secs(5), &cfg.peer_tls).await {
             Ok(r) => r,
             Err(e) => {
                 last_err = e;

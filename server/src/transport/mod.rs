@@ -5,6 +5,7 @@
 
 mod client;
 pub mod server;
+mod wire;
 
 use crate::consensus::{Network, NodeMsg, NodeSender};
 use crate::export::SnapshotView;
@@ -90,7 +91,16 @@ impl Network for Transport {
         let host = self.host.clone();
         let (cluster_id, from) = (self.cluster_id, self.member_id);
         self.rt.spawn(async move {
-            let ok = match client::send_snapshot(url, cluster_id, from, m, view).await {
+            let ok = match client::send_snapshot(
+                url,
+                cluster_id,
+                from,
+                m,
+                view,
+                &host.shared.cfg.peer_tls,
+            )
+            .await
+            {
                 Ok(()) => true,
                 Err(e) => {
                     eprintln!("oxcd: sending a snapshot to {to:x} failed: {e}");

@@ -17,25 +17,47 @@ pub struct PeerService {
 }
 
 impl PeerService {
-    /// Why a peer's request is refused, if it is.
+    /// Why a peer's request is refused, if it is: another cluster, a
+    /// member removed, or a sender that is not a member.
     fn refuse(&self, cluster_id: u64, from: u64) -> Option<Status> {
         if cluster_id != self.host.shared.cluster_id {
             return Some(Status::failed_precondition("cluster ID mismatch"));
         }
-        let removed = self
+        let member = self
             .host
             .shared
-            .removed
-            .lock()
-            .map(|r| r.contains(&from))
+            .members
+            .read()
+            .map(|m| m.iter().any(|m| m.id == from))
             .unwrap_or(false);
-        if removed {
+        if !member && !self.is_removed(from) {
+            return Some(Status::permission_denied(format!(
+                "{from:x} is not a member of this cluster"
+            )));
+        }
+        if self.is_removed(from) {
             return Some(Status::failed_precondition(
                 "the member has been permanently removed from the cluster",
             ));
         }
         None
     }
+
+    fn is_removed(&self, id: u64) -> bool {
+        self.host
+            .shared
+            .removed
+            .lock()
+            .map(|r| r.contains(&id))
+            .unwrap_or(false)
+    }
+}
+
+/// Decodes a raft message from a peer, bounded first (see [`super::wire`]).
+fn decode(b: &[u8]) -> Result<Message, Box<Status>> {
+    let bad = |e: String| Box::new(Status::invalid_argument(format!("bad raft message: {e}")));
+    super::wire::check_message(b).map_err(bad)?;
+    Message::parse_from_bytes(b).map_err(|e| bad(e.to_string()))
 }
 
 #[tonic::async_trait]
@@ -51,8 +73,7 @@ impl Peer for PeerService {
                 active = Some(Active::new(&self.host.shared, batch.from));
             }
             for b in batch.msgs {
-                let m = Message::parse_from_bytes(&b)
-                    .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
+                let m = decode(&b).map_err(|e| *e)?;
                 if m.from != batch.from || m.to != self.host.shared.member_id {
                     return Err(Status::invalid_argument("raft message for another member"));
                 }
@@ -85,8 +106,15 @@ impl Peer for PeerService {
         if let Some(e) = self.refuse(first.cluster_id, first.from) {
             return Err(e);
         }
-        let msg = Message::parse_from_bytes(&first.msg)
-            .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
+        let msg = decode(&first.msg).map_err(|e| *e)?;
+        if msg.from != first.from
+            || msg.to != self.host.shared.member_id
+            || msg.get_msg_type() != MessageType::MsgSnapshot
+        {
+            return Err(Status::invalid_argument(
+                "snapshot message for another member",
+            ));
+        }
         let md = msg.get_snapshot().get_metadata();
         let dir = self.host.shared.cfg.data_dir.join("member").join("snap");
         let path = dir.join(format!("{:016x}-{:016x}.snap.db", md.term, md.index));
@@ -182,6 +210,7 @@ impl Drop for Active {
 pub async fn serve(
     host: Host,
     listener: tokio::net::TcpListener,
+    security: crate::net::Security,
     forwarded: tonic::service::Routes,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
@@ -195,6 +224,6 @@ pub async fn serve(
             PeerServer::new(PeerService { host })
                 .max_decoding_message_size(MAX_MESSAGE + 1024 * 1024),
         )
-        .serve_with_incoming_shutdown(crate::net::nodelay(listener), shutdown)
+        .serve_with_incoming_shutdown(crate::net::incoming(listener, security), shutdown)
         .await
 }
