@@ -15,9 +15,9 @@ pub const MEMBERS_REMOVED: TableDefinition<u64, ()> = TableDefinition::new("memb
 /// (member ID, alarm type) → unit
 pub const ALARM: TableDefinition<(u64, i32), ()> = TableDefinition::new("alarm");
 
-/// (etcd bucket, key) → value: the `auth`, `authUsers` and `authRoles`
-/// records of an imported etcd data dir, carried unchanged into snapshots
-/// (oxcd does not enforce auth yet)
+/// (etcd bucket, key) → value: the auth store (`auth/authEnabled`,
+/// `auth/authRevision`, `authUsers/<name>`, `authRoles/<name>`) in etcd's
+/// own encoding, so that snapshots carry it both ways unchanged
 pub const ETCD_AUTH: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("etcd_auth");
 
 pub const META_CONSISTENT_INDEX: &str = "consistent_index";

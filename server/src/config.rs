@@ -2,6 +2,7 @@
 //! variable, validated the way etcd validates them, and the member and
 //! cluster IDs derived exactly as etcd derives them.
 
+use crate::auth::TokenConfig;
 use crate::tls::TlsInfo;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
@@ -149,6 +150,15 @@ pub struct Flags {
     /// Skip verification of SAN field in client certificate for peer connections.
     #[arg(long, env = "ETCD_EXPERIMENTAL_PEER_SKIP_CLIENT_SAN_VERIFICATION", require_equals = true, num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub experimental_peer_skip_client_san_verification: Option<bool>,
+    /// Specify auth token specific options ('simple' or 'jwt,pub-key=…,priv-key=…,sign-method=…,ttl=…').
+    #[arg(long, env = "ETCD_AUTH_TOKEN", default_value = "simple")]
+    pub auth_token: String,
+    /// The lifetime in seconds of the auth token.
+    #[arg(long, env = "ETCD_AUTH_TOKEN_TTL", default_value_t = 300)]
+    pub auth_token_ttl: u64,
+    /// Specify bcrypt algorithm cost factor for auth password hashing.
+    #[arg(long, env = "ETCD_BCRYPT_COST", default_value_t = 10)]
+    pub bcrypt_cost: u32,
     /// Currently only 'zap' is supported (accepted for compatibility).
     #[arg(long, env = "ETCD_LOGGER", default_value = "zap")]
     pub logger: String,
@@ -198,6 +208,9 @@ pub struct Config {
     pub auto_tls: bool,
     pub peer_auto_tls: bool,
     pub self_signed_cert_validity: u32,
+    /// how tokens are issued (`--auth-token`, `--auth-token-ttl`)
+    pub auth_token: TokenConfig,
+    pub bcrypt_cost: u32,
 }
 
 const DEFAULT_QUOTA: u64 = 2 * 1024 * 1024 * 1024;
@@ -418,6 +431,13 @@ impl Config {
         let ids: Vec<u64> = initial_members.iter().map(|m| m.id).collect();
         let (client_tls, peer_tls, auto_tls, peer_auto_tls) =
             tls_sides(&f, &listen_client_urls, &listen_peer_urls)?;
+        if !(4..=31).contains(&f.bcrypt_cost) {
+            return Err(format!(
+                "invalid bcrypt-cost: {} (must be between 4 and 31)",
+                f.bcrypt_cost
+            ));
+        }
+        let auth_token = TokenConfig::parse(&f.auth_token, f.auth_token_ttl)?;
         Ok(Config {
             data_dir: f
                 .data_dir
@@ -449,6 +469,8 @@ impl Config {
             auto_tls,
             peer_auto_tls,
             self_signed_cert_validity: f.self_signed_cert_validity,
+            auth_token,
+            bcrypt_cost: f.bcrypt_cost,
             name: f.name,
         })
     }

@@ -1,13 +1,12 @@
 //! Starting oxcd on a data dir in etcd 3.5's layout — restored by
 //! `snapshot restore`, or left by a stopped etcd. Its bbolt database is
 //! imported into oxcd's own store once (revisions, leases, alarms,
-//! membership and the member/cluster IDs kept; users and roles carried
-//! into oxcd's snapshots unchanged); etcd's files are only read, never
-//! changed.
+//! membership, the member/cluster IDs, users, roles and whether auth is on
+//! kept); etcd's files are only read, never changed.
 //!
-//! Refused, with a clear error: a corrupt database or WAL, committed WAL
-//! entries the database does not hold yet (etcd would replay them; we do
-//! not read etcd's request encoding), and an etcd with auth enabled.
+//! Refused, with a clear error: a corrupt database or WAL, and committed
+//! WAL entries the database does not hold yet (etcd would replay them; we
+//! do not read etcd's request encoding).
 
 use crate::backend::*;
 use crate::mvcc::Loader;
@@ -122,15 +121,6 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
             meta.consistent_index
         ));
     }
-    if let Some(auth) = r.bucket(schema::AUTH).map_err(bad_db)? {
-        if auth.get(schema::AUTH_ENABLED).map_err(bad_db)? == Some(&[1u8][..]) {
-            return Err(
-                "this etcd data dir has authentication enabled, which oxcd does not support yet"
-                    .into(),
-            );
-        }
-    }
-
     let tmp = db_path.with_extension("redb.importing");
     let _ = fs::remove_file(&tmp);
     let se = |e: redb::Error| format!("store {}: {e}", tmp.display());
@@ -219,7 +209,8 @@ fn fill(
     })?;
     // etcd finishes a scheduled compaction when it boots; so do we (reads
     // below it are refused; its records go at the next compaction)
-    // users and roles are carried along (auth is off: checked above)
+    // users, roles and whether auth is on: oxcd's auth store is kept in
+    // etcd's encoding
     for (bucket, name) in [
         (schema::AUTH, "auth"),
         (schema::AUTH_USERS, "authUsers"),

@@ -50,6 +50,11 @@ impl Lessor {
         self.leases.remove(&id).map(|l| l.keys)
     }
 
+    /// The keys attached to a lease (none for an unknown one).
+    pub fn keys(&self, id: i64) -> impl Iterator<Item = &Vec<u8>> {
+        self.leases.get(&id).into_iter().flat_map(|l| l.keys.iter())
+    }
+
     pub fn attach(&mut self, id: i64, key: &[u8]) {
         if let Some(l) = self.leases.get_mut(&id) {
             l.keys.insert(key.to_vec());

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod consensus;

@@ -4,6 +4,7 @@
 //! transfer, defragment — each waiting at most etcd's request timeout.
 
 use crate::apply::{Applied, InternalRequest, Op};
+use crate::auth::AuthHeader;
 use crate::consensus::{NodeMsg, NodeSender};
 use crate::error::{EtcdError, Result};
 use crate::shared::{request_timeout, Shared};
@@ -38,21 +39,38 @@ impl Server {
         }
     }
 
-    /// Replicates one request; resolves once it is committed and applied here.
+    /// Replicates one request of the member's own (no sender to check);
+    /// resolves once it is committed and applied here.
     pub async fn propose(&self, op: Op) -> Result<Applied> {
-        self.propose_with(op, false).await
+        self.propose_with(op, None, false).await
+    }
+
+    /// Replicates a client's request: `sender`'s permissions are checked
+    /// when it is applied.
+    pub async fn propose_by(&self, op: Op, sender: AuthHeader) -> Result<Applied> {
+        self.propose_with(op, Some(sender), false).await
     }
 
     /// Proposes only while this member leads (etcd's lessor acts only on
     /// the leader): a deposed leader's decision is never queued.
     pub async fn propose_as_leader(&self, op: Op) -> Result<Applied> {
-        self.propose_with(op, true).await
+        self.propose_with(op, None, true).await
     }
 
-    async fn propose_with(&self, op: Op, leader_only: bool) -> Result<Applied> {
+    async fn propose_with(
+        &self,
+        op: Op,
+        auth: Option<AuthHeader>,
+        leader_only: bool,
+    ) -> Result<Applied> {
         let (done, rx) = oneshot::channel();
         let id = self.next_req_id();
-        let data = InternalRequest { op: Some(op), id }.encode_to_vec();
+        let data = InternalRequest {
+            op: Some(op),
+            id,
+            auth,
+        }
+        .encode_to_vec();
         self.node.send(NodeMsg::Propose {
             id,
             data,

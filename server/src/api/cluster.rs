@@ -129,6 +129,11 @@ impl Cluster for Api {
         &self,
         req: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        // membership changes are for admins (a member forwarding a
+        // promotion checked its client already)
+        if !self.peer {
+            self.admin(&req)?;
+        }
         let r = req.into_inner();
         let urls = check_urls(&r.peer_ur_ls)?;
         let members = self.srv.members_sorted();
@@ -176,6 +181,11 @@ impl Cluster for Api {
         &self,
         req: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        // membership changes are for admins (a member forwarding a
+        // promotion checked its client already)
+        if !self.peer {
+            self.admin(&req)?;
+        }
         let id = req.into_inner().id;
         self.find(id)?;
         may_remove(&self.srv, &self.srv.members_sorted(), id)?;
@@ -192,6 +202,11 @@ impl Cluster for Api {
         &self,
         req: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        // membership changes are for admins (a member forwarding a
+        // promotion checked its client already)
+        if !self.peer {
+            self.admin(&req)?;
+        }
         let r = req.into_inner();
         if r.peer_ur_ls.is_empty() {
             return Err(EtcdError::BadRequest("member update needs peer URLs".into()).into());
@@ -236,6 +251,11 @@ impl Cluster for Api {
         &self,
         req: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        // membership changes are for admins (a member forwarding a
+        // promotion checked its client already)
+        if !self.peer {
+            self.admin(&req)?;
+        }
         let r = req.into_inner();
         let m = self.find(r.id)?;
         if !m.is_learner {

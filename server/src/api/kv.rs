@@ -4,6 +4,7 @@
 use super::{check_size, no_space, Api};
 use crate::apply::{self, Applied, Op};
 use crate::error::EtcdError;
+use oxcd_proto::authpb::permission::Type as PermType;
 use oxcd_proto::etcdserverpb::kv_server::Kv;
 use oxcd_proto::etcdserverpb::{
     request_op, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
@@ -112,6 +113,7 @@ use crate::mvcc::in_range;
 #[tonic::async_trait]
 impl Kv for Api {
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let sender = self.sender(&req)?;
         let r = req.into_inner();
         if r.key.is_empty() {
             return Err(EtcdError::EmptyKey.into());
@@ -119,19 +121,23 @@ impl Kv for Api {
         if !r.serializable && !self.srv.sole_voter() {
             self.srv.linearize().await?;
         }
-        let mut resp = self
-            .srv
-            .read(|st, kv| apply::range(&st.store, kv, &r, st.store.current_rev))?;
+        // checked on the state the read sees
+        let mut resp = self.srv.read(|st, kv| {
+            st.auth
+                .check(&sender, &r.key, &r.range_end, PermType::Read)?;
+            apply::range(&st.store, kv, &r, st.store.current_rev)
+        })?;
         self.srv.fill(&mut resp.header);
         Ok(Response::new(resp))
     }
 
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let sender = self.sender(&req)?;
         let r = req.into_inner();
         check_size(&self.srv, &r)?;
         check_put(&r)?;
         no_space(&self.srv).await?;
-        match self.srv.propose(Op::Put(r)).await? {
+        match self.srv.propose_by(Op::Put(r), sender).await? {
             Applied::Put(mut p) => {
                 self.srv.fill(&mut p.header);
                 Ok(Response::new(p))
@@ -146,12 +152,13 @@ impl Kv for Api {
         &self,
         req: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let sender = self.sender(&req)?;
         let r = req.into_inner();
         check_size(&self.srv, &r)?;
         if r.key.is_empty() {
             return Err(EtcdError::EmptyKey.into());
         }
-        match self.srv.propose(Op::DeleteRange(r)).await? {
+        match self.srv.propose_by(Op::DeleteRange(r), sender).await? {
             Applied::DeleteRange(mut d) => {
                 self.srv.fill(&mut d.header);
                 Ok(Response::new(d))
@@ -163,6 +170,7 @@ impl Kv for Api {
     }
 
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let sender = self.sender(&req)?;
         let r = req.into_inner();
         check_size(&self.srv, &r)?;
         check_txn(&r, self.srv.cfg.max_txn_ops, 0)?;
@@ -170,10 +178,13 @@ impl Kv for Api {
             if !self.srv.sole_voter() {
                 self.srv.linearize().await?;
             }
-            self.srv.read(|st, kv| apply::read_only_txn(st, kv, &r))?
+            self.srv.read(|st, kv| {
+                apply::check_txn(&st.auth, &sender, &r)?;
+                apply::read_only_txn(st, kv, &r)
+            })?
         } else {
             no_space(&self.srv).await?;
-            match self.srv.propose(Op::Txn(r)).await? {
+            match self.srv.propose_by(Op::Txn(r), sender).await? {
                 Applied::Txn(t) => t,
                 other => {
                     return Err(Status::internal(format!(
@@ -190,8 +201,9 @@ impl Kv for Api {
         &self,
         req: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
+        let sender = self.sender(&req)?;
         let r = req.into_inner();
-        match self.srv.propose(Op::Compaction(r)).await? {
+        match self.srv.propose_by(Op::Compaction(r), sender).await? {
             Applied::Compaction(mut c) => {
                 self.srv.fill(&mut c.header);
                 Ok(Response::new(c))

@@ -4,8 +4,10 @@
 
 use super::{no_space, Api};
 use crate::apply::{Applied, Op};
+use crate::auth::AuthHeader;
 use crate::error::EtcdError;
 use crate::lease::MAX_TTL;
+use oxcd_proto::authpb::permission::Type as PermType;
 use oxcd_proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd_proto::etcdserverpb::lease_server::Lease;
 use oxcd_proto::etcdserverpb::*;
@@ -20,6 +22,7 @@ impl Lease for Api {
         &self,
         req: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let sender = self.sender(&req)?;
         let mut r = req.into_inner();
         if r.ttl > MAX_TTL {
             return Err(EtcdError::LeaseTtlTooLarge.into());
@@ -28,7 +31,7 @@ impl Lease for Api {
         if r.id == 0 {
             r.id = self.srv.next_lease_id();
         }
-        match self.srv.propose(Op::LeaseGrant(r)).await? {
+        match self.srv.propose_by(Op::LeaseGrant(r), sender).await? {
             Applied::LeaseGrant(mut g) => {
                 self.srv.fill(&mut g.header);
                 Ok(Response::new(g))
@@ -43,7 +46,14 @@ impl Lease for Api {
         &self,
         req: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
-        match self.srv.propose(Op::LeaseRevoke(req.into_inner())).await? {
+        // every attached key must be writable by the sender: checked when
+        // the revoke is applied
+        let sender = self.sender(&req)?;
+        match self
+            .srv
+            .propose_by(Op::LeaseRevoke(req.into_inner()), sender)
+            .await?
+        {
             Applied::LeaseRevoke(mut g) => {
                 self.srv.fill(&mut g.header);
                 Ok(Response::new(g))
@@ -108,7 +118,24 @@ impl Lease for Api {
         &self,
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let sender = if self.peer {
+            AuthHeader::default()
+        } else {
+            self.sender(&req)?
+        };
         let r = req.into_inner();
+        if r.keys && !self.peer {
+            // listing the keys reads them (checked here, before a follower
+            // forwards the question)
+            let st = self
+                .srv
+                .state
+                .read()
+                .map_err(|_| Status::internal("state lock poisoned"))?;
+            for k in st.lessor.keys(r.id) {
+                st.auth.check(&sender, k, &[], PermType::Read)?;
+            }
+        }
         if self.peer && !self.srv.is_leader() {
             return Err(EtcdError::NotLeader.into());
         }

@@ -2,6 +2,7 @@
 
 use super::Api;
 use crate::apply::{Applied, Op};
+use crate::auth::AuthHeader;
 use crate::error::EtcdError;
 use oxcd_proto::etcdserverpb::maintenance_server::Maintenance;
 use oxcd_proto::etcdserverpb::*;
@@ -17,6 +18,14 @@ const SNAPSHOT_CHUNK: usize = 32 * 1024;
 #[tonic::async_trait]
 impl Maintenance for Api {
     async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        // listing is open to anyone (as etcd); raising or disarming an
+        // alarm is for admins (etcd does not check: oxcd is stricter)
+        let get = req.get_ref().action() == alarm_request::AlarmAction::Get;
+        let sender = if get {
+            AuthHeader::default()
+        } else {
+            self.admin(&req)?
+        };
         let r = req.into_inner();
         let mut resp = if r.action() == alarm_request::AlarmAction::Get {
             let st = self
@@ -33,7 +42,7 @@ impl Maintenance for Api {
                     .collect(),
             }
         } else {
-            match self.srv.propose(Op::Alarm(r)).await? {
+            match self.srv.propose_by(Op::Alarm(r), sender).await? {
                 Applied::Alarm(a) => a,
                 other => {
                     return Err(Status::internal(format!(
@@ -80,15 +89,17 @@ impl Maintenance for Api {
 
     async fn defragment(
         &self,
-        _: Request<DefragmentRequest>,
+        req: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
+        self.maintenance_admin(&req)?;
         self.srv.defragment().await?;
         Ok(Response::new(DefragmentResponse {
             header: Some(self.srv.header(self.srv.current_rev())),
         }))
     }
 
-    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+    async fn hash(&self, req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        self.maintenance_admin(&req)?;
         Err(EtcdError::Unsupported("hash").into())
     }
 
@@ -96,6 +107,7 @@ impl Maintenance for Api {
         &self,
         req: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
+        self.maintenance_admin(&req)?;
         let rev = req.into_inner().revision;
         let (hash, current, compact_revision) =
             self.srv.read(|st, kv| st.store.hash_kv(kv, rev))?;
@@ -110,8 +122,9 @@ impl Maintenance for Api {
 
     async fn snapshot(
         &self,
-        _: Request<SnapshotRequest>,
+        req: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        self.maintenance_admin(&req)?;
         let srv = self.srv.clone();
         let mut file = tokio::task::spawn_blocking(move || srv.export_snapshot())
             .await
@@ -158,7 +171,7 @@ impl Maintenance for Api {
         &self,
         req: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        let target = req.into_inner().target_id;
+        let target = req.get_ref().target_id;
         let srv = &self.srv;
         if !srv.is_leader() {
             return Err(EtcdError::NotLeader.into());
@@ -171,6 +184,10 @@ impl Maintenance for Api {
             return Err(EtcdError::BadLeaderTransferee.into());
         }
         if target != srv.member_id {
+            // as etcd, the checks above come first and a move to the
+            // leader itself is a no-op for anyone; a real move is for
+            // admins (etcd does not check: oxcd is stricter)
+            self.maintenance_admin(&req)?;
             srv.transfer_leader(target)?;
             // etcd waits for the transfer, up to its request timeout
             let deadline = tokio::time::Instant::now() + crate::shared::request_timeout(&srv.cfg);

@@ -9,6 +9,7 @@ mod maintenance;
 mod watch;
 
 use crate::apply::{Applied, Op};
+use crate::auth::AuthHeader;
 use crate::error::EtcdError;
 use crate::node::Server;
 use oxcd_proto::etcdserverpb::{
@@ -25,6 +26,69 @@ pub struct Api {
     /// serving the peer port: requests forwarded by another member are
     /// answered here, never forwarded again
     pub peer: bool,
+}
+
+impl Api {
+    /// Who sent `req` (etcd's AuthInfoFromCtx): the user of its `token`
+    /// metadata, else the common name of its verified client certificate,
+    /// else nobody (refused once auth is on). A token this member does
+    /// not know is refused.
+    pub(crate) fn sender<T>(&self, req: &tonic::Request<T>) -> Result<AuthHeader, EtcdError> {
+        let st = self
+            .srv
+            .state
+            .read()
+            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
+        let a = &st.auth;
+        if !a.enabled {
+            return Ok(AuthHeader::default());
+        }
+        if let Some(t) = req.metadata().get("token") {
+            let t = t.to_str().map_err(|_| EtcdError::InvalidAuthToken)?;
+            let (username, revision) = a.tokens.info(t).ok_or(EtcdError::InvalidAuthToken)?;
+            return Ok(AuthHeader {
+                username,
+                revision: revision.unwrap_or(a.revision),
+            });
+        }
+        let cn = req
+            .extensions()
+            .get::<crate::net::ConnInfo>()
+            .and_then(|c| c.certs.as_ref())
+            .and_then(|c| c.first())
+            .and_then(|leaf| crate::tls::common_name(leaf.as_ref()));
+        Ok(match cn {
+            Some(username) if !username.is_empty() => AuthHeader {
+                username,
+                revision: a.revision,
+            },
+            _ => AuthHeader::default(),
+        })
+    }
+
+    /// The sender, who must be an admin (hold the root role) once auth is
+    /// on: etcd's membership-operation check.
+    pub(crate) fn admin<T>(&self, req: &tonic::Request<T>) -> Result<AuthHeader, EtcdError> {
+        let h = self.sender(req)?;
+        self.srv
+            .state
+            .read()
+            .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?
+            .auth
+            .check_admin(&h)?;
+        Ok(h)
+    }
+
+    /// The maintenance services' admin check, answered with the errors
+    /// etcd's maintenance layer gives (`auth: …`, gRPC code Unknown).
+    pub(crate) fn maintenance_admin<T>(&self, req: &tonic::Request<T>) -> Result<(), EtcdError> {
+        match self.admin(req) {
+            Ok(_) => Ok(()),
+            Err(EtcdError::UserEmpty) => Err(EtcdError::AuthUnmapped("user name is empty")),
+            Err(EtcdError::PermissionDenied) => Err(EtcdError::AuthUnmapped("permission denied")),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// etcd's `--max-request-bytes` check on what a request would log.

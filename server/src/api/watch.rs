@@ -1,9 +1,11 @@
 //! The Watch service: one bidirectional stream carries many watchers.
 
 use super::Api;
+use crate::auth::AuthHeader;
 use crate::error::EtcdError;
 use crate::node::Server;
 use crate::watch::{Outbox, Watcher, MAX_EVENTS_PER_RESPONSE};
+use oxcd_proto::authpb::permission::Type as PermType;
 use oxcd_proto::etcdserverpb::watch_server::Watch;
 use oxcd_proto::etcdserverpb::{
     watch_create_request::FilterType, watch_request::RequestUnion, WatchCreateRequest,
@@ -22,6 +24,8 @@ impl Watch for Api {
         &self,
         req: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        // the stream's credentials, checked against each watch's range
+        let sender = self.sender(&req)?;
         let mut inbound = req.into_inner();
         let (out, rx) = tokio::sync::mpsc::unbounded_channel();
         let srv = self.srv.clone();
@@ -33,7 +37,7 @@ impl Watch for Api {
                     Some(RequestUnion::CreateRequest(c)) => {
                         let id = if c.watch_id != 0 { c.watch_id } else { next_id };
                         next_id = next_id.max(id + 1);
-                        if let Err(e) = create(&srv, stream, id, c, &out) {
+                        if let Err(e) = create(&srv, stream, id, c, &out, &sender) {
                             let _ = out.send(Err(e.into()));
                         }
                     }
@@ -73,6 +77,7 @@ fn create(
     id: i64,
     c: WatchCreateRequest,
     out: &Outbox,
+    sender: &AuthHeader,
 ) -> Result<(), EtcdError> {
     let w = Watcher {
         id,
@@ -86,6 +91,25 @@ fn create(
     srv.read(|st, kv| {
         let cur = st.store.current_rev;
         let header = srv.header(cur);
+        if st
+            .auth
+            .check(sender, &w.key, &w.end, PermType::Read)
+            .is_err()
+        {
+            // etcd cancels such a watch at once, with the gRPC error's text
+            let _ =
+                out.send(Ok(WatchResponse {
+                    header: Some(header),
+                    watch_id: id,
+                    created: true,
+                    canceled: true,
+                    cancel_reason:
+                        "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
+                            .into(),
+                    ..Default::default()
+                }));
+            return Ok(());
+        }
         let created = WatchResponse {
             header: Some(header),
             watch_id: id,

@@ -3,6 +3,7 @@
 //! store records of the raft log it applied.
 
 use super::State;
+use crate::auth::{AuthStore, Tokens};
 use crate::backend::*;
 use crate::error::{EtcdError, Result};
 use crate::lease::Lessor;
@@ -22,24 +23,27 @@ pub(crate) fn meta_u64(
 }
 
 /// The store's tables loaded into memory: applied state and members.
-pub fn load_state(db: &Database, compact_rev: u64) -> Result<(State, Vec<Member>)> {
+pub fn load_state(db: &Database, compact_rev: u64, tokens: Tokens) -> Result<(State, Vec<Member>)> {
     let rtxn = db.begin_read()?;
     let kv: ReadOnlyTable<&[u8], &[u8]> = rtxn.open_table(KEY)?;
     let (store, key_leases) = Store::load_with_leases(&kv, compact_rev as i64)?;
-    state_from(&rtxn, store, key_leases)
+    state_from(&rtxn, store, key_leases, tokens)
 }
 
 /// The applied state around an index already built: leases (with their
-/// live keys), alarms, and the members.
+/// live keys), alarms, users and roles (with the `tokens` this member
+/// knows), and the members.
 pub fn state_from(
     rtxn: &redb::ReadTransaction,
     store: Store,
     key_leases: std::collections::HashMap<Vec<u8>, i64>,
+    tokens: Tokens,
 ) -> Result<(State, Vec<Member>)> {
     let mut state = State {
         store,
         lessor: Lessor::default(),
         alarms: Default::default(),
+        auth: AuthStore::load(rtxn, tokens)?,
     };
     for item in rtxn.open_table(LEASE)?.iter()? {
         let (id, ttl) = item?;

@@ -6,26 +6,31 @@
 //! tables: seeding a fresh data dir (`consensus/open.rs`) and installing a
 //! leader's snapshot (`import::install_snapshot`), which replaces them.
 
+mod auth;
 mod kv;
 pub mod load;
 pub mod membership;
 mod reads;
 
+pub use auth::{check_txn, Authenticate, ChangePassword, UserAdd};
 pub use reads::{range, read_only_txn, txn_is_read_only};
 
 use membership::{apply_member_change, write_applied, write_members, AppliedAt, MemberChange};
 
+use crate::auth::{AuthHeader, AuthStore};
 use crate::backend::{u64_bytes, META_COMPACT_REV};
-use crate::backend::{ALARM, KEY, LEASE, META};
+use crate::backend::{ALARM, ETCD_AUTH, KEY, LEASE, META};
 use crate::error::{EtcdError, Result};
 use crate::lease::Lessor;
 use crate::mvcc::{KvTable, Store, WriteCtx};
 use oxcd_proto::etcdserverpb::{
     compare, range_request, request_op, response_op, AlarmMember, AlarmRequest, AlarmResponse,
-    CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, Member,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
-    TxnRequest, TxnResponse,
+    AuthDisableRequest, AuthEnableRequest, AuthRoleAddRequest, AuthRoleDeleteRequest,
+    AuthRoleGrantPermissionRequest, AuthRoleRevokePermissionRequest, AuthUserDeleteRequest,
+    AuthUserGrantRoleRequest, AuthUserRevokeRoleRequest, CompactionRequest, CompactionResponse,
+    Compare, DeleteRangeRequest, DeleteRangeResponse, LeaseGrantRequest, LeaseGrantResponse,
+    LeaseRevokeRequest, LeaseRevokeResponse, Member, PutRequest, PutResponse, RangeRequest,
+    RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 use redb::{ReadableTable, Table, WriteTransaction};
@@ -34,11 +39,18 @@ use std::collections::BTreeSet;
 /// One logged request. Field numbers are part of our WAL format: never reuse.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct InternalRequest {
-    #[prost(oneof = "Op", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(
+        oneof = "Op",
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21"
+    )]
     pub op: Option<Op>,
     /// names the proposer's waiter (0: nobody waits)
     #[prost(uint64, tag = "100")]
     pub id: u64,
+    /// who sent it, for a client's request (checked when applied); none
+    /// for what the members propose themselves (lease expiry, attributes)
+    #[prost(message, optional, tag = "101")]
+    pub auth: Option<AuthHeader>,
 }
 
 #[derive(Clone, PartialEq, prost::Oneof)]
@@ -63,6 +75,30 @@ pub enum Op {
     /// new peer URLs for a member
     #[prost(message, tag = "9")]
     MemberUpdate(Member),
+    #[prost(message, tag = "10")]
+    AuthEnable(AuthEnableRequest),
+    #[prost(message, tag = "11")]
+    AuthDisable(AuthDisableRequest),
+    #[prost(message, tag = "12")]
+    UserAdd(UserAdd),
+    #[prost(message, tag = "13")]
+    UserDelete(AuthUserDeleteRequest),
+    #[prost(message, tag = "14")]
+    UserChangePassword(ChangePassword),
+    #[prost(message, tag = "15")]
+    UserGrantRole(AuthUserGrantRoleRequest),
+    #[prost(message, tag = "16")]
+    UserRevokeRole(AuthUserRevokeRoleRequest),
+    #[prost(message, tag = "17")]
+    RoleAdd(AuthRoleAddRequest),
+    #[prost(message, tag = "18")]
+    RoleDelete(AuthRoleDeleteRequest),
+    #[prost(message, tag = "19")]
+    RoleGrantPermission(AuthRoleGrantPermissionRequest),
+    #[prost(message, tag = "20")]
+    RoleRevokePermission(AuthRoleRevokePermissionRequest),
+    #[prost(message, tag = "21")]
+    Authenticate(Authenticate),
 }
 
 #[derive(Debug)]
@@ -76,6 +112,10 @@ pub enum Applied {
     Alarm(AlarmResponse),
     /// a membership change: the members after it
     Members(Vec<Member>),
+    /// an auth change
+    Auth,
+    /// a log-in: the token issued
+    Token(String),
 }
 
 /// The tables one batch of applies writes to.
@@ -84,6 +124,7 @@ pub struct Tables<'t> {
     pub lease: Table<'t, i64, i64>,
     pub meta: Table<'t, &'static str, &'static [u8]>,
     pub alarm: Table<'t, (u64, i32), ()>,
+    pub auth: auth::AuthTable<'t>,
 }
 
 /// Everything the log's entries change.
@@ -92,6 +133,7 @@ pub struct State {
     pub store: Store,
     pub lessor: Lessor,
     pub alarms: BTreeSet<(u64, i32)>,
+    pub auth: AuthStore,
 }
 
 fn rev_header(revision: i64) -> Option<ResponseHeader> {
@@ -110,14 +152,16 @@ pub struct Batch {
 
 impl State {
     /// Applies logged requests in log order into `txn` and records the
-    /// applied point `at` with them: keys, leases and alarms change this
-    /// state, member changes the member table (`members` gives the current
-    /// one). `None` is an entry with no request. The outer `Err` is a
-    /// storage failure; the inner ones are the requests' own answers.
+    /// applied point `at` with them: keys, leases, alarms and auth change
+    /// this state, member changes the member table (`members` gives the
+    /// current one). `None` is an entry with no request; a client's request
+    /// comes with its sender, whose permissions are checked first. The
+    /// outer `Err` is a storage failure; the inner ones are the requests'
+    /// own answers.
     pub fn apply_batch(
         &mut self,
         txn: &WriteTransaction,
-        ops: Vec<Option<Op>>,
+        ops: Vec<Option<(Op, Option<AuthHeader>)>>,
         members: impl Fn() -> Vec<Member>,
         at: AppliedAt,
     ) -> Result<Batch> {
@@ -128,13 +172,17 @@ impl State {
             lease: txn.open_table(LEASE)?,
             meta: txn.open_table(META)?,
             alarm: txn.open_table(ALARM)?,
+            auth: txn.open_table(ETCD_AUTH)?,
         };
         for op in ops {
             let change = match op {
-                Some(Op::MemberAttrs(m)) => MemberChange::Attributes(m),
-                Some(Op::MemberUpdate(m)) => MemberChange::PeerUrls(m),
-                Some(op) => {
-                    let r = self.apply(&mut t, op);
+                Some((Op::MemberAttrs(m), _)) => MemberChange::Attributes(m),
+                Some((Op::MemberUpdate(m), _)) => MemberChange::PeerUrls(m),
+                Some((op, sender)) => {
+                    let r = match sender.map(|h| self.check_permitted(&op, &h)) {
+                        Some(Err(e)) => Err(e),
+                        _ => self.apply(&mut t, op),
+                    };
                     if let Err(EtcdError::Storage(e)) = &r {
                         return Err(EtcdError::Storage(e.clone()));
                     }
@@ -186,6 +234,7 @@ impl State {
             Op::MemberAttrs(_) | Op::MemberUpdate(_) => {
                 return Err(EtcdError::Storage("membership op reached the store".into()))
             }
+            op => self.auth.apply(&mut t.auth, op)?,
         };
         if ctx.changed() {
             self.store.current_rev = ctx.main();

@@ -6,18 +6,23 @@
 use super::ready::Loop;
 use crate::apply::membership::{apply_conf_change, record_conf_change, AppliedAt};
 use crate::apply::{Applied, InternalRequest, Op};
+use crate::auth::AuthHeader;
 use crate::error::{EtcdError, Fatal, OrFatal};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
 use std::sync::atomic::Ordering;
 
+/// Committed requests waiting to be applied together: the proposer's
+/// waiter ID, the request and its sender.
+type Batch = Vec<(u64, Option<(Op, Option<AuthHeader>)>)>;
+
 /// How long a member that applied its own removal keeps running.
 const REMOVED_STOP_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Loop<'_> {
     pub(super) fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<(), Fatal> {
-        let mut batch: Vec<(u64, Option<Op>)> = Vec::new();
+        let mut batch: Batch = Vec::new();
         let mut last = (0, 0);
         for e in entries {
             let held = e.index <= self.srv.applied_index.load(Ordering::SeqCst);
@@ -32,7 +37,7 @@ impl Loop<'_> {
                     } else {
                         let r = InternalRequest::decode(e.data.as_ref())
                             .or_fatal("decoding a committed entry")?;
-                        batch.push((r.id, r.op));
+                        batch.push((r.id, r.op.map(|op| (op, r.auth))));
                         last = (e.index, e.term);
                     }
                 }
@@ -51,11 +56,11 @@ impl Loop<'_> {
         self.maybe_snapshot()
     }
 
-    fn flush(&mut self, batch: &mut Vec<(u64, Option<Op>)>, last: (u64, u64)) -> Result<(), Fatal> {
+    fn flush(&mut self, batch: &mut Batch, last: (u64, u64)) -> Result<(), Fatal> {
         if batch.is_empty() {
             return Ok(());
         }
-        let (ids, ops): (Vec<u64>, Vec<Option<Op>>) = std::mem::take(batch).into_iter().unzip();
+        let (ids, ops): (Vec<u64>, Vec<_>) = std::mem::take(batch).into_iter().unzip();
         let srv = self.srv;
         let at = AppliedAt {
             index: last.0,

@@ -185,7 +185,12 @@ fn open_store(
     let shown = db_path.display().to_string();
     let se = |e: EtcdError| format!("store {shown}: {e}");
     let (cluster_id, member_id, compact_rev) = bootstrap(&db, cfg, join).map_err(se)?;
-    let (state, members) = load_state(&db, compact_rev).map_err(se)?;
+    let (state, members) = load_state(
+        &db,
+        compact_rev,
+        crate::auth::Tokens::new(cfg.auth_token.clone()),
+    )
+    .map_err(se)?;
     let removed = load_removed(&db).map_err(se)?;
     let applied = read_applied(&db).map_err(se)?;
     Ok(OpenedStore {

@@ -50,9 +50,12 @@ impl Loop<'_> {
         };
         let ci = installed.index;
         let old_rev = st.store.current_rev;
+        // the tokens this member issued stay valid (memory only, as etcd's)
+        let tokens = std::mem::take(&mut st.auth.tokens);
         let (state, members, removed) = (|| -> Result<_> {
             let rtxn = srv.begin_read()?;
-            let (state, members) = state_from(&rtxn, installed.store, installed.key_leases)?;
+            let (state, members) =
+                state_from(&rtxn, installed.store, installed.key_leases, tokens)?;
             Ok((state, members, load_removed(&*srv.store()?)?))
         })()
         .or_fatal("loading an installed snapshot")?;
