@@ -1295,6 +1295,11 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand user; and not __fish_seen_su
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and not __fish_seen_subcommand_from add delete get list passwd grant-role revoke-role" -f -a "passwd" -d 'Changes password of user'
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and not __fish_seen_subcommand_from add delete get list passwd grant-role revoke-role" -f -a "grant-role" -d 'Grants a role to a user'
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and not __fish_seen_subcommand_from add delete get list passwd grant-role revoke-role" -f -a "revoke-role" -d 'Revokes a role from a user'
+complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from add" -l interactive -d 'Read password from stdin instead of interactive terminal' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from add" -l new-user-password -d 'Supply password from the command line flag' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from add" -l no-password -d 'Create a user without password (CN based auth only)' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from add" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from add" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -1351,6 +1356,8 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcom
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from delete" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from delete" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from get" -l detail -d 'Show permissions of roles granted to the user' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from get" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from get" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -1407,6 +1414,8 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcom
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from list" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from list" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from passwd" -l interactive -d 'If true, read password from stdin instead of interactive terminal' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from passwd" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand user; and __fish_seen_subcommand_from passwd" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -1637,6 +1646,10 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcom
 complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from list" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from list" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from grant-permission" -l prefix -d 'grant a prefix permission' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from grant-permission" -l from-key -d 'grant a permission of keys that are greater than or equal to the given key using byte compare' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from grant-permission" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from grant-permission" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -1665,6 +1678,10 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcom
 complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from grant-permission" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from grant-permission" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from grant-permission" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from revoke-permission" -l prefix -d 'revoke a prefix permission' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from revoke-permission" -l from-key -d 'revoke a permission of keys that are greater than or equal to the given key using byte compare' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from revoke-permission" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand role; and __fish_seen_subcommand_from revoke-permission" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"

@@ -16,7 +16,8 @@
 use clap::{Arg, Command, CommandFactory, Parser, Subcommand};
 
 use crate::command::{
-    alarm, compaction, defrag, del, endpoint, get, lease, member, put, snapshot, stubs, txn, watch,
+    alarm, auth, compaction, defrag, del, endpoint, get, lease, member, put, role, snapshot, stubs,
+    txn, user, watch,
 };
 use crate::etcdctl::VERSION;
 use crate::global::GlobalFlags;
@@ -99,13 +100,13 @@ pub enum Cmd {
     Elect,
     /// Enable or disable authentication
     #[command(subcommand, override_usage = "auth <enable or disable>")]
-    Auth(stubs::AuthCmd),
+    Auth(auth::AuthCmd),
     /// User related commands
     #[command(subcommand, override_usage = "user <subcommand>")]
-    User(stubs::UserCmd),
+    User(user::UserCmd),
     /// Role related commands
     #[command(subcommand, override_usage = "role <subcommand>")]
-    Role(stubs::RoleCmd),
+    Role(role::RoleCmd),
     /// commands for checking properties of the etcd cluster
     #[command(subcommand, override_usage = "check <subcommand>")]
     Check(stubs::CheckCmd),

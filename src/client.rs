@@ -22,6 +22,7 @@ use crate::error::{status_text, CtlError, Result};
 use crate::global::ClientConfig;
 
 pub const DEADLINE: &str = "context deadline exceeded";
+const AUTH_NOT_ENABLED: &str = "etcdserver: authentication is not enabled";
 
 pub struct Client {
     channel: Channel,
@@ -198,11 +199,12 @@ impl Client {
                 password: auth.password.clone(),
             };
             let mut ac = AuthClient::new(client.channel.clone());
-            let resp = client
-                .call(ac.authenticate(req))
-                .await
-                .map_err(|e| CtlError::Connection(e.to_string()))?;
-            client.token = MetadataValue::try_from(resp.token.as_str()).ok();
+            match client.call(ac.authenticate(req)).await {
+                Ok(resp) => client.token = MetadataValue::try_from(resp.token.as_str()).ok(),
+                // clientv3 goes on without a token when auth is off
+                Err(CtlError::Rpc(m)) if m == AUTH_NOT_ENABLED => {}
+                Err(e) => return Err(CtlError::Connection(e.to_string())),
+            }
         }
         Ok(client)
     }
@@ -283,6 +285,10 @@ impl Client {
 
     pub fn watch(&self) -> WatchClient<Channel> {
         WatchClient::new(self.channel.clone())
+    }
+
+    pub fn auth(&self) -> AuthClient<Channel> {
+        AuthClient::new(self.channel.clone())
     }
 
     pub fn cluster(&self) -> ClusterClient<Channel> {

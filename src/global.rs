@@ -304,53 +304,34 @@ fn endpoints(g: &GlobalFlags) -> Result<Vec<String>> {
         .collect())
 }
 
-/// `--user name[:password]` / `--password`.
+/// `--user name[:password]` / `--password`: with `--password` the whole
+/// `--user` value is the name; otherwise the first `:` splits it, and a
+/// name alone prompts for the password. As clientv3, nobody logs in
+/// unless both a name and a password are left.
 pub fn auth_cfg(g: &GlobalFlags) -> Result<Option<Auth>> {
     let user = g.user.0.clone();
     if user.is_empty() {
         return Ok(None);
     }
     let password = g.password.0.clone();
-    if !password.is_empty() {
-        return Ok(Some(Auth { user, password }));
-    }
-    match user.split_once(':') {
-        Some((u, p)) => Ok(Some(Auth {
-            user: u.to_string(),
-            password: p.to_string(),
-        })),
-        None => {
-            let password = prompt_password("Password: ").map_err(CtlError::General)?;
-            Ok(Some(Auth { user, password }))
-        }
-    }
-}
-
-/// Reads a password from the terminal without echo (speakeasy's role).
-fn prompt_password(prompt: &str) -> std::result::Result<String, String> {
-    use std::io::BufRead;
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|e| format!("open /dev/tty: {e}"))?;
-    let mut w = &tty;
-    let _ = w.write_all(prompt.as_bytes());
-    let stty = |arg: &str| {
-        if let Ok(f) = tty.try_clone() {
-            let _ = std::process::Command::new("stty")
-                .arg(arg)
-                .stdin(f)
-                .status();
+    let auth = if !password.is_empty() {
+        Auth { user, password }
+    } else {
+        match user.split_once(':') {
+            Some((u, p)) => Auth {
+                user: u.to_string(),
+                password: p.to_string(),
+            },
+            None => {
+                let password = crate::password::ask("Password: ");
+                Auth { user, password }
+            }
         }
     };
-    stty("-echo");
-    let mut line = String::new();
-    let res = std::io::BufReader::new(&tty).read_line(&mut line);
-    stty("echo");
-    let _ = w.write_all(b"\n");
-    res.map_err(|e| e.to_string())?;
-    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    if auth.user.is_empty() || auth.password.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(auth))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod gofmt;
 pub mod gourl;
 pub mod help;
 pub mod parse;
+pub mod password;
 pub mod printer;
 pub mod resolve;
 pub mod tls;

@@ -13,6 +13,7 @@ use crate::global::{self, ClientConfig, Globals};
 use crate::printer::{Printer, Streams};
 
 pub mod alarm;
+pub mod auth;
 pub mod compaction;
 pub mod completion;
 pub mod defrag;
@@ -29,10 +30,12 @@ pub mod member_remove;
 pub mod member_update;
 pub mod move_leader;
 pub mod put;
+pub mod role;
 pub mod snapshot;
 mod snapshot_save;
 pub mod stubs;
 pub mod txn;
+pub mod user;
 pub mod version;
 pub mod watch;
 mod watch_common;
@@ -103,6 +106,22 @@ pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
         ["alarm", "list"] => alarm::list(ctx).await,
         ["alarm", "disarm"] => alarm::disarm(ctx).await,
         ["watch"] => watch::run(ctx).await,
+        ["auth", "enable"] => auth::enable(ctx).await,
+        ["auth", "disable"] => auth::disable(ctx).await,
+        ["auth", "status"] => auth::status(ctx).await,
+        ["user", "add"] => user::add(ctx).await,
+        ["user", "delete"] => user::delete(ctx).await,
+        ["user", "get"] => user::get(ctx).await,
+        ["user", "list"] => user::list(ctx).await,
+        ["user", "passwd"] => user::passwd(ctx).await,
+        ["user", "grant-role"] => user::grant_role(ctx).await,
+        ["user", "revoke-role"] => user::revoke_role(ctx).await,
+        ["role", "add"] => role::add(ctx).await,
+        ["role", "delete"] => role::delete(ctx).await,
+        ["role", "get"] => role::get(ctx).await,
+        ["role", "list"] => role::list(ctx).await,
+        ["role", "grant-permission"] => role::grant_permission(ctx).await,
+        ["role", "revoke-permission"] => role::revoke_permission(ctx).await,
         ["move-leader"] => move_leader::run(ctx).await,
         ["snapshot", "save"] => snapshot_save::save(ctx).await,
         ["snapshot", "status"] => snapshot::status(ctx),

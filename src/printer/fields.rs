@@ -4,9 +4,10 @@ use std::fmt::Write as _;
 
 use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
-    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
-    PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
+    AlarmResponse, AuthRoleGetResponse, AuthRoleListResponse, DeleteRangeResponse,
+    LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse,
+    LeaseTimeToLiveResponse, MemberListResponse, PutResponse, RangeResponse, ResponseHeader,
+    TxnResponse, WatchResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 
@@ -283,6 +284,31 @@ impl Printer for FieldsPrinter {
             "\"Hash\" : {}\n\"Revision\" : {}\n\"Keys\" : {}\n\"Size\" : {}\n",
             s.hash, s.revision, s.total_key, s.total_size
         ));
+        Ok(())
+    }
+    fn auth_change(
+        &self,
+        w: &mut Streams,
+        _message: &str,
+        h: &Option<ResponseHeader>,
+    ) -> Result<()> {
+        let mut o = String::new();
+        hdr(&mut o, h);
+        w.print(&o);
+        Ok(())
+    }
+    fn role_get(&self, w: &mut Streams, _name: &str, r: &AuthRoleGetResponse) -> Result<()> {
+        let mut o = String::new();
+        hdr(&mut o, &r.header);
+        super::auth::fields_perms(&mut o, r);
+        w.print(&o);
+        Ok(())
+    }
+    fn role_list(&self, w: &mut Streams, r: &AuthRoleListResponse) -> Result<()> {
+        let mut o = String::new();
+        hdr(&mut o, &r.header);
+        super::auth::fields_roles(&mut o, r);
+        w.print(&o);
         Ok(())
     }
 }

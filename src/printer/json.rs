@@ -5,11 +5,12 @@
 use base64::Engine as _;
 use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
-    AlarmMember, AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
-    MemberListResponse, MemberRemoveResponse, MemberUpdateResponse, MoveLeaderResponse,
-    PutResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse, TxnResponse,
-    WatchResponse,
+    AlarmMember, AlarmResponse, AuthRoleGetResponse, AuthRoleListResponse, AuthStatusResponse,
+    AuthUserGetResponse, AuthUserListResponse, DeleteRangeResponse, LeaseGrantResponse,
+    LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
+    MemberAddResponse, MemberListResponse, MemberRemoveResponse, MemberUpdateResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse,
+    TxnResponse, WatchResponse,
 };
 
 use super::json_member::{member_add, member_list, member_list_hex, member_remove, member_update};
@@ -314,6 +315,35 @@ impl Printer for JsonPrinter {
     }
     fn snapshot_status(&self, w: &mut Streams, s: &SnapshotStatus) -> Result<()> {
         w.print(&format!("{}\n", snapshot_status(s)));
+        Ok(())
+    }
+    fn auth_change(
+        &self,
+        w: &mut Streams,
+        _message: &str,
+        h: &Option<ResponseHeader>,
+    ) -> Result<()> {
+        w.print(&format!("{}\n", super::auth::json_header_only(h)));
+        Ok(())
+    }
+    fn auth_status(&self, w: &mut Streams, r: &AuthStatusResponse) -> Result<()> {
+        w.print(&format!("{}\n", super::auth::json_status(r)));
+        Ok(())
+    }
+    fn user_get(&self, w: &mut Streams, _name: &str, r: &AuthUserGetResponse) -> Result<()> {
+        w.print(&format!("{}\n", super::auth::json_user_get(r)));
+        Ok(())
+    }
+    fn user_list(&self, w: &mut Streams, r: &AuthUserListResponse) -> Result<()> {
+        w.print(&format!("{}\n", super::auth::json_user_list(r)));
+        Ok(())
+    }
+    fn role_get(&self, w: &mut Streams, _name: &str, r: &AuthRoleGetResponse) -> Result<()> {
+        w.print(&format!("{}\n", super::auth::json_role_get(r)));
+        Ok(())
+    }
+    fn role_list(&self, w: &mut Streams, r: &AuthRoleListResponse) -> Result<()> {
+        w.print(&format!("{}\n", super::auth::json_role_list(r)));
         Ok(())
     }
 }

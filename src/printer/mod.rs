@@ -7,17 +7,19 @@
 use std::io::Write;
 
 use oxcd_proto::etcdserverpb::{
-    AlarmMember, AlarmResponse, AlarmType, DeleteRangeResponse, HashKvResponse, LeaseGrantResponse,
-    LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
-    MemberAddResponse, MemberListResponse, MemberPromoteResponse, MemberRemoveResponse,
-    MemberUpdateResponse, MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader,
-    StatusResponse, TxnResponse, WatchResponse,
+    AlarmMember, AlarmResponse, AlarmType, AuthRoleGetResponse, AuthRoleListResponse,
+    AuthStatusResponse, AuthUserGetResponse, AuthUserListResponse, DeleteRangeResponse,
+    HashKvResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
+    LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse, MemberListResponse,
+    MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, MoveLeaderResponse,
+    PutResponse, RangeResponse, ResponseHeader, StatusResponse, TxnResponse, WatchResponse,
 };
 
 use crate::error::{CtlError, Result};
 
 pub use etcd_format::snapshot::Status as SnapshotStatus;
 
+pub mod auth;
 pub mod fields;
 pub mod json;
 mod json_member;
@@ -186,6 +188,31 @@ pub trait Printer {
     }
     /// `snapshot status` (etcdutl's `DBStatus`).
     fn snapshot_status(&self, _w: &mut Streams, _s: &SnapshotStatus) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    /// A user or role change: `message` is the simple writer's line, the
+    /// others print the (header-only) response.
+    fn auth_change(
+        &self,
+        _w: &mut Streams,
+        _message: &str,
+        _h: &Option<ResponseHeader>,
+    ) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    fn auth_status(&self, _w: &mut Streams, _r: &AuthStatusResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    fn user_get(&self, _w: &mut Streams, _name: &str, _r: &AuthUserGetResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    fn user_list(&self, _w: &mut Streams, _r: &AuthUserListResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    fn role_get(&self, _w: &mut Streams, _name: &str, _r: &AuthRoleGetResponse) -> Result<()> {
+        Err(CtlError::Unsupported(self.name()))
+    }
+    fn role_list(&self, _w: &mut Streams, _r: &AuthRoleListResponse) -> Result<()> {
         Err(CtlError::Unsupported(self.name()))
     }
 }

@@ -10,10 +10,11 @@
 use prost::Message;
 
 use oxcd_proto::etcdserverpb::{
-    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
-    MemberListResponse, MemberRemoveResponse, MemberUpdateResponse, MoveLeaderResponse,
-    PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
+    AlarmResponse, AuthRoleGetResponse, AuthRoleListResponse, AuthStatusResponse,
+    AuthUserGetResponse, AuthUserListResponse, DeleteRangeResponse, LeaseGrantResponse,
+    LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
+    MemberAddResponse, MemberListResponse, MemberRemoveResponse, MemberUpdateResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 
 use super::{Printer, Streams};
@@ -119,6 +120,40 @@ impl Printer for ProtobufPrinter {
         _target: u64,
         r: &MoveLeaderResponse,
     ) -> Result<()> {
+        w.print_bytes(&r.encode_to_vec());
+        Ok(())
+    }
+    fn auth_change(
+        &self,
+        w: &mut Streams,
+        _message: &str,
+        h: &Option<ResponseHeader>,
+    ) -> Result<()> {
+        // every change's response is its header alone: field 1
+        let mut b = Vec::new();
+        if let Some(h) = h {
+            prost::encoding::message::encode(1, h, &mut b);
+        }
+        w.print_bytes(&b);
+        Ok(())
+    }
+    fn auth_status(&self, w: &mut Streams, r: &AuthStatusResponse) -> Result<()> {
+        w.print_bytes(&r.encode_to_vec());
+        Ok(())
+    }
+    fn user_get(&self, w: &mut Streams, _name: &str, r: &AuthUserGetResponse) -> Result<()> {
+        w.print_bytes(&r.encode_to_vec());
+        Ok(())
+    }
+    fn user_list(&self, w: &mut Streams, r: &AuthUserListResponse) -> Result<()> {
+        w.print_bytes(&r.encode_to_vec());
+        Ok(())
+    }
+    fn role_get(&self, w: &mut Streams, _name: &str, r: &AuthRoleGetResponse) -> Result<()> {
+        w.print_bytes(&r.encode_to_vec());
+        Ok(())
+    }
+    fn role_list(&self, w: &mut Streams, r: &AuthRoleListResponse) -> Result<()> {
         w.print_bytes(&r.encode_to_vec());
         Ok(())
     }

@@ -5,10 +5,12 @@ use std::fmt::Write as _;
 
 use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
-    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
-    MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
-    MoveLeaderResponse, PutResponse, RangeResponse, TxnResponse, WatchResponse,
+    AlarmResponse, AuthRoleGetResponse, AuthRoleListResponse, AuthStatusResponse,
+    AuthUserGetResponse, AuthUserListResponse, DeleteRangeResponse, LeaseGrantResponse,
+    LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
+    MemberAddResponse, MemberListResponse, MemberPromoteResponse, MemberRemoveResponse,
+    MemberUpdateResponse, MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader,
+    TxnResponse, WatchResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 
@@ -258,6 +260,35 @@ impl Printer for SimplePrinter {
     fn snapshot_status(&self, w: &mut Streams, s: &SnapshotStatus) -> Result<()> {
         let (_, row) = super::snapshot_status_row(s);
         w.print(&format!("{}\n", row.join(", ")));
+        Ok(())
+    }
+    fn auth_change(
+        &self,
+        w: &mut Streams,
+        message: &str,
+        _h: &Option<ResponseHeader>,
+    ) -> Result<()> {
+        w.print(&format!("{message}\n"));
+        Ok(())
+    }
+    fn auth_status(&self, w: &mut Streams, r: &AuthStatusResponse) -> Result<()> {
+        w.print(&super::auth::simple_status(r));
+        Ok(())
+    }
+    fn user_get(&self, w: &mut Streams, name: &str, r: &AuthUserGetResponse) -> Result<()> {
+        w.print(&super::auth::simple_user_get(name, r));
+        Ok(())
+    }
+    fn user_list(&self, w: &mut Streams, r: &AuthUserListResponse) -> Result<()> {
+        w.print(&super::auth::simple_list(&r.users));
+        Ok(())
+    }
+    fn role_get(&self, w: &mut Streams, name: &str, r: &AuthRoleGetResponse) -> Result<()> {
+        w.print_bytes(&super::auth::simple_role_get(name, r));
+        Ok(())
+    }
+    fn role_list(&self, w: &mut Streams, r: &AuthRoleListResponse) -> Result<()> {
+        w.print(&super::auth::simple_list(&r.roles));
         Ok(())
     }
 }

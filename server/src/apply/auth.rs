@@ -97,9 +97,11 @@ impl AuthStore {
                 }
             }
             Op::AuthDisable(_) => {
+                // as etcd, disabling bumps the revision; enabling does not
                 if self.enabled {
                     self.set_enabled(t, false)?;
                     self.tokens.clear();
+                    self.bump(t)?;
                 }
             }
             Op::UserAdd(r) => {
@@ -211,16 +213,16 @@ impl AuthStore {
                 let perm = r.perm.unwrap_or_default();
                 let role = self.role_mut(&r.name)?;
                 // as etcd: only the first permission on the same key is
-                // compared (an identical one further on is not found), and
-                // permissions stay ordered by key, equal keys as granted
+                // compared (an identical one further on is not found); a
+                // new one is appended and the list sorted by key
                 let first = role.key_permission.partition_point(|p| p.key < perm.key);
                 match role.key_permission.get_mut(first) {
                     Some(p) if p.key == perm.key && p.range_end == perm.range_end => {
                         p.perm_type = perm.perm_type;
                     }
                     _ => {
-                        let at = role.key_permission.partition_point(|p| p.key <= perm.key);
-                        role.key_permission.insert(at, perm);
+                        role.key_permission.push(perm);
+                        go_sort_by_key(&mut role.key_permission);
                     }
                 }
                 let role = role.clone();
@@ -255,6 +257,30 @@ impl AuthStore {
             _ => return Err(EtcdError::Storage("not an auth op".into())),
         }
         Ok(Applied::Auth)
+    }
+}
+
+/// Sorts permissions by key as etcd 3.5.1 does (Go 1.16's `sort.Sort`), so
+/// that permissions on the same key are listed in etcd's order: up to 12
+/// elements that is a shell pass with gap 6, then an insertion sort. Longer
+/// lists are sorted stably (Go's quicksort may order equal keys otherwise).
+fn go_sort_by_key(p: &mut [oxcd_proto::authpb::Permission]) {
+    let n = p.len();
+    if n > 12 {
+        p.sort_by(|a, b| a.key.cmp(&b.key));
+        return;
+    }
+    for i in 6..n {
+        if p[i].key < p[i - 6].key {
+            p.swap(i, i - 6);
+        }
+    }
+    for i in 1..n {
+        let mut j = i;
+        while j > 0 && p[j].key < p[j - 1].key {
+            p.swap(j, j - 1);
+            j -= 1;
+        }
     }
 }
 
