@@ -3,17 +3,17 @@
 //! `fmt.Scanf("%s")` for `--interactive=false`.
 //!
 //! Both read standard input, as etcdctl does (not `/dev/tty`), and the
-//! prompt goes to standard output. Echo is turned off only when standard
-//! input is a terminal (etcdctl always runs `stty`, which complains on
-//! stderr when it is not; oxctl does not repeat that noise).
+//! prompt goes to standard output. Echo is turned off with `stty` around
+//! the prompt, as speakeasy does: on a standard input that is not a
+//! terminal, `stty` complains on stderr, as it does under etcdctl.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 
 fn stty(arg: &str) {
+    let _ = std::io::stdout().flush();
     let _ = std::process::Command::new("stty")
         .arg(arg)
         .stdin(std::process::Stdio::inherit())
-        .stderr(std::process::Stdio::null())
         .status();
 }
 
@@ -33,10 +33,7 @@ pub fn ask(prompt: &str) -> String {
     let mut out = std::io::stdout();
     let _ = out.write_all(prompt.as_bytes());
     let _ = out.flush();
-    let tty = std::io::stdin().is_terminal();
-    if tty {
-        stty("-echo");
-    }
+    stty("-echo");
     let mut line = Vec::new();
     while let Some(b) = byte() {
         if b == b'\n' {
@@ -44,9 +41,7 @@ pub fn ask(prompt: &str) -> String {
         }
         line.push(b);
     }
-    if tty {
-        stty("echo");
-    }
+    stty("echo");
     let _ = out.write_all(b"\n");
     let _ = out.flush();
     if line.last() == Some(&b'\r') {

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use oxcd_proto::etcdserverpb::{watch_request::RequestUnion, WatchCreateRequest, WatchRequest};
+use oxcd_proto::etcdserverpb::{
+    watch_request::RequestUnion, WatchCreateRequest, WatchRequest, WatchResponse,
+};
 use tonic::codegen::tokio_stream;
 
 pub use super::watch_common::WatchArgs;
@@ -104,6 +106,19 @@ async fn watch_loop(
                 Ok(Some(resp)) => resp,
                 Ok(None) | Err(_) => break,
             };
+            if resp.created && resp.canceled && !resp.cancel_reason.is_empty() {
+                // refused (permission denied): clientv3 closes the watch
+                // with the reason and hands over an empty canceled response
+                ctx.w
+                    .eprint(&format!("watch was canceled ({})\n", resp.cancel_reason));
+                let closed = WatchResponse {
+                    canceled: true,
+                    ..WatchResponse::default()
+                };
+                printer.watch(&mut ctx.w, &closed)?;
+                ctx.w.flush();
+                return Err(canceled());
+            }
             if resp.created && !resp.canceled {
                 if req.start_revision == 0 {
                     let rev = resp.header.map_or(0, |h| h.revision);

@@ -7,7 +7,9 @@ use super::json_obj::{go_string, header, kv, Obj};
 use super::EpHashKv;
 
 /// clientv3's `WatchResponse`: untagged fields, the header by value, the
-/// events list always allocated (`[]` when empty).
+/// events list allocated (`[]` when empty) for what the server sent; the
+/// response clientv3 makes itself when the server refuses a watch has no
+/// header and no list (`null`).
 pub fn watch(r: &WatchResponse) -> String {
     let events: Vec<String> = r
         .events
@@ -20,7 +22,11 @@ pub fn watch(r: &WatchResponse) -> String {
                 .finish()
         })
         .collect();
-    let events = format!("[{}]", events.join(","));
+    let events = if r.header.is_none() && r.canceled && r.events.is_empty() {
+        "null".to_string()
+    } else {
+        format!("[{}]", events.join(","))
+    };
     Obj::new()
         .obj("Header", header(&Some(super::header(&r.header))))
         .raw("Events", &events)

@@ -27,10 +27,11 @@
 //!
 //! Layout: this file holds steps, scenarios and the runner; `compare.rs` the
 //! comparison of outcomes; `normalise.rs` the normalisation rules; `kv.rs`,
-//! `maintenance.rs` and `hashkv.rs` the scenarios.
+//! `maintenance.rs`, `hashkv.rs` and `auth.rs` the scenarios.
 //!
 //! Run: `cargo build --workspace --bins && cargo test --test compat`.
 
+mod auth;
 #[path = "../common/mod.rs"]
 mod common;
 mod compare;
