@@ -75,11 +75,20 @@ async fn dial(
     }
 }
 
-/// The connection broke before any gRPC answer (for instance a plaintext
-/// dial to a TLS port). etcd's Go client waits for a usable connection
-/// until the call's deadline, so it reports the deadline.
+/// The connection broke before any gRPC answer: a plaintext dial to a TLS
+/// port (the server's TLS alert reads as a broken HTTP/2 stream), or a
+/// client certificate the server refused after the client's side of a TLS
+/// 1.3 handshake completed (the stream is cancelled). etcd's Go client
+/// waits for a usable connection until the call's deadline, so it reports
+/// the deadline.
 fn connection_failed(s: &tonic::Status) -> bool {
-    s.code() == tonic::Code::Unknown && s.message() == "transport error"
+    match s.code() {
+        tonic::Code::Unknown => {
+            s.message() == "transport error" || s.message().starts_with("h2 protocol error")
+        }
+        tonic::Code::Cancelled => s.message() == "operation was canceled",
+        _ => false,
+    }
 }
 
 impl Client {

@@ -3,7 +3,9 @@
 //! Each test starts a cluster (`cluster.rs`: real etcd 3.5.1 or `oxcd`,
 //! seed flags, free ports, leader moved to `m1`, two setup puts) and runs a
 //! list of client invocations ("steps") that spell their `--endpoints`
-//! themselves: `{EPS}` is all three members, `{EP1}`..`{EP3}` one member.
+//! themselves: `{EPS}` is all three members, `{EP1}`..`{EP3}` one member;
+//! on a TLS cluster `{EPS}` carries the `https://` scheme and `{CA}`,
+//! `{CERT}`, `{KEY}` are the client files (`compat_cluster/tls.rs`).
 //! stdout, stderr (without zap log lines) and the exit code of each step are
 //! compared after normalisation (`compat_cluster/normalise.rs`: the
 //! single-node suite's rules plus C1-C5).
@@ -33,11 +35,13 @@ mod cluster;
 mod compat_normalise;
 #[path = "compat_cluster/normalise.rs"]
 mod normalise;
+#[path = "compat_cluster/tls.rs"]
+mod tls;
 
 use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use cluster::Cluster;
+use cluster::{next_cluster, start, Cluster, How};
 use common::{ClientKind, ServerKind};
 use normalise::Layout;
 
@@ -107,6 +111,11 @@ impl Step {
                 let mut a = a.replace("{EPS}", &c.endpoints());
                 for (i, m) in c.members.iter().enumerate() {
                     a = a.replace(&format!("{{EP{}}}", i + 1), &m.endpoint());
+                }
+                if let Some(t) = &c.tls {
+                    for (name, p) in [("{CA}", &t.ca), ("{CERT}", &t.cert), ("{KEY}", &t.key)] {
+                        a = a.replace(name, &p.display().to_string());
+                    }
                 }
                 a
             })
@@ -293,24 +302,16 @@ fn compare_run(
     }
 }
 
-/// Starts a cluster of `kind`; `down`: a member killed before the steps.
-fn start(kind: ServerKind, down: Option<usize>) -> Cluster {
-    let mut c = Cluster::start(kind);
-    if let Some(i) = down {
-        c.kill(i);
-    }
-    c
-}
-
 /// `etcd_*`: etcdctl and oxctl against one real etcd cluster.
-fn against_etcd(test: &str, down: Option<usize>, steps: Vec<Step>) {
+fn against_etcd(test: &str, how: How, steps: Vec<Step>) {
     if !testkit::bins::etcd_available(test) {
         return;
     }
     let _serial = serial();
     let (mut report, mut summary) = (String::new(), String::new());
-    let mut c = start(ServerKind::Etcd, down);
+    let mut c = start(ServerKind::Etcd, how);
     let reference = reference_run(&mut c, &steps, &mut report);
+    let mut c = next_cluster(c, how);
     let ox = run_steps(&mut c, ClientKind::Oxctl, &steps);
     compare_run(
         &steps,
@@ -327,19 +328,20 @@ fn against_etcd(test: &str, down: Option<usize>, steps: Vec<Step>) {
 
 /// `oxcd_*`: etcdctl and oxctl against an oxcd cluster, compared with
 /// etcdctl against an etcd cluster.
-fn against_oxcd(test: &str, down: Option<usize>, steps: Vec<Step>) {
+fn against_oxcd(test: &str, how: How, steps: Vec<Step>) {
     if !testkit::bins::etcd_available(test) {
         return;
     }
     let _serial = serial();
     let (mut report, mut summary) = (String::new(), String::new());
     let reference = {
-        let mut c = start(ServerKind::Etcd, down);
+        let mut c = start(ServerKind::Etcd, how);
         reference_run(&mut c, &steps, &mut report)
     };
     let result = std::panic::catch_unwind(|| {
-        let mut c = start(ServerKind::Oxcd, down);
+        let mut c = start(ServerKind::Oxcd, how);
         let e = run_steps(&mut c, ClientKind::RealEtcdctl, &steps);
+        let mut c = next_cluster(c, how);
         let o = run_steps(&mut c, ClientKind::Oxctl, &steps);
         (e, o, c.logs())
     });
@@ -516,42 +518,42 @@ fn endpoint_hashkv_steps() -> Vec<Step> {
 
 #[test]
 fn etcd_member_list() {
-    against_etcd("etcd_member_list", None, member_list_steps());
+    against_etcd("etcd_member_list", How::Plain, member_list_steps());
 }
 
 #[test]
 fn etcd_endpoint_status() {
-    against_etcd("etcd_endpoint_status", None, endpoint_status_steps());
+    against_etcd("etcd_endpoint_status", How::Plain, endpoint_status_steps());
 }
 
 #[test]
 fn etcd_endpoint_health() {
-    against_etcd("etcd_endpoint_health", None, endpoint_health_steps());
+    against_etcd("etcd_endpoint_health", How::Plain, endpoint_health_steps());
 }
 
 #[test]
 fn etcd_endpoint_hashkv() {
-    against_etcd("etcd_endpoint_hashkv", None, endpoint_hashkv_steps());
+    against_etcd("etcd_endpoint_hashkv", How::Plain, endpoint_hashkv_steps());
 }
 
 #[test]
 fn oxcd_member_list() {
-    against_oxcd("oxcd_member_list", None, member_list_steps());
+    against_oxcd("oxcd_member_list", How::Plain, member_list_steps());
 }
 
 #[test]
 fn oxcd_endpoint_status() {
-    against_oxcd("oxcd_endpoint_status", None, endpoint_status_steps());
+    against_oxcd("oxcd_endpoint_status", How::Plain, endpoint_status_steps());
 }
 
 #[test]
 fn oxcd_endpoint_health() {
-    against_oxcd("oxcd_endpoint_health", None, endpoint_health_steps());
+    against_oxcd("oxcd_endpoint_health", How::Plain, endpoint_health_steps());
 }
 
 #[test]
 fn oxcd_endpoint_hashkv() {
-    against_oxcd("oxcd_endpoint_hashkv", None, endpoint_hashkv_steps());
+    against_oxcd("oxcd_endpoint_hashkv", How::Plain, endpoint_hashkv_steps());
 }
 
 /// `m3` killed (SIGKILL) after the start: it stays in the member list, its
@@ -581,10 +583,10 @@ fn member_down_steps() -> Vec<Step> {
 
 #[test]
 fn etcd_member_down() {
-    against_etcd("etcd_member_down", Some(2), member_down_steps());
+    against_etcd("etcd_member_down", How::Down(2), member_down_steps());
 }
 
 #[test]
 fn oxcd_member_down() {
-    against_oxcd("oxcd_member_down", Some(2), member_down_steps());
+    against_oxcd("oxcd_member_down", How::Down(2), member_down_steps());
 }

@@ -1,7 +1,11 @@
-//! Client TLS against real etcd 3.5.1: oxctl must match the real etcdctl
-//! byte for byte (stdout, the `Error:` lines of stderr, the exit code).
-//! A throwaway CA, server and client certificate are made with the
-//! `openssl` command for every test.
+//! Client TLS: oxctl must match the real etcdctl byte for byte (stdout,
+//! the `Error:` lines of stderr, the exit code). The server-side tests
+//! (`tls_with_cacert_and_verification_failures`, `tls_client_cert_auth`)
+//! run against real etcd 3.5.1 and then oxcd with the same flags and
+//! expect the same results from both: every case is checked four ways.
+//! A throwaway CA, server and client certificate (RSA) are made with the
+//! `openssl` command for every test; `tests/tls_server.rs` covers the rest
+//! of server TLS with `testkit::pki`.
 
 mod common;
 
@@ -11,7 +15,7 @@ use std::time::Duration;
 use testkit::wait::{start_retrying, StartFailure};
 use testkit::{Flags, Proc};
 
-use common::{ClientKind, ServerKind};
+use common::{same_on, Observed, ServerKind};
 
 /// Fast failure for the error cases (oxctl may fail sooner than etcdctl).
 const FAST: [&str; 2] = ["--dial-timeout=1s", "--command-timeout=2s"];
@@ -142,26 +146,34 @@ impl Pki {
     }
 }
 
-/// A real etcd serving clients over TLS only (`testkit::Proc`: dropping it
-/// kills the process, printing its log tail if the test is failing).
-struct TlsEtcd {
+/// A server (real etcd or oxcd, the same flags) serving clients over TLS
+/// only (`testkit::Proc`: dropping it kills the process, printing its log
+/// tail if the test is failing).
+struct TlsServer {
     port: u16,
     _proc: Proc,
     // Dropped after the process: its data and logs.
     _dir: tempfile::TempDir,
 }
 
-impl TlsEtcd {
+impl TlsServer {
     /// `client_auth`: `--client-cert-auth` with the test CA as trusted CA.
-    fn start(pki: &Pki, client_auth: bool) -> TlsEtcd {
-        start_retrying("TLS etcd", |_| TlsEtcd::try_start(pki, client_auth))
+    fn start(kind: ServerKind, pki: &Pki, client_auth: bool) -> TlsServer {
+        start_retrying(&format!("TLS {}", kind.name()), |_| {
+            TlsServer::try_start(kind, pki, client_auth)
+        })
     }
 
-    fn try_start(pki: &Pki, client_auth: bool) -> Result<TlsEtcd, StartFailure> {
+    fn try_start(
+        kind: ServerKind,
+        pki: &Pki,
+        client_auth: bool,
+    ) -> Result<TlsServer, StartFailure> {
+        let name = kind.name();
         let data = tempfile::Builder::new()
-            .prefix("oxctl-tls-etcd-")
+            .prefix(&format!("oxctl-tls-{name}-"))
             .tempdir()
-            .expect("temp dir for etcd");
+            .expect("temp dir for the server");
         let mut flags = Flags::single("default", &data.path().join("data")).with_extra(&[
             "--cert-file".to_string(),
             pki.path("server.crt"),
@@ -174,13 +186,8 @@ impl TlsEtcd {
             flags = flags.with_extra(&[pki.path("ca.crt")]);
         }
         let port = flags.client_port;
-        let mut proc = Proc::new(
-            "etcd",
-            &testkit::bins::etcd(),
-            flags.args(),
-            Some(data.path()),
-        )
-        .current_dir(data.path());
+        let mut proc = Proc::new(name, &kind.binary(), flags.args(), Some(data.path()))
+            .current_dir(data.path());
         proc.spawn();
         let mut probe = vec![
             format!("--endpoints=https://127.0.0.1:{port}"),
@@ -193,19 +200,19 @@ impl TlsEtcd {
         probe.extend(FAST.iter().map(|s| s.to_string()));
         probe.extend(["get".to_string(), "readiness-probe".to_string()]);
         let every = Duration::from_millis(100);
-        let ready =
-            testkit::wait::poll("etcd over TLS", common::SERVER_READY_TIMEOUT, every, || {
-                if let Some(status) = proc.try_exit() {
-                    return Ok(Err(format!("etcd exited with {status}")));
-                }
-                let out = common::run(&testkit::bins::etcdctl(), None, &probe, None, &[]);
-                if out.code == 0 {
-                    return Ok(Ok(()));
-                }
-                Err("etcd never answered over TLS".to_string())
-            });
+        let what = format!("{name} over TLS");
+        let ready = testkit::wait::poll(&what, common::SERVER_READY_TIMEOUT, every, || {
+            if let Some(status) = proc.try_exit() {
+                return Ok(Err(format!("{name} exited with {status}")));
+            }
+            let out = common::run(&testkit::bins::etcdctl(), None, &probe, None, &[]);
+            if out.code == 0 {
+                return Ok(Ok(()));
+            }
+            Err(format!("{name} never answered over TLS"))
+        });
         match ready.and_then(|r| r) {
-            Ok(()) => Ok(TlsEtcd {
+            Ok(()) => Ok(TlsServer {
                 port,
                 _proc: proc,
                 _dir: data,
@@ -226,32 +233,9 @@ impl TlsEtcd {
     }
 }
 
-/// stdout, the `Error:` lines of stderr and the exit code.
-type Observed = (String, Vec<String>, i32);
-
-fn observe(kind: ClientKind, args: &[String]) -> Observed {
-    let out = common::run(&kind.binary(), None, args, None, &[]);
-    assert!(!out.timed_out, "{} {args:?} timed out", kind.name());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors = stderr
-        .lines()
-        .filter(|l| l.starts_with("Error:"))
-        .map(str::to_string)
-        .collect();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        errors,
-        out.code,
-    )
-}
-
-/// Runs etcdctl, then oxctl, with the same arguments; asserts equal
-/// results and returns them.
+/// [`same_on`] against real etcd (or no server at all).
 fn same(args: &[String]) -> Observed {
-    let want = observe(ClientKind::RealEtcdctl, args);
-    let got = observe(ClientKind::Oxctl, args);
-    assert_eq!(got, want, "oxctl vs etcdctl for {args:?}");
-    want
+    same_on(ServerKind::Etcd, args)
 }
 
 fn args(parts: &[&str]) -> Vec<String> {
@@ -277,66 +261,76 @@ fn tls_with_cacert_and_verification_failures() {
         return;
     }
     let pki = Pki::new();
-    let etcd = TlsEtcd::start(&pki, false);
+    for kind in [ServerKind::Etcd, ServerKind::Oxcd] {
+        cacert_and_verification_failures(kind, &pki);
+    }
+}
+
+/// Server TLS without client certificates, as etcdctl and oxctl see it:
+/// the same results from real etcd and oxcd.
+fn cacert_and_verification_failures(kind: ServerKind, pki: &Pki) {
+    let srv = TlsServer::start(kind, pki, false);
     let ca = pki.flag("cacert", "ca.crt");
+    let same = |a: &[String]| same_on(kind, a);
 
     // https:// endpoint with the CA: put then get.
-    let r = same(&args(&[&etcd.https(), &ca, "put", "k1", "v1"]));
-    assert_eq!(r, ("OK\n".into(), vec![], 0));
-    let r = same(&args(&[&etcd.https(), &ca, "get", "k1"]));
-    assert_eq!(r, ("k1\nv1\n".into(), vec![], 0));
+    let r = same(&args(&[&srv.https(), &ca, "put", "k1", "v1"]));
+    assert_eq!(r, ("OK\n".into(), vec![], 0), "{kind:?}");
+    let r = same(&args(&[&srv.https(), &ca, "get", "k1"]));
+    assert_eq!(r, ("k1\nv1\n".into(), vec![], 0), "{kind:?}");
     // No scheme: --cacert alone turns TLS on; localhost is in the SAN too.
-    let r = same(&args(&[&etcd.bare(), &ca, "get", "k1", "-w", "json"]));
-    assert_eq!(r.2, 0);
-    let localhost = format!("--endpoints=localhost:{}", etcd.port);
-    same(&args(&[&localhost, &ca, "get", "k1"]));
+    let r = same(&args(&[&srv.bare(), &ca, "get", "k1", "-w", "json"]));
+    assert_eq!(r.2, 0, "{kind:?}");
+    let localhost = format!("--endpoints=localhost:{}", srv.port);
+    let r = same(&args(&[&localhost, &ca, "get", "k1"]));
+    assert_eq!(r, ("k1\nv1\n".into(), vec![], 0), "{kind:?}");
 
     // Unknown authority: no CA (system roots), and the wrong CA.
     let fast = args(&FAST);
-    let r = same(&with(with(fast.clone(), &[&etcd.https()]), &["get", "k1"]));
-    assert_eq!(r, deadline_error());
+    let r = same(&with(with(fast.clone(), &[&srv.https()]), &["get", "k1"]));
+    assert_eq!(r, deadline_error(), "{kind:?}");
     let other = pki.flag("cacert", "other-ca.crt");
-    let r = same(&with(fast.clone(), &[&etcd.https(), &other, "get", "k1"]));
-    assert_eq!(r, deadline_error());
+    let r = same(&with(fast.clone(), &[&srv.https(), &other, "get", "k1"]));
+    assert_eq!(r, deadline_error(), "{kind:?}");
     // A bare endpoint without TLS flags is plaintext: fails against TLS,
     // and so does an explicit http:// endpoint even with --cacert.
-    let r = same(&with(fast.clone(), &[&etcd.bare(), "get", "k1"]));
-    assert_eq!(r, deadline_error());
-    let http = format!("--endpoints=http://127.0.0.1:{}", etcd.port);
+    let r = same(&with(fast.clone(), &[&srv.bare(), "get", "k1"]));
+    assert_eq!(r, deadline_error(), "{kind:?}");
+    let http = format!("--endpoints=http://127.0.0.1:{}", srv.port);
     let r = same(&with(fast.clone(), &[&http, &ca, "get", "k1"]));
-    assert_eq!(r, deadline_error());
+    assert_eq!(r, deadline_error(), "{kind:?}");
     // --insecure-transport=false alone: TLS with the system roots.
     let r = same(&with(
         fast.clone(),
-        &[&etcd.bare(), "--insecure-transport=false", "get", "k1"],
+        &[&srv.bare(), "--insecure-transport=false", "get", "k1"],
     ));
-    assert_eq!(r, deadline_error());
+    assert_eq!(r, deadline_error(), "{kind:?}");
 
     // --insecure-skip-tls-verify applies only once a TLS configuration
     // exists: with the https:// scheme alone it still verifies.
     let r = same(&with(
         fast.clone(),
-        &[&etcd.https(), "--insecure-skip-tls-verify", "get", "k1"],
+        &[&srv.https(), "--insecure-skip-tls-verify", "get", "k1"],
     ));
-    assert_eq!(r, deadline_error());
+    assert_eq!(r, deadline_error(), "{kind:?}");
     let r = same(&args(&[
-        &etcd.bare(),
+        &srv.bare(),
         "--insecure-transport=false",
         "--insecure-skip-tls-verify",
         "get",
         "k1",
     ]));
-    assert_eq!(r, ("k1\nv1\n".into(), vec![], 0));
+    assert_eq!(r, ("k1\nv1\n".into(), vec![], 0), "{kind:?}");
     // Skipping verification also accepts a server the given CA rejects.
     let r = same(&args(&[
-        &etcd.https(),
+        &srv.https(),
         &other,
         "--insecure-skip-tls-verify",
         "put",
         "k2",
         "v2",
     ]));
-    assert_eq!(r, ("OK\n".into(), vec![], 0));
+    assert_eq!(r, ("OK\n".into(), vec![], 0), "{kind:?}");
 }
 
 #[test]
@@ -345,19 +339,27 @@ fn tls_client_cert_auth() {
         return;
     }
     let pki = Pki::new();
-    let etcd = TlsEtcd::start(&pki, true);
+    for kind in [ServerKind::Etcd, ServerKind::Oxcd] {
+        client_cert_auth(kind, &pki);
+    }
+}
+
+/// `--client-cert-auth`: the same results from real etcd and oxcd.
+fn client_cert_auth(kind: ServerKind, pki: &Pki) {
+    let srv = TlsServer::start(kind, pki, true);
     let ca = pki.flag("cacert", "ca.crt");
     let cert = pki.flag("cert", "client.crt");
     let key = pki.flag("key", "client.key");
+    let same = |a: &[String]| same_on(kind, a);
 
-    let r = same(&args(&[&etcd.https(), &ca, &cert, &key, "put", "a", "1"]));
-    assert_eq!(r, ("OK\n".into(), vec![], 0));
-    let r = same(&args(&[&etcd.bare(), &ca, &cert, &key, "get", "a"]));
-    assert_eq!(r, ("a\n1\n".into(), vec![], 0));
+    let r = same(&args(&[&srv.https(), &ca, &cert, &key, "put", "a", "1"]));
+    assert_eq!(r, ("OK\n".into(), vec![], 0), "{kind:?}");
+    let r = same(&args(&[&srv.bare(), &ca, &cert, &key, "get", "a"]));
+    assert_eq!(r, ("a\n1\n".into(), vec![], 0), "{kind:?}");
 
     // No client certificate: the server refuses the handshake.
-    let r = same(&with(args(&FAST), &[&etcd.https(), &ca, "get", "a"]));
-    assert_eq!(r, deadline_error());
+    let r = same(&with(args(&FAST), &[&srv.https(), &ca, "get", "a"]));
+    assert_eq!(r, deadline_error(), "{kind:?}");
 }
 
 #[test]

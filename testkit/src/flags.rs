@@ -33,6 +33,9 @@ pub struct Flags {
     pub state: Option<String>,
     /// Client URLs in `https://` (the TLS flags go in `extra`).
     pub https: bool,
+    /// Peer URLs in `https://` (the `--peer-*` TLS flags go in `extra`);
+    /// [`Flags::cluster_on`]'s `--initial-cluster` follows when set there.
+    pub peer_https: bool,
     /// Flags appended after the standard ones.
     pub extra: Vec<String>,
 }
@@ -50,6 +53,7 @@ impl Flags {
             token: None,
             state: None,
             https: false,
+            peer_https: false,
             extra: Vec::new(),
         }
     }
@@ -113,7 +117,32 @@ impl Flags {
     }
 
     pub fn peer_url(&self) -> String {
-        url(self.peer_port)
+        let scheme = if self.peer_https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.peer_port)
+    }
+
+    /// Members of [`Flags::cluster_on`] with `https://` client and peer
+    /// URLs (`--initial-cluster` included); the TLS flags go in `extra`.
+    pub fn tls_cluster_on(
+        ports: &[(u16, u16)],
+        root: &Path,
+        data_suffix: &str,
+        token: &str,
+    ) -> Vec<Flags> {
+        let mut members = Flags::cluster_on(ports, root, data_suffix, token);
+        for f in &mut members {
+            f.https = true;
+            f.peer_https = true;
+        }
+        let ic = members
+            .iter()
+            .map(|f| format!("{}={}", f.name, f.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        for f in &mut members {
+            f.initial_cluster = Some(ic.clone());
+        }
+        members
     }
 
     /// The command line (without the binary).

@@ -164,3 +164,37 @@ pub fn run<S: AsRef<std::ffi::OsStr>>(
     all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
     testkit::run(client_bin, &all, stdin, env)
 }
+
+/// What the TLS suites compare of a client run: stdout, the `Error:` lines
+/// of stderr and the exit code.
+pub type Observed = (String, Vec<String>, i32);
+
+/// Runs `kind` with `args` (no endpoint added) and observes it; a client
+/// killed by the timeout fails the test.
+pub fn observe(kind: ClientKind, args: &[String]) -> Observed {
+    let out = run(&kind.binary(), None, args, None, &[]);
+    assert!(!out.timed_out, "{} {args:?} timed out", kind.name());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors = stderr
+        .lines()
+        .filter(|l| l.starts_with("Error:"))
+        .map(str::to_string)
+        .collect();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        errors,
+        out.code,
+    )
+}
+
+/// Runs etcdctl, then oxctl, with the same arguments against a server of
+/// `server` kind; asserts equal results and returns them.
+pub fn same_on(server: ServerKind, args: &[String]) -> Observed {
+    let want = observe(ClientKind::RealEtcdctl, args);
+    let got = observe(ClientKind::Oxctl, args);
+    assert_eq!(
+        got, want,
+        "oxctl vs etcdctl for {args:?} against {server:?}"
+    );
+    want
+}

@@ -5,6 +5,13 @@
 //! `--initial-cluster m1=…,m2=…,m3=…`, `--initial-cluster-token T` and
 //! `--initial-cluster-state new`.
 //!
+//! TLS ([`Cluster::start_tls`], the seed's deployment): client and peer URLs
+//! in `https://`, `--client-cert-auth --peer-client-cert-auth`, a
+//! `testkit::pki` CA in the cluster's directory as trusted CA on both sides,
+//! a certificate per member (server and peer) and one for the clients; the
+//! harness's own probes pass `--cacert/--cert/--key`.
+//! [`Cluster::start_foreign_m3`] gives `m3` a certificate from another CA.
+//!
 //! Stable layout: member IDs are derived from the peer URLs and the token
 //! (etcd's `computeMemberID`), and etcd lists members in ID order. The
 //! harness picks the token so that `ID(m1) < ID(m2) < ID(m3)` and every ID
@@ -16,9 +23,10 @@
 //! runs. [`Cluster::leader_term`] lets the runner detect a re-election during
 //! a run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use testkit::pki::{Ca, Leaf};
 use testkit::wait::{start_retrying, StartFailure};
 use testkit::{Flags, Proc};
 
@@ -39,6 +47,8 @@ pub struct Member {
     pub id: u64,
     pub client_port: u16,
     pub peer_port: u16,
+    /// `http` or `https` (client and peer URLs alike).
+    pub scheme: &'static str,
     /// Not started once [`Cluster::kill`]ed.
     proc: Proc,
 }
@@ -48,12 +58,63 @@ impl Member {
     pub fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.client_port)
     }
+
+    /// The client URL, with its scheme.
+    pub fn client_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.endpoint())
+    }
+
+    /// The peer URL, with its scheme.
+    pub fn peer_url(&self) -> String {
+        format!("{}://127.0.0.1:{}", self.scheme, self.peer_port)
+    }
+}
+
+/// How the members are secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    Plain,
+    /// The seed's deployment: https client and peer URLs, client and peer
+    /// certificate auth, one CA.
+    Tls,
+    /// [`Security::Tls`], but `m3`'s certificate (server and peer) comes
+    /// from a second CA; it still trusts the first one.
+    TlsForeignM3,
+}
+
+/// A TLS cluster's client files, in the cluster's directory.
+pub struct Tls {
+    /// The CA that signed every certificate (but `m3`'s in
+    /// [`Security::TlsForeignM3`]: `other_ca`).
+    pub ca: PathBuf,
+    pub other_ca: PathBuf,
+    /// The clients' certificate and key (CN `client`).
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Tls {
+    /// `--cacert=… --cert=… --key=…`, trusting `ca`.
+    pub fn flags_with(&self, ca: &Path) -> Vec<String> {
+        vec![
+            format!("--cacert={}", ca.display()),
+            format!("--cert={}", self.cert.display()),
+            format!("--key={}", self.key.display()),
+        ]
+    }
+
+    /// The seed's alias: `--cacert=… --cert=… --key=…`.
+    pub fn flags(&self) -> Vec<String> {
+        self.flags_with(&self.ca)
+    }
 }
 
 pub struct Cluster {
     pub kind: ServerKind,
     pub cluster_id: u64,
     pub members: Vec<Member>,
+    /// The client files when the cluster serves TLS.
+    pub tls: Option<Tls>,
     dir: tempfile::TempDir,
 }
 
@@ -71,13 +132,9 @@ pub struct MemberStatus {
 /// `--dial-timeout`/`--command-timeout` for the harness's own probes.
 const PROBE_FLAGS: [&str; 2] = ["--dial-timeout=1s", "--command-timeout=2s"];
 
-fn etcdctl(args: &[&str]) -> common::Output {
-    common::run(&testkit::bins::etcdctl(), None, args, None, &[])
-}
-
 /// Free ports (5 digits, so that endpoint columns keep their width) and a
-/// token giving ordered, 16-hex-digit member IDs.
-fn pick_layout() -> ([u16; 6], String, [u64; 3]) {
+/// token giving ordered, 16-hex-digit member IDs for `scheme` peer URLs.
+fn pick_layout(scheme: &str) -> ([u16; 6], String, [u64; 3]) {
     loop {
         let p = testkit::ports::free_ports_from(6, 10000);
         let ports: [u16; 6] = std::array::from_fn(|i| p[i]);
@@ -85,7 +142,7 @@ fn pick_layout() -> ([u16; 6], String, [u64; 3]) {
             let token = format!("compat-cluster-{n}");
             let ids: [u64; 3] = std::array::from_fn(|i| {
                 etcd_format::member::member_id(
-                    &[format!("http://127.0.0.1:{}", ports[3 + i])],
+                    &[format!("{scheme}://127.0.0.1:{}", ports[3 + i])],
                     &token,
                 )
             });
@@ -102,9 +159,18 @@ impl Cluster {
     /// Panics (after killing every member) with the members' logs when the
     /// cluster does not come up; a lost port race is retried.
     pub fn start(kind: ServerKind) -> Cluster {
-        let what = format!("the three-member {} cluster", kind.name());
+        Cluster::start_as(kind, Security::Plain)
+    }
+
+    /// [`Cluster::start`] with the seed's TLS deployment ([`Security::Tls`]).
+    pub fn start_tls(kind: ServerKind) -> Cluster {
+        Cluster::start_as(kind, Security::Tls)
+    }
+
+    fn start_as(kind: ServerKind, security: Security) -> Cluster {
+        let what = format!("the three-member {} cluster ({security:?})", kind.name());
         start_retrying(&what, |_| {
-            let mut c = Cluster::spawn(kind);
+            let mut c = Cluster::spawn(kind, security);
             match c.wait_ready() {
                 Ok(()) => Ok(c),
                 // Dropping `c` kills every member.
@@ -116,15 +182,49 @@ impl Cluster {
         })
     }
 
-    fn spawn(kind: ServerKind) -> Cluster {
+    /// Starts `m1`..`m3` with `m3`'s certificate from another CA
+    /// ([`Security::TlsForeignM3`]) and waits until `m1` and `m2` agree on
+    /// a leader (`m3` never joins them).
+    pub fn start_foreign_m3(kind: ServerKind) -> Cluster {
+        let what = format!("the {} cluster with a foreign m3", kind.name());
+        start_retrying(&what, |_| {
+            let mut c = Cluster::spawn(kind, Security::TlsForeignM3);
+            let deadline = Instant::now() + START_TIMEOUT;
+            let quorum = c.wait_for(deadline, "a leader of m1 and m2", |c| {
+                let (a, b) = (c.status(0)?, c.status(1)?);
+                (a.leader != 0 && a.leader == b.leader && a.raft_term == b.raft_term).then_some(())
+            });
+            match quorum {
+                Ok(()) => Ok(c),
+                Err(msg) => Err(StartFailure {
+                    msg,
+                    logs: c.logs(),
+                }),
+            }
+        })
+    }
+
+    fn spawn(kind: ServerKind, security: Security) -> Cluster {
         let bin = kind.binary();
         let dir = tempfile::Builder::new()
             .prefix(&format!("compat-cluster-{}-", kind.name()))
             .tempdir()
             .expect("create a temp dir for the cluster");
-        let (ports, token, ids) = pick_layout();
+        let scheme = match security {
+            Security::Plain => "http",
+            _ => "https",
+        };
+        let (ports, token, ids) = pick_layout(scheme);
         let pairs: Vec<(u16, u16)> = (0..3).map(|i| (ports[i], ports[3 + i])).collect();
-        let members = Flags::cluster_on(&pairs, dir.path(), ".etcd", &token)
+        let (flags, tls) = match security {
+            Security::Plain => (Flags::cluster_on(&pairs, dir.path(), ".etcd", &token), None),
+            _ => {
+                let flags = Flags::tls_cluster_on(&pairs, dir.path(), ".etcd", &token);
+                let (flags, tls) = with_certificates(flags, dir.path(), security);
+                (flags, Some(tls))
+            }
+        };
+        let members = flags
             .into_iter()
             .enumerate()
             .map(|(i, f)| {
@@ -137,6 +237,7 @@ impl Cluster {
                     id: ids[i],
                     client_port: f.client_port,
                     peer_port: f.peer_port,
+                    scheme,
                     proc,
                 }
             })
@@ -146,8 +247,17 @@ impl Cluster {
             kind,
             cluster_id,
             members,
+            tls,
             dir,
         }
+    }
+
+    /// Runs the real etcdctl with `args`, after the TLS flags of a TLS
+    /// cluster (the harness's probes).
+    fn etcdctl(&self, args: &[&str]) -> common::Output {
+        let mut all: Vec<String> = self.tls.as_ref().map(Tls::flags).unwrap_or_default();
+        all.extend(args.iter().map(|a| a.to_string()));
+        common::run(&testkit::bins::etcdctl(), None, &all, None, &[])
     }
 
     /// The cluster's temporary directory (data dirs and logs).
@@ -155,13 +265,14 @@ impl Cluster {
         self.dir.path()
     }
 
-    /// Every member's endpoint, comma-separated, in name order.
+    /// Every member's endpoint, comma-separated, in name order: with the
+    /// `https://` scheme on a TLS cluster (the seed's `--endpoints`).
     pub fn endpoints(&self) -> String {
-        self.members
-            .iter()
-            .map(Member::endpoint)
-            .collect::<Vec<_>>()
-            .join(",")
+        let one = |m: &Member| match self.tls {
+            Some(_) => m.client_url(),
+            None => m.endpoint(),
+        };
+        self.members.iter().map(one).collect::<Vec<_>>().join(",")
     }
 
     /// Fails when a member process has exited.
@@ -178,7 +289,7 @@ impl Cluster {
     /// One member's status, asked with the real etcdctl.
     pub fn status(&self, i: usize) -> Option<MemberStatus> {
         let ep = format!("--endpoints={}", self.members[i].endpoint());
-        let out = etcdctl(&[
+        let out = self.etcdctl(&[
             &ep,
             PROBE_FLAGS[0],
             PROBE_FLAGS[1],
@@ -262,7 +373,7 @@ impl Cluster {
             }
             let ep = format!("--endpoints={}", self.members[leader].endpoint());
             let target = format!("{:x}", self.members[0].id);
-            let out = etcdctl(&[&ep, PROBE_FLAGS[0], "move-leader", &target]);
+            let out = self.etcdctl(&[&ep, PROBE_FLAGS[0], "move-leader", &target]);
             if out.code != 0 {
                 if Instant::now() > deadline {
                     return Err(format!(
@@ -279,8 +390,8 @@ impl Cluster {
         let deadline = Instant::now() + START_TIMEOUT;
         // Every member has published its name and client URLs.
         let m1 = format!("--endpoints={}", self.members[0].endpoint());
-        self.wait_for(deadline, "all members in the member list", |_| {
-            let out = etcdctl(&[
+        self.wait_for(deadline, "all members in the member list", |c| {
+            let out = c.etcdctl(&[
                 &m1,
                 PROBE_FLAGS[0],
                 PROBE_FLAGS[1],
@@ -300,7 +411,7 @@ impl Cluster {
         })?;
         self.ensure_leader_m1()?;
         for (k, v) in SETUP_PUTS {
-            let out = etcdctl(&[&m1, PROBE_FLAGS[0], PROBE_FLAGS[1], "put", k, v]);
+            let out = self.etcdctl(&[&m1, PROBE_FLAGS[0], PROBE_FLAGS[1], "put", k, v]);
             if out.code != 0 {
                 return Err(format!(
                     "setup `put {k} {v}` failed: {}",
@@ -339,6 +450,88 @@ impl Cluster {
             m.proc.kill();
         }
     }
+}
+
+/// The cluster a scenario runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum How {
+    /// The seed's flags over http.
+    Plain,
+    /// [`How::Plain`] with member `i` killed (SIGKILL) before the steps.
+    Down(usize),
+    /// The seed's TLS deployment ([`Cluster::start_tls`]). Its steps write,
+    /// so every client gets a cluster of its own.
+    Tls,
+}
+
+/// Starts a cluster of `kind` as `how` says.
+pub fn start(kind: ServerKind, how: How) -> Cluster {
+    match how {
+        How::Plain => Cluster::start(kind),
+        How::Down(i) => {
+            let mut c = Cluster::start(kind);
+            c.kill(i);
+            c
+        }
+        How::Tls => Cluster::start_tls(kind),
+    }
+}
+
+/// The cluster for the next client's run: `c` again, or a new one for
+/// steps that write ([`How::Tls`]; the old one is stopped first).
+pub fn next_cluster(c: Cluster, how: How) -> Cluster {
+    match how {
+        How::Tls => {
+            let kind = c.kind;
+            drop(c);
+            start(kind, how)
+        }
+        _ => c,
+    }
+}
+
+/// Adds the TLS flags to the members' `flags`, making a CA (and a second
+/// one), a certificate per member and the clients' one in `dir`.
+fn with_certificates(flags: Vec<Flags>, dir: &Path, security: Security) -> (Vec<Flags>, Tls) {
+    let ca = Ca::new(dir, "ca");
+    let other_ca = Ca::new(dir, "other-ca");
+    let client = ca.issue("client", Leaf::loopback("client"));
+    let path = |p: &Path| p.display().to_string();
+    let flags = flags
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let issuer = match (security, i) {
+                (Security::TlsForeignM3, 2) => &other_ca,
+                _ => &ca,
+            };
+            let own = issuer.issue(NAMES[i], Leaf::loopback(NAMES[i]));
+            let (cert, key, trusted) = (path(&own.cert), path(&own.key), path(&ca.cert_path()));
+            f.with_extra(&[
+                "--cert-file",
+                &cert,
+                "--key-file",
+                &key,
+                "--trusted-ca-file",
+                &trusted,
+                "--client-cert-auth",
+                "--peer-cert-file",
+                &cert,
+                "--peer-key-file",
+                &key,
+                "--peer-trusted-ca-file",
+                &trusted,
+                "--peer-client-cert-auth",
+            ])
+        })
+        .collect();
+    let tls = Tls {
+        ca: ca.cert_path(),
+        other_ca: other_ca.cert_path(),
+        cert: client.cert,
+        key: client.key,
+    };
+    (flags, tls)
 }
 
 impl Drop for Cluster {

@@ -11,7 +11,8 @@
 //!   normalised: the harness makes `ID(m1) < ID(m2) < ID(m3)` in every run
 //!   (see `cluster.rs`), so etcd's ID order is always m1, m2, m3.
 //! - **C2 (simple endpoint status)**: rule 6 (db size, term, indexes masked)
-//!   also for lines starting with `<EP-mK>, ` or `http://<EP-mK>, `.
+//!   also for lines starting with `<EP-mK>, `, `http://<EP-mK>, ` or
+//!   `https://<EP-mK>, ` (TLS clusters).
 //! - **C3 (health order)**: `endpoint health` checks the endpoints
 //!   concurrently and lists them in completion order, so its entries are
 //!   sorted (lines of the simple writer, array elements of json, blocks of
@@ -139,7 +140,7 @@ pub fn member_identity(text: &str, layout: &Layout) -> String {
 
 /// Rule C2: rule 6 for a member's endpoint.
 fn status_line(line: &str) -> String {
-    for scheme in ["", "http://"] {
+    for scheme in ["", "http://", "https://"] {
         let Some(rest) = line
             .strip_prefix(scheme)
             .and_then(|r| r.strip_prefix("<EP-"))
@@ -315,6 +316,18 @@ fn cluster_normaliser_rules() {
     assert_eq!(
         status_line("http://<EP-m2>, <ID-m2>, 3.5.1, 20 kB, false, false, 2, 8, 8, \n"),
         "http://<EP-m2>, <ID-m2>, 3.5.1, <SIZE>, false, false, <TERM>, <INDEX>, <INDEX>, \n"
+    );
+    assert_eq!(
+        status_line("https://<EP-m1>, <ID-m1>, 3.5.1, 25 kB, true, false, 3, 9, 9, \n"),
+        "https://<EP-m1>, <ID-m1>, 3.5.1, <SIZE>, true, false, <TERM>, <INDEX>, <INDEX>, \n"
+    );
+    // C1 with the https scheme (TLS clusters).
+    assert_eq!(
+        member_identity(
+            "https://127.0.0.1:40001, https://127.0.0.1:40011\n",
+            &layout
+        ),
+        "https://<EP-m1>, https://<PEER-m1>\n"
     );
     // C3.
     assert_eq!(

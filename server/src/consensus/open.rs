@@ -322,8 +322,12 @@ fn bootstrap(db: &Database, cfg: &Config, join: Option<&Join>) -> Result<(u64, u
                 None => {
                     let mut all = Vec::new();
                     for m in &cfg.initial_members {
+                        // named from --initial-cluster, as etcd does: such a
+                        // member lists as started, without client URLs
+                        // until it publishes them
                         let member = Member {
                             id: m.id,
+                            name: m.name.clone(),
                             peer_ur_ls: m.peer_urls.clone(),
                             ..Default::default()
                         };
