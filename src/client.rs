@@ -26,9 +26,20 @@ const AUTH_NOT_ENABLED: &str = "etcdserver: authentication is not enabled";
 
 pub struct Client {
     channel: Channel,
-    token: Option<MetadataValue<tonic::metadata::Ascii>>,
+    /// the auth token, replaced when the server no longer takes it
+    token: std::sync::Mutex<Option<MetadataValue<tonic::metadata::Ascii>>>,
+    /// the credentials the token was got with
+    auth: Option<crate::global::Auth>,
     command_timeout: i64,
 }
+
+/// What a server answers a token it no longer takes (expired, or issued
+/// before the auth store changed): clientv3 then logs in again and repeats
+/// the call.
+const STALE_TOKEN: [&str; 2] = [
+    "etcdserver: invalid auth token",
+    "etcdserver: revision of auth store is old",
+];
 
 fn nanos(d: i64) -> Duration {
     Duration::from_nanos(d.max(0) as u64)
@@ -197,25 +208,57 @@ impl Client {
         let Some(channel) = channel else {
             return Err(fail(last));
         };
-        let mut client = Client {
+        let client = Client {
             channel,
-            token: None,
+            token: std::sync::Mutex::new(None),
+            auth: if with_auth { cfg.auth.clone() } else { None },
             command_timeout: cfg.command_timeout,
         };
-        if let (true, Some(auth)) = (with_auth, &cfg.auth) {
-            let req = AuthenticateRequest {
-                name: auth.user.clone(),
-                password: auth.password.clone(),
-            };
-            let mut ac = AuthClient::new(client.channel.clone());
-            match client.call(ac.authenticate(req)).await {
-                Ok(resp) => client.token = MetadataValue::try_from(resp.token.as_str()).ok(),
-                // clientv3 goes on without a token when auth is off
-                Err(CtlError::Rpc(m)) if m == AUTH_NOT_ENABLED => {}
-                Err(e) => return Err(CtlError::Connection(e.to_string())),
-            }
-        }
+        client
+            .log_in()
+            .await
+            .map_err(|e| CtlError::Connection(e.to_string()))?;
         Ok(client)
+    }
+
+    /// Gets a token for the credentials, if any (none while auth is off).
+    async fn log_in(&self) -> Result<()> {
+        let Some(auth) = &self.auth else {
+            return Ok(());
+        };
+        let req = AuthenticateRequest {
+            name: auth.user.clone(),
+            password: auth.password.clone(),
+        };
+        let mut ac = AuthClient::new(self.channel.clone());
+        let token = match self.call(ac.authenticate(req)).await {
+            Ok(resp) => MetadataValue::try_from(resp.token.as_str()).ok(),
+            // clientv3 goes on without a token when auth is off
+            Err(CtlError::Rpc(m)) if m == AUTH_NOT_ENABLED => None,
+            Err(e) => return Err(e),
+        };
+        if let Ok(mut t) = self.token.lock() {
+            *t = token;
+        }
+        Ok(())
+    }
+
+    /// One unary RPC (`f` makes it from this client) under the command
+    /// timeout; a stale token is renewed once and the RPC made again, as
+    /// clientv3 does. The server refuses such a request before acting on
+    /// it, so repeating it is safe.
+    pub async fn rpc<T, F, Fut>(&self, mut f: F) -> Result<T>
+    where
+        F: FnMut(&Client) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        match self.call(f(self)).await {
+            Err(CtlError::Rpc(m)) if self.auth.is_some() && STALE_TOKEN.contains(&m.as_str()) => {
+                self.log_in().await?;
+                self.call(f(self)).await
+            }
+            other => other,
+        }
     }
 
     /// Connects like [`Client::connect`], but keeps retrying unreachable
@@ -237,8 +280,8 @@ impl Client {
     /// Wraps a request message, attaching the auth token (no deadline).
     pub fn req_untimed<T>(&self, msg: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(msg);
-        if let Some(t) = &self.token {
-            r.metadata_mut().insert("token", t.clone());
+        if let Some(t) = self.token.lock().ok().and_then(|t| t.clone()) {
+            r.metadata_mut().insert("token", t);
         }
         r
     }

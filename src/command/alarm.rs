@@ -34,7 +34,11 @@ async fn alarm_list(c: &Client) -> Result<AlarmResponse> {
         member_id: 0,
         alarm: AlarmType::None as i32,
     };
-    c.call(c.maintenance().alarm(c.req(req))).await
+    c.rpc(|c| {
+        let (mut s, r) = (c.maintenance(), c.req(req.clone()));
+        async move { s.alarm(r).await }
+    })
+    .await
 }
 
 pub async fn list(ctx: &mut Ctx) -> Result<()> {
@@ -58,7 +62,12 @@ pub async fn disarm(ctx: &mut Ctx) -> Result<()> {
             member_id: a.member_id,
             alarm: a.alarm,
         };
-        let r = c.call(c.maintenance().alarm(c.req(req))).await?;
+        let r = c
+            .rpc(|c| {
+                let (mut s, r) = (c.maintenance(), c.req(req.clone()));
+                async move { s.alarm(r).await }
+            })
+            .await?;
         out.alarms.extend(r.alarms);
     }
     printer.alarm(&mut ctx.w, &out)

@@ -41,7 +41,10 @@ pub async fn enable(ctx: &mut Ctx) -> Result<()> {
     let c = Client::connect(&cfg).await?;
     loop {
         match c
-            .call(c.auth().auth_enable(c.req(AuthEnableRequest {})))
+            .rpc(|c| {
+                let (mut s, r) = (c.auth(), c.req(AuthEnableRequest {}.clone()));
+                async move { s.auth_enable(r).await }
+            })
             .await
         {
             Ok(_) => break,
@@ -49,12 +52,20 @@ pub async fn enable(ctx: &mut Ctx) -> Result<()> {
                 let role = AuthRoleAddRequest {
                     name: "root".into(),
                 };
-                c.call(c.auth().role_add(c.req(role))).await?;
+                c.rpc(|c| {
+                    let (mut s, r) = (c.auth(), c.req(role.clone()));
+                    async move { s.role_add(r).await }
+                })
+                .await?;
                 let grant = AuthUserGrantRoleRequest {
                     user: "root".into(),
                     role: "root".into(),
                 };
-                c.call(c.auth().user_grant_role(c.req(grant))).await?;
+                c.rpc(|c| {
+                    let (mut s, r) = (c.auth(), c.req(grant.clone()));
+                    async move { s.user_grant_role(r).await }
+                })
+                .await?;
             }
             Err(e) => return Err(e),
         }
@@ -68,7 +79,11 @@ pub async fn disable(ctx: &mut Ctx) -> Result<()> {
     let cfg = ctx.client_config_only()?;
     let c = Client::connect(&cfg).await?;
     let req = oxcd_proto::etcdserverpb::AuthDisableRequest {};
-    c.call(c.auth().auth_disable(c.req(req))).await?;
+    c.rpc(|c| {
+        let (mut s, r) = (c.auth(), c.req(req.clone()));
+        async move { s.auth_disable(r).await }
+    })
+    .await?;
     ctx.w.print("Authentication Disabled\n");
     Ok(())
 }
@@ -78,7 +93,10 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let resp = c
-        .call(c.auth().auth_status(c.req(AuthStatusRequest {})))
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(AuthStatusRequest {}.clone()));
+            async move { s.auth_status(r).await }
+        })
         .await?;
     printer.auth_status(&mut ctx.w, &resp)
 }

@@ -28,6 +28,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         revision: rev,
         physical: *ctx.flags.get::<CompactionArgs>().physical,
     };
-    client.call(client.kv().compact(client.req(req))).await?;
+    client
+        .rpc(|c| {
+            let (mut s, r) = (c.kv(), c.req(req.clone()));
+            async move { s.compact(r).await }
+        })
+        .await?;
     printer.compaction(&mut ctx.w, rev)
 }

@@ -46,8 +46,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     for ep in endpoint::endpoints(ctx, &cfg).await? {
         let res = async {
             let c = Client::connect_one(&cfg, &ep, cfg.auth.is_some()).await?;
-            c.call(c.maintenance().defragment(c.req(DefragmentRequest {})))
-                .await
+            c.rpc(|c| {
+                let (mut s, r) = (c.maintenance(), c.req(DefragmentRequest {}.clone()));
+                async move { s.defragment(r).await }
+            })
+            .await
         }
         .await;
         let err = res.err();

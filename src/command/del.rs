@@ -10,7 +10,10 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let client = Client::connect(&cfg).await?;
     let resp = client
-        .call(client.kv().delete_range(client.req(req)))
+        .rpc(|c| {
+            let (mut s, r) = (c.kv(), c.req(req.clone()));
+            async move { s.delete_range(r).await }
+        })
         .await?;
     printer.del(&mut ctx.w, &resp)
 }

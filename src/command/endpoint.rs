@@ -58,7 +58,11 @@ pub(crate) async fn endpoints(ctx: &Ctx, cfg: &ClientConfig) -> Result<Vec<Strin
         anon.auth = None;
         let c = Client::connect(&anon).await?;
         let req = MemberListRequest { linearizable: true };
-        c.call(c.cluster().member_list(c.req(req))).await
+        c.rpc(|c| {
+            let (mut s, r) = (c.cluster(), c.req(req.clone()));
+            async move { s.member_list(r).await }
+        })
+        .await
     };
     let resp = fetch.await.map_err(|e| {
         CtlError::General(format!(
@@ -83,8 +87,11 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
     for ep in endpoints(ctx, &cfg).await? {
         let res = async {
             let c = Client::connect_one(&cfg, &ep, cfg.auth.is_some()).await?;
-            c.call(c.maintenance().status(c.req(StatusRequest {})))
-                .await
+            c.rpc(|c| {
+                let (mut s, r) = (c.maintenance(), c.req(StatusRequest {}.clone()));
+                async move { s.status(r).await }
+            })
+            .await
         }
         .await;
         match res {
@@ -118,8 +125,11 @@ pub async fn hashkv(ctx: &mut Ctx) -> Result<()> {
     for ep in endpoints(ctx, &cfg).await? {
         let res = async {
             let c = Client::connect_one(&cfg, &ep, cfg.auth.is_some()).await?;
-            c.call(c.maintenance().hash_kv(c.req(HashKvRequest { revision })))
-                .await
+            c.rpc(|c| {
+                let (mut s, r) = (c.maintenance(), c.req(HashKvRequest { revision }.clone()));
+                async move { s.hash_kv(r).await }
+            })
+            .await
         }
         .await;
         match res {
@@ -163,7 +173,12 @@ async fn check(cfg: ClientConfig, ep: String) -> EpHealth {
         key: b"health".to_vec(),
         ..RangeRequest::default()
     };
-    let res = client.call(client.kv().range(client.req(req))).await;
+    let res = client
+        .rpc(|c| {
+            let (mut s, r) = (c.kv(), c.req(req.clone()));
+            async move { s.range(r).await }
+        })
+        .await;
     let mut h = EpHealth {
         ep,
         health: false,
@@ -182,7 +197,10 @@ async fn check(cfg: ClientConfig, ep: String) -> EpHealth {
             alarm: AlarmType::None as i32,
         };
         match client
-            .call(client.maintenance().alarm(client.req(req)))
+            .rpc(|c| {
+                let (mut s, r) = (c.maintenance(), c.req(req.clone()));
+                async move { s.alarm(r).await }
+            })
             .await
         {
             Ok(r) if !r.alarms.is_empty() => {

@@ -10,7 +10,12 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let req = kvops::get_op(&flags, &ctx.args)?;
     let (cfg, mut printer) = ctx.client_config()?;
     let client = Client::connect(&cfg).await?;
-    let resp = client.call(client.kv().range(client.req(req))).await?;
+    let resp = client
+        .rpc(|c| {
+            let (mut s, r) = (c.kv(), c.req(req.clone()));
+            async move { s.range(r).await }
+        })
+        .await?;
     // etcdctl checks writer-specific flags only after the request ran.
     if *flags.count_only && printer.name() != "fields" {
         return Err(CtlError::BadArgs(

@@ -87,7 +87,11 @@ pub async fn grant(ctx: &mut Ctx) -> Result<()> {
     let resp = async {
         let c = Client::connect(&cfg).await?;
         let req = LeaseGrantRequest { ttl, id: 0 };
-        c.call(c.lease().lease_grant(c.req(req))).await
+        c.rpc(|c| {
+            let (mut s, r) = (c.lease(), c.req(req.clone()));
+            async move { s.lease_grant(r).await }
+        })
+        .await
     }
     .await
     .map_err(|e| failed("grant", e))?;
@@ -104,8 +108,11 @@ pub async fn revoke(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let resp = async {
         let c = Client::connect(&cfg).await?;
-        c.call(c.lease().lease_revoke(c.req(LeaseRevokeRequest { id })))
-            .await
+        c.rpc(|c| {
+            let (mut s, r) = (c.lease(), c.req(LeaseRevokeRequest { id }.clone()));
+            async move { s.lease_revoke(r).await }
+        })
+        .await
     }
     .await
     .map_err(|e| failed("revoke", e))?;

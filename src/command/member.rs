@@ -38,7 +38,10 @@ pub async fn list(ctx: &mut Ctx) -> Result<()> {
     // etcd 3.5's client asks for a linearizable list.
     let req = MemberListRequest { linearizable: true };
     let resp = client
-        .call(client.cluster().member_list(client.req(req)))
+        .rpc(|c| {
+            let (mut s, r) = (c.cluster(), c.req(req.clone()));
+            async move { s.member_list(r).await }
+        })
         .await?;
     printer.member_list(&mut ctx.w, &resp)
 }

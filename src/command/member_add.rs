@@ -46,6 +46,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         peer_ur_ls,
         is_learner,
     };
-    let resp = c.call(c.cluster().member_add(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.cluster(), c.req(req.clone()));
+            async move { s.member_add(r).await }
+        })
+        .await?;
     printer.member_add(&mut ctx.w, &resp, &name, &flag)
 }

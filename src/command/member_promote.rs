@@ -12,6 +12,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let req = MemberPromoteRequest { id };
-    let resp = c.call(c.cluster().member_promote(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.cluster(), c.req(req.clone()));
+            async move { s.member_promote(r).await }
+        })
+        .await?;
     printer.member_promote(&mut ctx.w, id, &resp)
 }

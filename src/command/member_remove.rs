@@ -11,6 +11,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let req = MemberRemoveRequest { id };
-    let resp = c.call(c.cluster().member_remove(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.cluster(), c.req(req.clone()));
+            async move { s.member_remove(r).await }
+        })
+        .await?;
     printer.member_remove(&mut ctx.w, id, &resp)
 }

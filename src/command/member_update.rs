@@ -26,6 +26,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let peer_ur_ls = member_common::peer_urls(&flag);
     let c = member_common::connect_checked(&cfg, &peer_ur_ls).await?;
     let req = MemberUpdateRequest { id, peer_ur_ls };
-    let resp = c.call(c.cluster().member_update(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.cluster(), c.req(req.clone()));
+            async move { s.member_update(r).await }
+        })
+        .await?;
     printer.member_update(&mut ctx.w, id, &resp)
 }

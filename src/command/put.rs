@@ -28,6 +28,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let req = kvops::put_op(&ctx.flags.get(), &ctx.args, Some(&mut stdin))?;
     let (cfg, printer) = ctx.client_config()?;
     let client = Client::connect(&cfg).await?;
-    let resp = client.call(client.kv().put(client.req(req))).await?;
+    let resp = client
+        .rpc(|c| {
+            let (mut s, r) = (c.kv(), c.req(req.clone()));
+            async move { s.put(r).await }
+        })
+        .await?;
     printer.put(&mut ctx.w, &resp)
 }

@@ -96,7 +96,12 @@ pub async fn add(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let req = AuthRoleAddRequest { name: name.clone() };
-    let resp = c.call(c.auth().role_add(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.role_add(r).await }
+        })
+        .await?;
     printer.auth_change(&mut ctx.w, &format!("Role {name} created"), &resp.header)
 }
 
@@ -105,7 +110,12 @@ pub async fn delete(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let req = AuthRoleDeleteRequest { role: name.clone() };
-    let resp = c.call(c.auth().role_delete(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.role_delete(r).await }
+        })
+        .await?;
     printer.auth_change(&mut ctx.w, &format!("Role {name} deleted"), &resp.header)
 }
 
@@ -114,7 +124,12 @@ pub async fn get(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let req = AuthRoleGetRequest { role: name.clone() };
-    let resp = c.call(c.auth().role_get(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.role_get(r).await }
+        })
+        .await?;
     printer.role_get(&mut ctx.w, &name, &resp)
 }
 
@@ -127,7 +142,10 @@ pub async fn list(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let resp = c
-        .call(c.auth().role_list(c.req(AuthRoleListRequest {})))
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(AuthRoleListRequest {}.clone()));
+            async move { s.role_list(r).await }
+        })
         .await?;
     printer.role_list(&mut ctx.w, &resp)
 }
@@ -163,7 +181,12 @@ pub async fn grant_permission(ctx: &mut Ctx) -> Result<()> {
             range_end,
         }),
     };
-    let resp = c.call(c.auth().role_grant_permission(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.role_grant_permission(r).await }
+        })
+        .await?;
     printer.auth_change(&mut ctx.w, &format!("Role {name} updated"), &resp.header)
 }
 
@@ -184,7 +207,12 @@ pub async fn revoke_permission(ctx: &mut Ctx) -> Result<()> {
         key,
         range_end: range_end.clone(),
     };
-    let resp = c.call(c.auth().role_revoke_permission(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.role_revoke_permission(r).await }
+        })
+        .await?;
     // the key as typed, the end as computed
     let msg = match range_end.as_slice() {
         [] => format!("Permission of key {typed} is revoked from role {role}"),

@@ -83,6 +83,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         Some(c) => c,
         None => Client::connect(&cfg).await?,
     };
-    let resp = client.call(client.kv().txn(client.req(req))).await?;
+    let resp = client
+        .rpc(|c| {
+            let (mut s, r) = (c.kv(), c.req(req.clone()));
+            async move { s.txn(r).await }
+        })
+        .await?;
     printer.txn(&mut ctx.w, &resp)
 }

@@ -118,7 +118,12 @@ pub async fn add(ctx: &mut Ctx) -> Result<()> {
         password,
         options: Some(UserAddOptions { no_password }),
     };
-    let resp = c.call(c.auth().user_add(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.user_add(r).await }
+        })
+        .await?;
     printer.auth_change(&mut ctx.w, &format!("User {name} created"), &resp.header)
 }
 
@@ -127,7 +132,12 @@ pub async fn delete(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let req = AuthUserDeleteRequest { name: name.clone() };
-    let resp = c.call(c.auth().user_delete(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.user_delete(r).await }
+        })
+        .await?;
     printer.auth_change(&mut ctx.w, &format!("User {name} deleted"), &resp.header)
 }
 
@@ -138,7 +148,12 @@ pub async fn get(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let req = AuthUserGetRequest { name: name.clone() };
-    let resp = c.call(c.auth().user_get(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.user_get(r).await }
+        })
+        .await?;
     if !detail {
         return printer.user_get(&mut ctx.w, &name, &resp);
     }
@@ -146,7 +161,12 @@ pub async fn get(ctx: &mut Ctx) -> Result<()> {
     for role in &resp.roles {
         ctx.w.print("\n");
         let req = AuthRoleGetRequest { role: role.clone() };
-        let r = c.call(c.auth().role_get(c.req(req))).await?;
+        let r = c
+            .rpc(|c| {
+                let (mut s, r) = (c.auth(), c.req(req.clone()));
+                async move { s.role_get(r).await }
+            })
+            .await?;
         printer.role_get(&mut ctx.w, role, &r)?;
     }
     Ok(())
@@ -161,7 +181,10 @@ pub async fn list(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let resp = c
-        .call(c.auth().user_list(c.req(AuthUserListRequest {})))
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(AuthUserListRequest {}.clone()));
+            async move { s.user_list(r).await }
+        })
         .await?;
     printer.user_list(&mut ctx.w, &resp)
 }
@@ -177,7 +200,12 @@ pub async fn passwd(ctx: &mut Ctx) -> Result<()> {
     let (cfg, printer) = ctx.client_config()?;
     let c = Client::connect(&cfg).await?;
     let req = AuthUserChangePasswordRequest { name, password };
-    let resp = c.call(c.auth().user_change_password(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.user_change_password(r).await }
+        })
+        .await?;
     printer.auth_change(&mut ctx.w, "Password updated", &resp.header)
 }
 
@@ -199,7 +227,12 @@ pub async fn grant_role(ctx: &mut Ctx) -> Result<()> {
         user: user.clone(),
         role: role.clone(),
     };
-    let resp = c.call(c.auth().user_grant_role(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.user_grant_role(r).await }
+        })
+        .await?;
     let msg = format!("Role {role} is granted to user {user}");
     printer.auth_change(&mut ctx.w, &msg, &resp.header)
 }
@@ -215,7 +248,12 @@ pub async fn revoke_role(ctx: &mut Ctx) -> Result<()> {
         name: user.clone(),
         role: role.clone(),
     };
-    let resp = c.call(c.auth().user_revoke_role(c.req(req))).await?;
+    let resp = c
+        .rpc(|c| {
+            let (mut s, r) = (c.auth(), c.req(req.clone()));
+            async move { s.user_revoke_role(r).await }
+        })
+        .await?;
     let msg = format!("Role {role} is revoked from user {user}");
     printer.auth_change(&mut ctx.w, &msg, &resp.header)
 }
