@@ -35,7 +35,7 @@ async fn alarm_list(c: &Client) -> Result<AlarmResponse> {
         alarm: AlarmType::None as i32,
     };
     c.rpc(|c| {
-        let (mut s, r) = (c.maintenance(), c.req(req.clone()));
+        let (mut s, r) = (c.maintenance(), c.req(req));
         async move { s.alarm(r).await }
     })
     .await
@@ -64,7 +64,7 @@ pub async fn disarm(ctx: &mut Ctx) -> Result<()> {
         };
         let r = c
             .rpc(|c| {
-                let (mut s, r) = (c.maintenance(), c.req(req.clone()));
+                let (mut s, r) = (c.maintenance(), c.req(req));
                 async move { s.alarm(r).await }
             })
             .await?;

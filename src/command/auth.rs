@@ -42,7 +42,7 @@ pub async fn enable(ctx: &mut Ctx) -> Result<()> {
     loop {
         match c
             .rpc(|c| {
-                let (mut s, r) = (c.auth(), c.req(AuthEnableRequest {}.clone()));
+                let (mut s, r) = (c.auth(), c.req(AuthEnableRequest {}));
                 async move { s.auth_enable(r).await }
             })
             .await
@@ -80,7 +80,7 @@ pub async fn disable(ctx: &mut Ctx) -> Result<()> {
     let c = Client::connect(&cfg).await?;
     let req = oxcd_proto::etcdserverpb::AuthDisableRequest {};
     c.rpc(|c| {
-        let (mut s, r) = (c.auth(), c.req(req.clone()));
+        let (mut s, r) = (c.auth(), c.req(req));
         async move { s.auth_disable(r).await }
     })
     .await?;
@@ -94,7 +94,7 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
     let c = Client::connect(&cfg).await?;
     let resp = c
         .rpc(|c| {
-            let (mut s, r) = (c.auth(), c.req(AuthStatusRequest {}.clone()));
+            let (mut s, r) = (c.auth(), c.req(AuthStatusRequest {}));
             async move { s.auth_status(r).await }
         })
         .await?;

@@ -30,7 +30,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     };
     client
         .rpc(|c| {
-            let (mut s, r) = (c.kv(), c.req(req.clone()));
+            let (mut s, r) = (c.kv(), c.req(req));
             async move { s.compact(r).await }
         })
         .await?;

@@ -47,7 +47,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         let res = async {
             let c = Client::connect_one(&cfg, &ep, cfg.auth.is_some()).await?;
             c.rpc(|c| {
-                let (mut s, r) = (c.maintenance(), c.req(DefragmentRequest {}.clone()));
+                let (mut s, r) = (c.maintenance(), c.req(DefragmentRequest {}));
                 async move { s.defragment(r).await }
             })
             .await

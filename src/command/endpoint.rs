@@ -59,7 +59,7 @@ pub(crate) async fn endpoints(ctx: &Ctx, cfg: &ClientConfig) -> Result<Vec<Strin
         let c = Client::connect(&anon).await?;
         let req = MemberListRequest { linearizable: true };
         c.rpc(|c| {
-            let (mut s, r) = (c.cluster(), c.req(req.clone()));
+            let (mut s, r) = (c.cluster(), c.req(req));
             async move { s.member_list(r).await }
         })
         .await
@@ -88,7 +88,7 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
         let res = async {
             let c = Client::connect_one(&cfg, &ep, cfg.auth.is_some()).await?;
             c.rpc(|c| {
-                let (mut s, r) = (c.maintenance(), c.req(StatusRequest {}.clone()));
+                let (mut s, r) = (c.maintenance(), c.req(StatusRequest {}));
                 async move { s.status(r).await }
             })
             .await
@@ -126,7 +126,7 @@ pub async fn hashkv(ctx: &mut Ctx) -> Result<()> {
         let res = async {
             let c = Client::connect_one(&cfg, &ep, cfg.auth.is_some()).await?;
             c.rpc(|c| {
-                let (mut s, r) = (c.maintenance(), c.req(HashKvRequest { revision }.clone()));
+                let (mut s, r) = (c.maintenance(), c.req(HashKvRequest { revision }));
                 async move { s.hash_kv(r).await }
             })
             .await
@@ -198,7 +198,7 @@ async fn check(cfg: ClientConfig, ep: String) -> EpHealth {
         };
         match client
             .rpc(|c| {
-                let (mut s, r) = (c.maintenance(), c.req(req.clone()));
+                let (mut s, r) = (c.maintenance(), c.req(req));
                 async move { s.alarm(r).await }
             })
             .await

@@ -88,7 +88,7 @@ pub async fn grant(ctx: &mut Ctx) -> Result<()> {
         let c = Client::connect(&cfg).await?;
         let req = LeaseGrantRequest { ttl, id: 0 };
         c.rpc(|c| {
-            let (mut s, r) = (c.lease(), c.req(req.clone()));
+            let (mut s, r) = (c.lease(), c.req(req));
             async move { s.lease_grant(r).await }
         })
         .await
@@ -109,7 +109,7 @@ pub async fn revoke(ctx: &mut Ctx) -> Result<()> {
     let resp = async {
         let c = Client::connect(&cfg).await?;
         c.rpc(|c| {
-            let (mut s, r) = (c.lease(), c.req(LeaseRevokeRequest { id }.clone()));
+            let (mut s, r) = (c.lease(), c.req(LeaseRevokeRequest { id }));
             async move { s.lease_revoke(r).await }
         })
         .await

@@ -39,7 +39,7 @@ pub async fn list(ctx: &mut Ctx) -> Result<()> {
     let req = MemberListRequest { linearizable: true };
     let resp = client
         .rpc(|c| {
-            let (mut s, r) = (c.cluster(), c.req(req.clone()));
+            let (mut s, r) = (c.cluster(), c.req(req));
             async move { s.member_list(r).await }
         })
         .await?;

@@ -14,7 +14,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let req = MemberPromoteRequest { id };
     let resp = c
         .rpc(|c| {
-            let (mut s, r) = (c.cluster(), c.req(req.clone()));
+            let (mut s, r) = (c.cluster(), c.req(req));
             async move { s.member_promote(r).await }
         })
         .await?;

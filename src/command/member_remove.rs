@@ -13,7 +13,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let req = MemberRemoveRequest { id };
     let resp = c
         .rpc(|c| {
-            let (mut s, r) = (c.cluster(), c.req(req.clone()));
+            let (mut s, r) = (c.cluster(), c.req(req));
             async move { s.member_remove(r).await }
         })
         .await?;

@@ -143,7 +143,7 @@ pub async fn list(ctx: &mut Ctx) -> Result<()> {
     let c = Client::connect(&cfg).await?;
     let resp = c
         .rpc(|c| {
-            let (mut s, r) = (c.auth(), c.req(AuthRoleListRequest {}.clone()));
+            let (mut s, r) = (c.auth(), c.req(AuthRoleListRequest {}));
             async move { s.role_list(r).await }
         })
         .await?;

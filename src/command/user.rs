@@ -182,7 +182,7 @@ pub async fn list(ctx: &mut Ctx) -> Result<()> {
     let c = Client::connect(&cfg).await?;
     let resp = c
         .rpc(|c| {
-            let (mut s, r) = (c.auth(), c.req(AuthUserListRequest {}.clone()));
+            let (mut s, r) = (c.auth(), c.req(AuthUserListRequest {}));
             async move { s.user_list(r).await }
         })
         .await?;
