@@ -3,12 +3,18 @@
 //! a fixed time and prints `clients=N puts=M seconds=S puts_per_sec=R p50_ms p99_ms`.
 //! `--endpoint a,b,c` spreads the connections (and so the clients) over
 //! several members, round robin.
-//! Used by scripts/bench.sh and scripts/bench-cluster.sh against oxcd and
-//! real etcd in the same run.
+//! `https://` endpoints use TLS (`--cacert`, and `--cert`/`--key` for client
+//! certificate auth, through oxctl's connector); `--user name:password`
+//! logs in once and sends the token with every put.
+//! Used by scripts/bench.sh, scripts/bench-cluster.sh and
+//! scripts/bench-secure.sh against oxcd and real etcd in the same run.
 
-use oxcd_proto::etcdserverpb::{kv_client::KvClient, PutRequest};
+use oxcd_proto::etcdserverpb::{
+    auth_client::AuthClient, kv_client::KvClient, AuthenticateRequest, PutRequest,
+};
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
 
 struct Opts {
     endpoint: String,
@@ -18,6 +24,10 @@ struct Opts {
     conns: usize,
     /// stop after this many puts in all (0: run for `seconds`)
     total: u64,
+    cacert: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+    user: Option<String>,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -28,6 +38,10 @@ fn parse() -> Result<Opts, String> {
         value_size: 256,
         conns: 0,
         total: 0,
+        cacert: None,
+        cert: None,
+        key: None,
+        user: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -59,6 +73,10 @@ fn parse() -> Result<Opts, String> {
                     .parse()
                     .map_err(|e| format!("--total: {e}"))?
             }
+            "--cacert" => o.cacert = Some(val("--cacert")?),
+            "--cert" => o.cert = Some(val("--cert")?),
+            "--key" => o.key = Some(val("--key")?),
+            "--user" => o.user = Some(val("--user")?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -70,6 +88,54 @@ fn parse() -> Result<Opts, String> {
         o.conns = o.clients.min(16);
     }
     Ok(o)
+}
+
+/// The rustls client configuration for `https://` endpoints.
+fn tls(o: &Opts) -> Result<oxctl::tls::Config, String> {
+    let read = |p: &str| std::fs::read(p).map_err(|e| format!("{p}: {e}"));
+    let roots = match &o.cacert {
+        Some(p) => Some(oxctl::tls::parse_ca(p, &read(p)?)?),
+        None => None,
+    };
+    let identity = match (&o.cert, &o.key) {
+        (Some(c), Some(k)) => Some(oxctl::tls::parse_identity(&read(c)?, &read(k)?)?),
+        _ => None,
+    };
+    oxctl::tls::client_config(roots, identity, false)
+}
+
+async fn connect(url: &str, tls: Option<&oxctl::tls::Config>) -> Result<Channel, String> {
+    let Some(cfg) = tls else {
+        let ep = Endpoint::from_shared(url.to_string()).map_err(|e| e.to_string())?;
+        return ep
+            .connect_timeout(Duration::from_secs(3))
+            .connect()
+            .await
+            .map_err(|e| e.to_string());
+    };
+    let rest = url.trim_start_matches("https://");
+    let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+    let connector = oxctl::tls::Connector::new(cfg.clone(), host)?;
+    let ep = Endpoint::from_shared(format!("http://{rest}"))
+        .map_err(|e| e.to_string())?
+        .origin(url.parse().map_err(|e| format!("{url}: {e}"))?);
+    ep.connect_timeout(Duration::from_secs(3))
+        .connect_with_connector(connector)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Logs in as `name:password`.
+async fn log_in(ch: &Channel, user: &str) -> Result<MetadataValue<Ascii>, String> {
+    let (name, password) = user.split_once(':').ok_or("--user needs name:password")?;
+    let resp = AuthClient::new(ch.clone())
+        .authenticate(AuthenticateRequest {
+            name: name.into(),
+            password: password.into(),
+        })
+        .await
+        .map_err(|e| e.message().to_string())?;
+    MetadataValue::try_from(resp.into_inner().token.as_str()).map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -97,23 +163,39 @@ async fn main() {
         eprintln!("oxbench: --endpoint needs at least one endpoint");
         std::process::exit(2);
     }
-    let mut chans = Vec::new();
-    for i in 0..o.conns {
-        let url = &urls[i % urls.len()];
-        match Channel::from_shared(url.clone()) {
-            Ok(ep) => match ep.connect_timeout(Duration::from_secs(3)).connect().await {
-                Ok(c) => chans.push(c),
-                Err(e) => {
-                    eprintln!("oxbench: connect {url}: {e}");
-                    std::process::exit(1);
-                }
-            },
+    let tls_cfg = if urls.iter().any(|u| u.starts_with("https://")) {
+        match tls(&o) {
+            Ok(c) => Some(c),
             Err(e) => {
-                eprintln!("oxbench: bad endpoint {url}: {e}");
+                eprintln!("oxbench: TLS: {e}");
                 std::process::exit(2);
             }
         }
+    } else {
+        None
+    };
+    let mut chans = Vec::new();
+    for i in 0..o.conns {
+        let url = &urls[i % urls.len()];
+        let t = tls_cfg.as_ref().filter(|_| url.starts_with("https://"));
+        match connect(url, t).await {
+            Ok(c) => chans.push(c),
+            Err(e) => {
+                eprintln!("oxbench: connect {url}: {e}");
+                std::process::exit(1);
+            }
+        }
     }
+    let token = match &o.user {
+        Some(u) => match log_in(&chans[0], u).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("oxbench: log in: {e}");
+                std::process::exit(1);
+            }
+        },
+        None => None,
+    };
     let deadline = if o.total > 0 {
         Instant::now() + Duration::from_secs(24 * 3600)
     } else {
@@ -128,6 +210,7 @@ async fn main() {
         let value = value.clone();
         let issued = issued.clone();
         let total = o.total;
+        let token = token.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = 0u64;
@@ -141,6 +224,10 @@ async fn main() {
                     value: value.clone(),
                     ..Default::default()
                 };
+                let mut req = tonic::Request::new(req);
+                if let Some(t) = &token {
+                    req.metadata_mut().insert("token", t.clone());
+                }
                 if let Err(e) = kv.put(req).await {
                     return Err(e.to_string());
                 }
