@@ -93,7 +93,9 @@ pub enum EtcdError {
     InvalidAuthToken,
     #[error("etcdserver: invalid auth management")]
     InvalidAuthMgmt,
-    #[error("etcdserver: revision of auth store is old")]
+    /// etcd's auth package's own error, which etcd does not map to a gRPC
+    /// code (its `etcdserver: revision of auth store is old` is never sent)
+    #[error("auth: revision in header is old")]
     AuthOldRevision,
     /// what etcd's maintenance services answer a non-admin (its auth
     /// package's errors, which etcd does not map to a gRPC code)
@@ -111,14 +113,14 @@ impl EtcdError {
         match self {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
             | RequestTooLarge | BadRequest(_) | UserEmpty | RoleEmpty | AuthFailed
-            | InvalidAuthMgmt | AuthOldRevision => Code::InvalidArgument,
+            | InvalidAuthMgmt => Code::InvalidArgument,
             RootUserNotExist | RootRoleNotExist | UserAlreadyExist | UserNotFound
             | RoleAlreadyExist | RoleNotFound | RoleNotGranted | PermissionNotGranted => {
                 Code::FailedPrecondition
             }
             PermissionDenied => Code::PermissionDenied,
             InvalidAuthToken => Code::Unauthenticated,
-            AuthUnmapped(_) => Code::Unknown,
+            AuthUnmapped(_) | AuthOldRevision => Code::Unknown,
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
             NoSpace => Code::ResourceExhausted,
             LeaseNotFound | MemberNotFound => Code::NotFound,

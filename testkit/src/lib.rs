@@ -10,7 +10,8 @@
 //! - [`process`]: a server process with a log per run, SIGTERM/SIGKILL,
 //!   kill-on-drop and its log tail on a failing test; clients run with a
 //!   timeout and a clean `ETCDCTL_*` environment;
-//! - [`pki`]: throwaway CAs, certificates and CRLs for the TLS tests;
+//! - [`pki`]: throwaway CAs, certificates and CRLs for the TLS tests, and
+//!   ES256 key pairs for JWT auth tokens;
 //! - [`wait`]: polling with a deadline (readiness), and the start retry when
 //!   another process took a port between picking and binding.
 

@@ -1,6 +1,7 @@
 //! Throwaway certificates for the TLS tests, made with rcgen: a CA per
 //! [`Ca`], certificates it issues (any CN, SANs and validity, expired ones
-//! included), and CRLs. Files are written as PEM into the CA's directory.
+//! included), and CRLs; and ES256 key pairs for JWT auth tokens. Files are
+//! written as PEM into the CA's (or the given) directory.
 
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, CertificateRevocationListParams, DnType,
@@ -144,4 +145,16 @@ impl Ca {
         write(&path, &crl.pem().expect("CRL PEM"));
         path
     }
+}
+
+/// An ECDSA P-256 key pair for signing JWTs (`sign-method=ES256`), written
+/// into `dir` as `<name>.key` (the private key, PKCS#8 PEM) and
+/// `<name>.pub` (the public key, SPKI PEM): (private, public).
+pub fn es256_keys(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = KeyPair::generate().expect("P-256 key");
+    let private = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    write(&private, &key.serialize_pem());
+    write(&public, &key.public_key_pem());
+    (private, public)
 }

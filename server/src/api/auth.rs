@@ -89,6 +89,9 @@ impl Auth for Api {
         req: Request<AuthenticateRequest>,
     ) -> Answer<AuthenticateResponse> {
         let r = req.into_inner();
+        // as etcd: the log-in sees everything committed before it (a user
+        // just added through another member, auth just turned on)
+        self.barrier().await?;
         let hash = self.auth_state(|a| {
             if !a.enabled {
                 return Err(EtcdError::AuthNotEnabled);
