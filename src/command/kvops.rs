@@ -84,19 +84,7 @@ pub struct DelArgs {
     pub from_key: Bool,
 }
 
-/// The end of the range covering every key with prefix `key`
-/// (clientv3 `GetPrefixRangeEnd`).
-pub fn prefix_end(key: &[u8]) -> Vec<u8> {
-    let mut end = key.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    // all 0xff: no upper bound
-    vec![0]
-}
+pub use crate::keys::prefix_end;
 
 const GET_ARGS: &str =
     "get command needs one argument as key and an optional argument as range_end";
@@ -275,9 +263,6 @@ mod tests {
 
     #[test]
     fn prefix_ranges() {
-        assert_eq!(prefix_end(b"foo"), b"fop");
-        assert_eq!(prefix_end(b"a\xff"), b"b");
-        assert_eq!(prefix_end(b"\xff\xff"), b"\x00");
         let (f, a) = parse("get", &["--prefix", ""]);
         let r = get_op(&f, &a).unwrap();
         assert_eq!((r.key, r.range_end), (vec![0], vec![0]));

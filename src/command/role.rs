@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::client::Client;
 use crate::error::{CtlError, Result};
 use crate::flags::Bool;
-use crate::printer::auth::prefix_end;
+use crate::keys::prefix_end;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum RoleCmd {

@@ -16,19 +16,7 @@ use oxcd_proto::etcdserverpb::{
 
 use super::json_obj::{header, Obj};
 use crate::gofmt::quote;
-
-/// clientv3's `GetPrefixRangeEnd`: the key after every key with `key` as
-/// prefix (`\0` when there is none).
-pub fn prefix_end(key: &[u8]) -> Vec<u8> {
-    let mut end = key.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
+use crate::keys::prefix_end;
 
 fn perm_type(p: &Permission) -> PermType {
     PermType::try_from(p.perm_type).unwrap_or(PermType::Read)
@@ -199,14 +187,6 @@ mod tests {
         fields_perms(&mut f, &r);
         assert!(f.starts_with("\"PermType\" :  READ\n\"Key\" : \"\\x00\"\n\"RangeEnd\" : \"\"\n"));
         assert!(json_role_get(&r).contains(r#"{"permType":2,"key":"Zms=","range_end":"AA=="}"#));
-    }
-
-    #[test]
-    fn prefix_ends() {
-        assert_eq!(prefix_end(b"pre"), b"prf");
-        assert_eq!(prefix_end(b"a\xff"), b"b");
-        assert_eq!(prefix_end(b"\xff\xff"), b"\0");
-        assert_eq!(prefix_end(b""), b"\0");
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! variable, validated the way etcd validates them, and the member and
 //! cluster IDs derived exactly as etcd derives them.
 
+mod tls;
+
 use crate::auth::TokenConfig;
 use crate::tls::TlsInfo;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use std::path::PathBuf;
+use tls::{go_bool, tls_sides};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -474,93 +477,6 @@ impl Config {
             name: f.name,
         })
     }
-}
-
-/// Go's `strconv.ParseBool`, for etcd's boolean flags given as `--flag=x`.
-fn go_bool(s: &str) -> Result<bool, String> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(format!(
-            "parse error: strconv.ParseBool: parsing {s:?}: invalid syntax"
-        )),
-    }
-}
-
-fn one_or_none(v: &Option<String>) -> Vec<String> {
-    v.iter().filter(|s| !s.is_empty()).cloned().collect()
-}
-
-/// The two sides' TLS settings from the flags, and etcd's checks of the
-/// URL schemes against them: an `https` URL needs a certificate (or auto
-/// TLS); an `http` URL ignores one (etcd warns and so does oxcd).
-type TlsSides = (TlsInfo, TlsInfo, bool, bool);
-
-fn tls_sides(f: &Flags, client: &[url::Url], peer: &[url::Url]) -> Result<TlsSides, String> {
-    let suites: Vec<String> = f
-        .cipher_suites
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    let client_tls = TlsInfo {
-        cert_file: f.cert_file.clone(),
-        key_file: f.key_file.clone(),
-        trusted_ca_file: f.trusted_ca_file.clone(),
-        client_cert_auth: f.client_cert_auth.unwrap_or(false),
-        crl_file: f.client_crl_file.clone(),
-        allowed_cns: Vec::new(),
-        allowed_hostnames: one_or_none(&f.client_cert_allowed_hostname),
-        skip_client_san: true,
-        cipher_suites: suites.clone(),
-        self_signed: false,
-    };
-    let peer_tls = TlsInfo {
-        cert_file: f.peer_cert_file.clone(),
-        key_file: f.peer_key_file.clone(),
-        trusted_ca_file: f.peer_trusted_ca_file.clone(),
-        client_cert_auth: f.peer_client_cert_auth.unwrap_or(false),
-        crl_file: f.peer_crl_file.clone(),
-        allowed_cns: one_or_none(&f.peer_cert_allowed_cn),
-        allowed_hostnames: one_or_none(&f.peer_cert_allowed_hostname),
-        skip_client_san: f
-            .experimental_peer_skip_client_san_verification
-            .unwrap_or(false),
-        cipher_suites: suites,
-        self_signed: false,
-    };
-    for (info, what) in [
-        (&client_tls, "--cert-file/--key-file"),
-        (&peer_tls, "--peer-cert-file/--peer-key-file"),
-    ] {
-        if info.cert_file.is_some() != info.key_file.is_some() {
-            return Err(format!(
-                "{what}: both a certificate and a key file are needed"
-            ));
-        }
-    }
-    // auto TLS only stands in when no certificate is given (as etcd)
-    let auto_tls = f.auto_tls.unwrap_or(false) && client_tls.is_empty();
-    let peer_auto_tls = f.peer_auto_tls.unwrap_or(false) && peer_tls.is_empty();
-    for u in client {
-        if u.scheme() == "https" && client_tls.is_empty() && !auto_tls {
-            return Err(format!(
-                "TLS key/cert (--cert-file, --key-file) must be provided for client url {} with HTTPS scheme",
-                url_string(u)
-            ));
-        }
-    }
-    for u in peer {
-        if u.scheme() == "https" && peer_tls.is_empty() && !peer_auto_tls {
-            return Err(format!(
-                "cannot listen on TLS for {}:{}: KeyFile and CertFile are not presented",
-                u.host_str().unwrap_or(""),
-                u.port().unwrap_or(0)
-            ));
-        }
-    }
-    Ok((client_tls, peer_tls, auto_tls, peer_auto_tls))
 }
 
 #[cfg(test)]
