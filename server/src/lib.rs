@@ -21,6 +21,7 @@ pub mod error;
 pub mod export;
 pub mod import;
 pub mod lease;
+pub mod metrics;
 pub mod mvcc;
 pub mod net;
 pub mod node;

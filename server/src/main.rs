@@ -37,7 +37,18 @@ async fn bind_all(cfg: &Config) -> Result<Listeners, Fatal> {
             .map_err(|e| Fatal::Start(e.to_string()))?;
         peer.push((u.clone(), l));
     }
-    Ok(Listeners { client, peer })
+    let mut metrics = Vec::new();
+    for u in &cfg.listen_metrics_urls {
+        let l = oxcd::net::bind(u)
+            .await
+            .map_err(|e| Fatal::Start(e.to_string()))?;
+        metrics.push((u.clone(), l));
+    }
+    Ok(Listeners {
+        client,
+        peer,
+        metrics,
+    })
 }
 
 fn serve(cfg: Config) -> Result<(), Fatal> {

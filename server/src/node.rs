@@ -71,13 +71,27 @@ impl Server {
             auth,
         }
         .encode_to_vec();
-        self.node.send(NodeMsg::Propose {
+        let m = &*crate::metrics::M;
+        m.proposals_pending.inc();
+        let r = match self.node.send(NodeMsg::Propose {
             id,
             data,
             done,
             leader_only,
-        })?;
-        self.wait(rx).await
+        }) {
+            Ok(()) => self.wait(rx).await,
+            Err(e) => Err(e),
+        };
+        m.proposals_pending.dec();
+        // a request's own refusal (a failed compare, a permission) is not
+        // a failed proposal; one that never applied is
+        if matches!(
+            r,
+            Err(EtcdError::Timeout | EtcdError::NoLeader | EtcdError::Stopped)
+        ) {
+            m.proposals_failed.inc();
+        }
+        r
     }
 
     /// Proposes a membership change and waits until it is applied.

@@ -30,6 +30,8 @@ pub struct Listeners {
     pub client: Vec<(url::Url, TcpListener)>,
     /// one per `--listen-peer-urls` entry, with its URL
     pub peer: Vec<(url::Url, TcpListener)>,
+    /// one per `--listen-metrics-urls` entry (`/metrics`, `/health`)
+    pub metrics: Vec<(url::Url, TcpListener)>,
 }
 
 /// Runs a member until `shutdown` resolves (then stops cleanly: the
@@ -114,6 +116,17 @@ pub async fn run(
         servers.push(tokio::spawn(async move {
             if let Err(e) = api::serve(srv, l, sec, stop).await {
                 eprintln!("oxcd: serving {u}: {e}");
+            }
+        }));
+    }
+    // the metrics URLs: https ones with the client side's certificate,
+    // as etcd does
+    for (u, l) in listeners.metrics {
+        let (srv, stop) = (srv.clone(), stopped(stop_rx.clone()));
+        let sec = scheme_security(&u, &client_sec);
+        servers.push(tokio::spawn(async move {
+            if let Err(e) = api::serve_metrics(srv, l, sec, stop).await {
+                eprintln!("oxcd: serving metrics on {u}: {e}");
             }
         }));
     }
@@ -220,8 +233,11 @@ fn security(cfg: &mut Config, listeners: &Listeners) -> Result<(SideTls, SideTls
             ..generated
         };
     }
-    let side = |info: &tls::TlsInfo, l: &[(url::Url, TcpListener)], what: &str| {
-        let https = l.iter().any(|(u, _)| u.scheme() == "https");
+    let side = |info: &tls::TlsInfo, l: &[&[(url::Url, TcpListener)]], what: &str| {
+        let https = l
+            .iter()
+            .flat_map(|l| l.iter())
+            .any(|(u, _)| u.scheme() == "https");
         if !https && !info.is_empty() {
             eprintln!("oxcd: warning: the {what} URLs are http while key and cert files are present; ignoring them on those URLs");
         }
@@ -232,8 +248,13 @@ fn security(cfg: &mut Config, listeners: &Listeners) -> Result<(SideTls, SideTls
             false => Ok(None),
         }
     };
-    let client = side(&cfg.client_tls, &listeners.client, "client")?;
-    let peer = side(&cfg.peer_tls, &listeners.peer, "peer")?;
+    // the metrics URLs use the client side's certificate
+    let client = side(
+        &cfg.client_tls,
+        &[&listeners.client, &listeners.metrics],
+        "client",
+    )?;
+    let peer = side(&cfg.peer_tls, &[&listeners.peer], "peer")?;
     Ok((client, peer))
 }
 

@@ -121,6 +121,7 @@ impl Kv for Api {
         if !r.serializable && !self.srv.sole_voter() {
             self.srv.linearize().await?;
         }
+        crate::metrics::M.range_total.inc();
         // checked on the state the read sees
         let mut resp = self.srv.read(|st, kv| {
             st.auth
@@ -137,6 +138,7 @@ impl Kv for Api {
         check_size(&self.srv, &r)?;
         check_put(&r)?;
         no_space(&self.srv).await?;
+        crate::metrics::M.put_total.inc();
         match self.srv.propose_by(Op::Put(r), sender).await? {
             Applied::Put(mut p) => {
                 self.srv.fill(&mut p.header);
@@ -158,6 +160,7 @@ impl Kv for Api {
         if r.key.is_empty() {
             return Err(EtcdError::EmptyKey.into());
         }
+        crate::metrics::M.delete_total.inc();
         match self.srv.propose_by(Op::DeleteRange(r), sender).await? {
             Applied::DeleteRange(mut d) => {
                 self.srv.fill(&mut d.header);
@@ -174,6 +177,7 @@ impl Kv for Api {
         let r = req.into_inner();
         check_size(&self.srv, &r)?;
         check_txn(&r, self.srv.cfg.max_txn_ops, 0)?;
+        crate::metrics::M.txn_total.inc();
         let mut resp = if apply::txn_is_read_only(&r) {
             if !self.srv.sole_voter() {
                 self.srv.linearize().await?;

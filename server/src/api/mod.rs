@@ -3,6 +3,8 @@
 
 mod auth;
 mod cluster;
+mod grpc_metrics;
+mod http;
 mod kv;
 mod lease;
 mod maintenance;
@@ -160,15 +162,43 @@ pub async fn serve(
     // gRPC accepts a little more than a request may hold so that an
     // oversized request gets etcd's own error rather than a transport one
     let limit = srv.cfg.max_request_bytes + 512 * 1024;
+    let grpc =
+        tonic::service::Routes::new(KvServer::new(api.clone()).max_decoding_message_size(limit))
+            .add_service(LeaseServer::new(api.clone()).max_decoding_message_size(limit))
+            .add_service(ClusterServer::new(api.clone()).max_decoding_message_size(limit))
+            .add_service(MaintenanceServer::new(api.clone()).max_decoding_message_size(limit))
+            .add_service(AuthServer::new(api.clone()).max_decoding_message_size(limit))
+            .add_service(WatchServer::new(api).max_decoding_message_size(limit));
+    // HTTP/1 and HTTP/2 on the same port: gRPC by path, then etcd's
+    // HTTP endpoints, then Go's 404
+    let router = grpc
+        .into_axum_router()
+        .merge(http::routes(srv))
+        .fallback(http::not_found);
     tonic::transport::Server::builder()
-        .layer(tower::util::MapResponseLayer::new(etcd_limit_code))
-        .add_service(KvServer::new(api.clone()).max_decoding_message_size(limit))
-        .add_service(LeaseServer::new(api.clone()).max_decoding_message_size(limit))
-        .add_service(ClusterServer::new(api.clone()).max_decoding_message_size(limit))
-        .add_service(MaintenanceServer::new(api.clone()).max_decoding_message_size(limit))
-        .add_service(AuthServer::new(api.clone()).max_decoding_message_size(limit))
-        .add_service(WatchServer::new(api).max_decoding_message_size(limit))
+        .accept_http1(true)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(grpc_metrics::GrpcMetricsLayer)
+                .layer(tower::util::MapResponseLayer::new(etcd_limit_code)),
+        )
+        .add_routes(tonic::service::Routes::from(router))
         .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
+
+/// Serves `--listen-metrics-urls`: `/metrics` and `/health`, as etcd.
+pub async fn serve_metrics(
+    srv: Arc<Server>,
+    listener: tokio::net::TcpListener,
+    security: crate::net::Security,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let router = http::metrics_routes(srv).fallback(http::not_found);
+    tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(tonic::service::Routes::from(router))
+        .serve_with_incoming_shutdown(crate::net::incoming(listener, security), shutdown)
         .await
 }
 

@@ -48,6 +48,12 @@ pub struct Flags {
         default_value = "http://localhost:2380"
     )]
     pub listen_peer_urls: String,
+    /// List of URLs to listen on for the metrics and health endpoints.
+    #[arg(long, env = "ETCD_LISTEN_METRICS_URLS", default_value = "")]
+    pub listen_metrics_urls: String,
+    /// Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics.
+    #[arg(long, env = "ETCD_METRICS", default_value = "basic")]
+    pub metrics: String,
     /// List of this member's peer URLs to advertise to the rest of the cluster.
     #[arg(
         long,
@@ -186,6 +192,8 @@ pub struct Config {
     pub listen_client_urls: Vec<url::Url>,
     pub advertise_client_urls: Vec<String>,
     pub listen_peer_urls: Vec<url::Url>,
+    /// `--listen-metrics-urls`: `/metrics` and `/health` only
+    pub listen_metrics_urls: Vec<url::Url>,
     pub initial_members: Vec<InitialMember>,
     pub member_id: u64,
     pub cluster_id: u64,
@@ -362,6 +370,17 @@ impl Config {
                 .map(url_string)
                 .collect();
         let listen_peer_urls = parse_urls("listen-peer-urls", &f.listen_peer_urls)?;
+        let listen_metrics_urls = if f.listen_metrics_urls.trim().is_empty() {
+            Vec::new()
+        } else {
+            parse_urls("listen-metrics-urls", &f.listen_metrics_urls)?
+        };
+        if f.metrics != "basic" && f.metrics != "extensive" {
+            return Err(format!(
+                "unknown metrics {:?} (expected \"basic\" or \"extensive\")",
+                f.metrics
+            ));
+        }
         let mut adv_peer: Vec<String> = parse_urls(
             "initial-advertise-peer-urls",
             &f.initial_advertise_peer_urls,
@@ -449,6 +468,7 @@ impl Config {
             listen_client_urls,
             advertise_client_urls,
             listen_peer_urls,
+            listen_metrics_urls,
             member_id,
             bootstrap_error,
             cluster_id: cluster_id(&ids),

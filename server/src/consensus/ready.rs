@@ -403,6 +403,9 @@ impl Loop<'_> {
             }
         }
         let was = self.srv.leader.swap(leader, Ordering::SeqCst);
+        if was != leader && leader != 0 {
+            crate::metrics::M.leader_changes.inc();
+        }
         self.role = role;
         if was != leader && self.reads_inflight.is_some() {
             self.retry_reads(Instant::now() + READ_RETRY);
@@ -508,7 +511,11 @@ impl Loop<'_> {
         } else {
             Durability::None
         });
+        let started = Instant::now();
         txn.commit()?;
+        crate::metrics::M
+            .backend_commit
+            .observe(started.elapsed().as_secs_f64());
         let srv = self.srv;
         // readers hold the state lock for their whole read, so none sees the
         // overlay cleared while reading an older store snapshot

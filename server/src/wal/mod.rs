@@ -382,7 +382,11 @@ impl Wal {
     }
 
     pub fn sync(&mut self) -> Result<(), WalError> {
+        let started = std::time::Instant::now();
         self.file.sync_data()?;
+        crate::metrics::M
+            .wal_fsync
+            .observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 

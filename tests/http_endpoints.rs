@@ -1,0 +1,214 @@
+//! etcd's HTTP endpoints on the client port, next to gRPC: `/health`,
+//! `/version`, `/metrics` and the 404 for anything else, asked of real
+//! etcd 3.5.1 and of oxcd in the same way and compared (status and body;
+//! for `/metrics`, the families dashboards and alerts read).
+
+mod common;
+
+use common::{Server, ServerKind};
+use std::io::{Read, Write};
+
+const KINDS: [ServerKind; 2] = [ServerKind::Etcd, ServerKind::Oxcd];
+
+/// `GET path` over HTTP/1.0 (no chunking): the status code and the body.
+fn get(endpoint: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(endpoint).expect("connect to the client port");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {endpoint}\r\n\r\n").expect("send the request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read the answer");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("headers and a body");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    (code, body.to_string())
+}
+
+fn ctl(server: &Server, args: &[&str]) -> common::Output {
+    common::run(
+        &testkit::bins::etcdctl(),
+        Some(&server.endpoint()),
+        args,
+        None,
+        &[],
+    )
+}
+
+#[test]
+fn health_and_version_as_etcd() {
+    if !testkit::bins::etcd_available("health_and_version_as_etcd") {
+        return;
+    }
+    for kind in KINDS {
+        let s = Server::start(kind, &[]);
+        let ep = s.endpoint();
+        let healthy = (200, r#"{"health":"true","reason":""}"#.to_string());
+        assert_eq!(get(&ep, "/health"), healthy, "{kind:?}");
+        assert_eq!(get(&ep, "/health?serializable=true"), healthy, "{kind:?}");
+        assert_eq!(get(&ep, "/health?exclude=NOSPACE"), healthy, "{kind:?}");
+        assert_eq!(
+            get(&ep, "/version"),
+            (
+                200,
+                r#"{"etcdserver":"3.5.1","etcdcluster":"3.5.0"}"#.to_string()
+            ),
+            "{kind:?}"
+        );
+        assert_eq!(
+            get(&ep, "/no-such-path"),
+            (404, "404 page not found\n".to_string()),
+            "{kind:?}"
+        );
+        // gRPC still answers on the same port
+        assert_eq!(ctl(&s, &["put", "k", "v"]).code, 0, "{kind:?}");
+    }
+}
+
+#[test]
+fn health_turns_503_on_nospace() {
+    if !testkit::bins::etcd_available("health_turns_503_on_nospace") {
+        return;
+    }
+    let big = vec![b'x'; 150_000];
+    for kind in KINDS {
+        let s = Server::start(kind, &["--quota-backend-bytes=300000"]);
+        let ep = s.endpoint();
+        let mut raised = false;
+        for i in 0..8 {
+            let out = common::run(
+                &testkit::bins::etcdctl(),
+                Some(&ep),
+                &["put", &format!("big{i}")],
+                Some(&big),
+                &[],
+            );
+            if String::from_utf8_lossy(&out.stderr).contains("database space exceeded") {
+                raised = true;
+                break;
+            }
+        }
+        assert!(raised, "{kind:?}: the quota never ran out");
+        let nospace = (
+            503,
+            "{\"health\":\"false\",\"reason\":\"ALARM NOSPACE\"}\n".to_string(),
+        );
+        assert_eq!(get(&ep, "/health"), nospace, "{kind:?}");
+        assert_eq!(get(&ep, "/health?serializable=true"), nospace, "{kind:?}");
+        assert_eq!(
+            get(&ep, "/health?exclude=NOSPACE"),
+            (200, r#"{"health":"true","reason":""}"#.to_string()),
+            "{kind:?}"
+        );
+    }
+}
+
+/// The families oxcd exports, each with etcd's name and type.
+const FAMILIES: [(&str, &str); 24] = [
+    ("grpc_server_started_total", "counter"),
+    ("grpc_server_handled_total", "counter"),
+    ("etcd_server_has_leader", "gauge"),
+    ("etcd_server_is_leader", "gauge"),
+    ("etcd_server_is_learner", "gauge"),
+    ("etcd_server_leader_changes_seen_total", "counter"),
+    ("etcd_server_id", "gauge"),
+    ("etcd_server_version", "gauge"),
+    ("etcd_cluster_version", "gauge"),
+    ("etcd_server_quota_backend_bytes", "gauge"),
+    ("etcd_server_proposals_committed_total", "gauge"),
+    ("etcd_server_proposals_applied_total", "gauge"),
+    ("etcd_server_proposals_pending", "gauge"),
+    ("etcd_server_proposals_failed_total", "counter"),
+    ("etcd_mvcc_db_total_size_in_bytes", "gauge"),
+    ("etcd_mvcc_db_total_size_in_use_in_bytes", "gauge"),
+    ("etcd_debugging_mvcc_keys_total", "gauge"),
+    ("etcd_mvcc_put_total", "counter"),
+    ("etcd_mvcc_delete_total", "counter"),
+    ("etcd_mvcc_range_total", "counter"),
+    ("etcd_mvcc_txn_total", "counter"),
+    ("etcd_disk_wal_fsync_duration_seconds", "histogram"),
+    ("etcd_disk_backend_commit_duration_seconds", "histogram"),
+    ("process_resident_memory_bytes", "gauge"),
+];
+
+/// One sample's value, by its exact series name (with labels).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
+}
+
+#[test]
+fn metrics_with_etcds_names() {
+    if !testkit::bins::etcd_available("metrics_with_etcds_names") {
+        return;
+    }
+    for kind in KINDS {
+        let s = Server::start(kind, &[]);
+        assert_eq!(ctl(&s, &["put", "a", "1"]).code, 0);
+        assert_eq!(ctl(&s, &["put", "b", "2"]).code, 0);
+        assert_eq!(ctl(&s, &["del", "b"]).code, 0);
+        let (code, m) = get(&s.endpoint(), "/metrics");
+        assert_eq!(code, 200, "{kind:?}");
+        for (name, ty) in FAMILIES {
+            assert!(
+                m.contains(&format!("# TYPE {name} {ty}\n")),
+                "{kind:?}: no {ty} {name}"
+            );
+        }
+        let v = |series: &str| sample(&m, series).unwrap_or_else(|| panic!("{kind:?}: {series}"));
+        assert_eq!(v("etcd_server_has_leader"), 1.0, "{kind:?}");
+        assert_eq!(v("etcd_server_is_leader"), 1.0, "{kind:?}");
+        assert_eq!(v("etcd_debugging_mvcc_keys_total"), 1.0, "{kind:?}");
+        assert_eq!(v("etcd_mvcc_put_total"), 2.0, "{kind:?}");
+        assert_eq!(v("etcd_mvcc_delete_total"), 1.0, "{kind:?}");
+        assert_eq!(
+            v(r#"etcd_server_version{server_version="3.5.1"}"#),
+            1.0,
+            "{kind:?}"
+        );
+        assert_eq!(
+            v(r#"etcd_server_id{server_id="8e9e05c52164694d"}"#),
+            1.0,
+            "{kind:?}"
+        );
+        assert!(
+            v("etcd_disk_wal_fsync_duration_seconds_count") >= 2.0,
+            "{kind:?}"
+        );
+        assert!(v("process_resident_memory_bytes") > 0.0, "{kind:?}");
+        let put_ok = r#"grpc_server_handled_total{grpc_code="OK",grpc_method="Put",grpc_service="etcdserverpb.KV",grpc_type="unary"}"#;
+        assert_eq!(v(put_ok), 2.0, "{kind:?}");
+        let started = r#"grpc_server_started_total{grpc_method="Put",grpc_service="etcdserverpb.KV",grpc_type="unary"}"#;
+        assert_eq!(v(started), 2.0, "{kind:?}");
+    }
+}
+
+#[test]
+fn metrics_urls_serve_health_and_metrics() {
+    if !testkit::bins::etcd_available("metrics_urls_serve_health_and_metrics") {
+        return;
+    }
+    for kind in KINDS {
+        let port = testkit::free_port();
+        let url = format!("--listen-metrics-urls=http://127.0.0.1:{port}");
+        let _s = Server::start(kind, &[&url]);
+        let ep = format!("127.0.0.1:{port}");
+        assert_eq!(
+            get(&ep, "/health"),
+            (200, r#"{"health":"true","reason":""}"#.to_string()),
+            "{kind:?}"
+        );
+        let (code, m) = get(&ep, "/metrics");
+        assert_eq!(code, 200, "{kind:?}");
+        assert!(
+            m.contains("# TYPE etcd_server_has_leader gauge\n"),
+            "{kind:?}"
+        );
+        assert_eq!(get(&ep, "/version").0, 404, "{kind:?}");
+    }
+}
