@@ -15,6 +15,7 @@ pub mod api;
 pub mod apply;
 pub mod auth;
 pub mod backend;
+pub mod compactor;
 pub mod config;
 pub mod consensus;
 pub mod error;

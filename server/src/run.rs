@@ -92,6 +92,10 @@ pub async fn run(
     );
     let expiry = tokio::spawn(expire_leases(srv.clone()));
     let publish = tokio::spawn(publish_attributes(srv.clone()));
+    let compactor = srv
+        .cfg
+        .auto_compaction
+        .map(|how| tokio::spawn(crate::compactor::run(srv.clone(), how)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
@@ -183,6 +187,9 @@ pub async fn run(
     }
     expiry.abort();
     publish.abort();
+    if let Some(c) = compactor {
+        c.abort();
+    }
     srv.close();
     drop(srv);
     let _ = tokio::task::spawn_blocking(move || node.join()).await;

@@ -135,7 +135,7 @@ fn jwt(opts: &HashMap<String, String>) -> Result<JwtConfig, String> {
 }
 
 /// A Go duration (`5m`, `1h30m`, `90s`, `1.5h`).
-pub(super) fn parse_go_duration(s: &str) -> Option<Duration> {
+pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
     let mut rest = s;
     let mut total = 0f64;
     if rest.is_empty() {

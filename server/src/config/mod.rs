@@ -2,7 +2,10 @@
 //! variable, validated the way etcd validates them, and the member and
 //! cluster IDs derived exactly as etcd derives them.
 
+mod compaction;
 mod tls;
+
+pub use compaction::AutoCompaction;
 
 use crate::auth::TokenConfig;
 use crate::tls::TlsInfo;
@@ -159,6 +162,12 @@ pub struct Flags {
     /// Skip verification of SAN field in client certificate for peer connections.
     #[arg(long, env = "ETCD_EXPERIMENTAL_PEER_SKIP_CLIENT_SAN_VERIFICATION", require_equals = true, num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub experimental_peer_skip_client_san_verification: Option<bool>,
+    /// Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention.
+    #[arg(long, env = "ETCD_AUTO_COMPACTION_MODE", default_value = "periodic")]
+    pub auto_compaction_mode: String,
+    /// Auto compaction retention for mvcc key value store. 0 means disable auto compaction.
+    #[arg(long, env = "ETCD_AUTO_COMPACTION_RETENTION", default_value = "0")]
+    pub auto_compaction_retention: String,
     /// Specify auth token specific options ('simple' or 'jwt,pub-key=…,priv-key=…,sign-method=…,ttl=…').
     #[arg(long, env = "ETCD_AUTH_TOKEN", default_value = "simple")]
     pub auth_token: String,
@@ -219,6 +228,8 @@ pub struct Config {
     pub auto_tls: bool,
     pub peer_auto_tls: bool,
     pub self_signed_cert_validity: u32,
+    /// `--auto-compaction-*`: none when the retention is 0
+    pub auto_compaction: Option<AutoCompaction>,
     /// how tokens are issued (`--auth-token`, `--auth-token-ttl`)
     pub auth_token: TokenConfig,
     pub bcrypt_cost: u32,
@@ -460,6 +471,8 @@ impl Config {
             ));
         }
         let auth_token = TokenConfig::parse(&f.auth_token, f.auth_token_ttl)?;
+        let auto_compaction =
+            AutoCompaction::parse(&f.auto_compaction_mode, &f.auto_compaction_retention)?;
         Ok(Config {
             data_dir: f
                 .data_dir
@@ -493,6 +506,7 @@ impl Config {
             peer_auto_tls,
             self_signed_cert_validity: f.self_signed_cert_validity,
             auth_token,
+            auto_compaction,
             bcrypt_cost: f.bcrypt_cost,
             name: f.name,
         })
@@ -500,109 +514,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(args: &[&str]) -> Result<Config, String> {
-        let mut v = vec!["oxcd".to_string()];
-        v.extend(args.iter().map(|s| s.to_string()));
-        Config::from_args(v).map_err(|e| match e {
-            Ok(c) => c.to_string(),
-            Err(s) => s,
-        })
-    }
-
-    #[test]
-    fn default_ids_match_etcd() {
-        let c = cfg(&[]).expect("defaults are valid");
-        assert_eq!(format!("{:x}", c.member_id), "8e9e05c52164694d");
-        assert_eq!(format!("{:x}", c.cluster_id), "cdf818194e3a8c32");
-        assert_eq!(c.data_dir, PathBuf::from("default.etcd"));
-    }
-
-    #[test]
-    fn restore_reference_ids() {
-        // etcdctl-reference §6.1 case 38: m1 at 127.0.0.1:42380 with token tok1
-        let id = member_id(&["http://127.0.0.1:42380".to_string()], "tok1");
-        assert_eq!(format!("{id:x}"), "32689cdaa5c21add");
-    }
-
-    #[test]
-    fn rejects_misconfiguration() {
-        assert!(
-            cfg(&["--name", "x"]).is_ok(),
-            "initial cluster follows the name"
-        );
-        // etcd's own default value counts as unset, so only another one fails
-        assert!(cfg(&[
-            "--name",
-            "x",
-            "--initial-cluster",
-            "default=http://localhost:2380"
-        ])
-        .is_ok());
-        // only bootstrapping needs this member in --initial-cluster: the
-        // error waits until the data dir turns out to be new
-        let c = cfg(&[
-            "--name",
-            "x",
-            "--initial-cluster",
-            "default=http://127.0.0.1:2380",
-        ])
-        .expect("a restart ignores --initial-cluster");
-        let e = c.bootstrap_error.expect("cannot bootstrap");
-        assert!(e.contains("couldn't find local name \"x\""), "{e}");
-        let e = cfg(&["--initial-cluster-state", "bogus"]).unwrap_err();
-        assert!(e.contains("valid values are"), "{e}");
-        let e = cfg(&["--listen-client-urls", "http://127.0.0.1:1"]).unwrap_err();
-        assert!(e.contains("--advertise-client-urls is required"), "{e}");
-        let e = cfg(&["--listen-peer-urls", "notaurl"]).unwrap_err();
-        assert!(e.contains("invalid URL"), "{e}");
-    }
-
-    #[test]
-    fn initial_cluster_grammar() {
-        let ms = parse_initial_cluster(
-            " b=http://127.0.0.1:2, ,a=http://127.0.0.1:1/ ,b = http://127.0.0.1:3,",
-            "t",
-        )
-        .expect("valid");
-        let got: Vec<(&str, Vec<&str>)> = ms
-            .iter()
-            .map(|m| {
-                let urls = m.peer_urls.iter().map(String::as_str).collect();
-                (m.name.as_str(), urls)
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("b", vec!["http://127.0.0.1:2"]),
-                ("a", vec!["http://127.0.0.1:1"]),
-                ("b ", vec!["http://127.0.0.1:3"]),
-            ]
-        );
-        assert_eq!(ms[1].id, member_id(&["http://127.0.0.1:1".into()], "t"));
-        let e = parse_initial_cluster("a=http://127.0.0.1:1, x ", "t").unwrap_err();
-        assert_eq!(e, "--initial-cluster: \"x\" is not of the form name=url");
-        let e = parse_initial_cluster("a= ", "t").unwrap_err();
-        assert_eq!(e, "--initial-cluster must not be empty");
-        let e = parse_initial_cluster(" , ", "t").unwrap_err();
-        assert_eq!(e, "--initial-cluster must not be empty");
-        // the first bad URL as written, not in name order
-        let e = parse_initial_cluster("b=ftp://h:1,a=ftp://h:2", "t").unwrap_err();
-        assert!(e.ends_with(": ftp"), "{e}");
-        let e = parse_initial_cluster("b=http://h:1,a=http://h", "t").unwrap_err();
-        assert!(e.ends_with("http://h"), "{e}");
-    }
-
-    #[test]
-    fn single_dash_flags_are_accepted() {
-        let a = normalize_args(
-            ["oxcd", "-name", "n1", "--data-dir", "d", "-"]
-                .iter()
-                .map(|s| s.to_string()),
-        );
-        assert_eq!(a, vec!["oxcd", "--name", "n1", "--data-dir", "d", "-"]);
-    }
-}
+mod tests;
