@@ -64,7 +64,12 @@ fn serve(cfg: Config) -> Result<(), Fatal> {
 
 fn main() {
     let outcome = match Config::from_args(normalize_args(std::env::args())) {
-        Ok(cfg) => serve(cfg),
+        Ok(cfg) => {
+            for w in &cfg.warnings {
+                eprintln!("oxcd: warning: {w}");
+            }
+            serve(cfg)
+        }
         Err(Ok(clap_err)) => clap_err.exit(),
         Err(Err(msg)) => Err(Fatal::Start(msg)),
     };

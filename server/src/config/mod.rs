@@ -3,6 +3,7 @@
 //! cluster IDs derived exactly as etcd derives them.
 
 mod compaction;
+mod compat;
 mod tls;
 
 pub use compaction::AutoCompaction;
@@ -228,6 +229,8 @@ pub struct Config {
     pub auto_tls: bool,
     pub peer_auto_tls: bool,
     pub self_signed_cert_validity: u32,
+    /// what the start-up should warn about (etcd flags without effect)
+    pub warnings: Vec<String>,
     /// `--auto-compaction-*`: none when the retention is 0
     pub auto_compaction: Option<AutoCompaction>,
     /// how tokens are issued (`--auth-token`, `--auth-token-ttl`)
@@ -320,7 +323,7 @@ fn parse_initial_cluster(s: &str, token: &str) -> Result<Vec<InitialMember>, Str
 
 /// etcd refuses a flag and its `ETCD_*` variable set together.
 fn check_env_conflicts(m: &ArgMatches) -> Result<(), String> {
-    for arg in Flags::command().get_arguments() {
+    for arg in command().get_arguments() {
         let id = arg.get_id().as_str();
         if m.value_source(id) == Some(ValueSource::CommandLine) {
             if let Some(env) = arg.get_env() {
@@ -334,6 +337,11 @@ fn check_env_conflicts(m: &ArgMatches) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// oxcd's command line: its flags and etcd's others (`compat.rs`).
+pub fn command() -> clap::Command {
+    compat::with_args(Flags::command())
 }
 
 /// Go's flag package takes `-name` as well as `--name`: accept both.
@@ -353,13 +361,14 @@ impl Config {
     /// Parses and validates; clap's own errors (and `--help`) come back as
     /// `Err(Ok(clap::Error))`, configuration errors as `Err(Err(message))`.
     pub fn from_args(args: Vec<String>) -> Result<Config, Result<clap::Error, String>> {
-        let m = Flags::command().try_get_matches_from(args).map_err(Ok)?;
+        let m = command().try_get_matches_from(args).map_err(Ok)?;
         let f = Flags::from_arg_matches(&m).map_err(Ok)?;
         Config::from_flags(f, &m).map_err(Err)
     }
 
     pub fn from_flags(f: Flags, m: &ArgMatches) -> Result<Config, String> {
         check_env_conflicts(m)?;
+        let warnings = compat::check(m)?;
         if f.initial_cluster_state != "new" && f.initial_cluster_state != "existing" {
             return Err(format!(
                 "invalid value {:?} for flag -initial-cluster-state: valid values are \"new\", \"existing\"",
@@ -506,6 +515,7 @@ impl Config {
             peer_auto_tls,
             self_signed_cert_validity: f.self_signed_cert_validity,
             auth_token,
+            warnings,
             auto_compaction,
             bcrypt_cost: f.bcrypt_cost,
             name: f.name,

@@ -102,3 +102,21 @@ fn single_dash_flags_are_accepted() {
     );
     assert_eq!(a, vec!["oxcd", "--name", "n1", "--data-dir", "d", "-"]);
 }
+
+#[test]
+fn etcd_flags_without_effect_warn_or_refuse() {
+    assert!(cfg(&[]).unwrap().warnings.is_empty());
+    // etcd's defaults, spelled out, are no reason to warn
+    let c = cfg(&["--pre-vote=true", "--strict-reconfig-check", "--proxy=off"]).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = cfg(&["--pre-vote=false", "--grpc-keepalive-timeout=5s"]).unwrap();
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    assert!(c.warnings[0].starts_with("--grpc-keepalive-timeout=5s is accepted"));
+    assert_eq!(
+        cfg(&["--force-new-cluster"]).unwrap_err(),
+        "--force-new-cluster=true: forcing a new cluster is not supported yet"
+    );
+    assert!(cfg(&["--discovery-srv=example.com"]).is_err());
+    assert!(cfg(&["--proxy=on"]).is_err());
+    assert!(cfg(&["--enable-v2=sometimes"]).is_err());
+}

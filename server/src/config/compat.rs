@@ -1,0 +1,123 @@
+//! etcd 3.5's server flags that oxcd accepts without acting on them (yet),
+//! so that an etcd command line, environment file or unit starts oxcd —
+//! and says so: a flag set to anything but etcd's default gets a warning
+//! naming what oxcd does instead, or, where going on would mislead the
+//! operator (bootstrapping through discovery, a proxy, forcing a new
+//! cluster), an error. Each flag also reads its `ETCD_*` variable.
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgMatches, Command};
+
+/// What oxcd does with a flag set to a value other than etcd's default.
+#[derive(Clone, Copy)]
+enum Verdict {
+    Warn(&'static str),
+    Refuse(&'static str),
+}
+use Verdict::*;
+
+/// (flag, etcd's default, is boolean, verdict)
+const FLAGS: &[(&str, &str, bool, Verdict)] = &[
+    ("backend-batch-interval", "0s", false, Warn("oxcd commits the store every 25 ms")),
+    ("backend-batch-limit", "0", false, Warn("oxcd commits the store every 25 ms")),
+    ("backend-bbolt-freelist-type", "map", false, Warn("oxcd's store is not bbolt")),
+    ("cors", "*", false, Warn("no CORS headers are sent")),
+    ("discovery", "", false, Refuse("bootstrapping through a discovery service is not supported; use --initial-cluster")),
+    ("discovery-fallback", "proxy", false, Warn("discovery is not supported")),
+    ("discovery-proxy", "", false, Refuse("bootstrapping through a discovery service is not supported; use --initial-cluster")),
+    ("discovery-srv", "", false, Refuse("DNS SRV bootstrapping is not supported yet; use --initial-cluster")),
+    ("discovery-srv-name", "", false, Refuse("DNS SRV bootstrapping is not supported yet; use --initial-cluster")),
+    ("enable-log-rotation", "false", true, Warn("logs go to stderr")),
+    ("enable-pprof", "false", true, Warn("there is no Go profiler in oxcd")),
+    ("enable-v2", "false", true, Warn("the v2 API is not served")),
+    ("experimental-bootstrap-defrag-threshold-megabytes", "0", false, Warn("no defragmentation at start")),
+    ("experimental-compaction-batch-limit", "1000", false, Warn("oxcd compacts in one pass")),
+    ("experimental-corrupt-check-time", "0s", false, Warn("no periodic corruption check yet")),
+    ("experimental-distributed-tracing-address", "localhost:4317", false, Warn("no distributed tracing")),
+    ("experimental-distributed-tracing-instance-id", "", false, Warn("no distributed tracing")),
+    ("experimental-distributed-tracing-service-name", "etcd", false, Warn("no distributed tracing")),
+    ("experimental-enable-distributed-tracing", "false", true, Warn("no distributed tracing")),
+    ("experimental-enable-lease-checkpoint", "false", true, Warn("a new leader renews every lease instead")),
+    ("experimental-enable-v2v3", "", false, Warn("the v2 API is not served")),
+    ("experimental-initial-corrupt-check", "false", true, Warn("no corruption check at start yet")),
+    ("experimental-txn-mode-write-with-shared-buffer", "true", true, Warn("not applicable to oxcd's store")),
+    ("experimental-warning-apply-duration", "100ms", false, Warn("slow applies are not logged yet")),
+    ("experimental-watch-progress-notify-interval", "10m", false, Warn("no periodic watch progress notifications yet")),
+    ("force-new-cluster", "false", true, Refuse("forcing a new cluster is not supported yet")),
+    ("grpc-keepalive-interval", "2h", false, Warn("the server pings idle connections on its own schedule")),
+    ("grpc-keepalive-min-time", "5s", false, Warn("client pings are not rate-limited")),
+    ("grpc-keepalive-timeout", "20s", false, Warn("the server pings idle connections on its own schedule")),
+    ("host-whitelist", "*", false, Warn("the Host header is not checked")),
+    ("initial-election-tick-advance", "true", true, Warn("elections start on raft-rs's schedule")),
+    ("log-outputs", "default", false, Warn("logs go to stderr")),
+    ("log-rotation-config-json", "{\"maxsize\": 100, \"maxage\": 0, \"maxbackups\": 0, \"localtime\": false, \"compress\": false}", false, Warn("logs go to stderr")),
+    ("pre-vote", "true", true, Warn("oxcd always runs raft's pre-vote")),
+    ("proxy", "off", false, Refuse("proxy mode is not supported")),
+    ("proxy-dial-timeout", "1000", false, Warn("proxy mode is not supported")),
+    ("proxy-failure-wait", "5000", false, Warn("proxy mode is not supported")),
+    ("proxy-read-timeout", "0", false, Warn("proxy mode is not supported")),
+    ("proxy-refresh-interval", "30000", false, Warn("proxy mode is not supported")),
+    ("proxy-write-timeout", "5000", false, Warn("proxy mode is not supported")),
+    ("socket-reuse-address", "false", true, Warn("listeners are opened without SO_REUSEADDR")),
+    ("socket-reuse-port", "false", true, Warn("listeners are opened without SO_REUSEPORT")),
+    ("strict-reconfig-check", "true", true, Warn("oxcd always refuses reconfigurations that would lose quorum")),
+    ("unsafe-no-fsync", "false", true, Warn("oxcd always syncs its WAL")),
+    ("v2-deprecation", "not-yet", false, Warn("the v2 store does not exist in oxcd")),
+];
+
+/// `ETCD_<FLAG>`; clap keeps it for the program's life (parsed once).
+fn env_name(flag: &str) -> &'static str {
+    Box::leak(format!("ETCD_{}", flag.replace('-', "_").to_uppercase()).into_boxed_str())
+}
+
+/// The flags, added to oxcd's command line.
+pub(super) fn args() -> Vec<Arg> {
+    FLAGS
+        .iter()
+        .map(|&(name, default, boolean, _)| {
+            let a = Arg::new(name)
+                .long(name)
+                .env(env_name(name))
+                .hide(true)
+                .default_value(default);
+            if boolean {
+                // Go's boolean forms: --flag, --flag=false
+                a.num_args(0..=1)
+                    .require_equals(true)
+                    .default_missing_value("true")
+                    .value_parser(|s: &str| super::tls::go_bool(s).map(|b| b.to_string()))
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
+/// Warnings for the flags given, or the error of one oxcd will not start
+/// with.
+pub(super) fn check(m: &ArgMatches) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
+    for &(name, default, _, verdict) in FLAGS {
+        if m.value_source(name) == Some(ValueSource::DefaultValue) {
+            continue;
+        }
+        let Some(value) = m.get_one::<String>(name) else {
+            continue;
+        };
+        if value == default {
+            continue;
+        }
+        match verdict {
+            Warn(why) => warnings.push(format!(
+                "--{name}={value} is accepted for compatibility with etcd and has no effect: {why}"
+            )),
+            Refuse(why) => return Err(format!("--{name}={value}: {why}")),
+        }
+    }
+    Ok(warnings)
+}
+
+/// `cmd` with the flags added.
+pub(super) fn with_args(cmd: Command) -> Command {
+    cmd.args(args())
+}
