@@ -126,3 +126,66 @@ fn auto_tls_makes_a_certificate_once() {
     self_signed(&fixtures, &["127.0.0.1".into()], 1).unwrap();
     assert_eq!(std::fs::read(fixtures.join("cert.pem")).unwrap(), pem);
 }
+
+/// A handshake in memory between `server` and a client presenting `cert`
+/// (trusting `ca`): whether both sides complete it.
+fn handshake(server: &ServerTls, ca: &Path, cert: &Path, key: &Path) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client_info = TlsInfo {
+            cert_file: Some(cert.into()),
+            key_file: Some(key.into()),
+            trusted_ca_file: Some(ca.into()),
+            ..TlsInfo::default()
+        };
+        let connector = tokio_rustls::TlsConnector::from(build_client(&client_info).unwrap());
+        let acceptor = tokio_rustls::TlsAcceptor::from(server.config());
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let (c, s) = tokio::join!(connector.connect(name, a), acceptor.accept(b));
+        // TLS 1.3: the client may finish before the server refuses it
+        c.is_ok() && s.is_ok()
+    })
+}
+
+#[test]
+fn allowed_common_names_and_hostnames_in_a_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let server_cert = ca.issue("server", Leaf::loopback("server"));
+    let peer = ca.issue("peer", Leaf::loopback("peer"));
+    let other = ca.issue(
+        "other",
+        Leaf {
+            cn: "intruder",
+            sans: &["intruder.example"],
+            expired: false,
+        },
+    );
+    let server = |cns: &[&str], hosts: &[&str]| {
+        ServerTls::new(TlsInfo {
+            cert_file: Some(server_cert.cert.clone()),
+            key_file: Some(server_cert.key.clone()),
+            trusted_ca_file: Some(ca.cert_path()),
+            client_cert_auth: true,
+            allowed_cns: cns.iter().map(|s| s.to_string()).collect(),
+            allowed_hostnames: hosts.iter().map(|s| s.to_string()).collect(),
+            ..TlsInfo::default()
+        })
+        .unwrap()
+    };
+    let ok = |s: &ServerTls, who: &testkit::pki::Issued| {
+        handshake(s, &ca.cert_path(), &who.cert, &who.key)
+    };
+    let any = server(&[], &[]);
+    assert!(ok(&any, &peer) && ok(&any, &other));
+    let by_cn = server(&["peer"], &[]);
+    assert!(ok(&by_cn, &peer));
+    assert!(!ok(&by_cn, &other), "a CN not allowed is refused");
+    let by_host = server(&[], &["intruder.example"]);
+    assert!(ok(&by_host, &other));
+    assert!(!ok(&by_host, &peer), "a hostname not allowed is refused");
+}
