@@ -4,18 +4,8 @@
 
 mod common;
 
-use common::{Server, ServerKind};
+use common::{ClientKind, Server, ServerKind};
 use std::time::{Duration, Instant};
-
-fn ctl(server: &Server, args: &[&str]) -> common::Output {
-    common::run(
-        &testkit::bins::etcdctl(),
-        Some(&server.endpoint()),
-        args,
-        None,
-        &[],
-    )
-}
 
 #[test]
 fn periodic_compaction_runs_on_its_own() {
@@ -31,13 +21,17 @@ fn periodic_compaction_runs_on_its_own() {
             ],
         );
         for v in ["1", "2", "3"] {
-            assert_eq!(ctl(&s, &["put", "a", v]).code, 0, "{kind:?}");
+            assert_eq!(
+                s.ctl(ClientKind::RealEtcdctl, &["put", "a", v]).code,
+                0,
+                "{kind:?}"
+            );
         }
         // revision 2 held a=1; once a retention has passed since it was the
         // newest, it is compacted away
         let started = Instant::now();
         let compacted = loop {
-            let out = ctl(&s, &["get", "a", "--rev=2"]);
+            let out = s.ctl(ClientKind::RealEtcdctl, &["get", "a", "--rev=2"]);
             let err = String::from_utf8_lossy(&out.stderr).into_owned();
             if err.contains("required revision has been compacted") {
                 break true;
@@ -49,7 +43,7 @@ fn periodic_compaction_runs_on_its_own() {
         };
         assert!(compacted, "{kind:?}: revision 2 was never compacted");
         // the newest revision stays readable
-        let out = ctl(&s, &["get", "a"]);
+        let out = s.ctl(ClientKind::RealEtcdctl, &["get", "a"]);
         assert_eq!(String::from_utf8_lossy(&out.stdout), "a\n3\n", "{kind:?}");
     }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, ServerKind};
+use common::{ClientKind, Server, ServerKind};
 use std::io::{Read, Write};
 
 const KINDS: [ServerKind; 2] = [ServerKind::Etcd, ServerKind::Oxcd];
@@ -26,16 +26,6 @@ fn get(endpoint: &str, path: &str) -> (u16, String) {
         .and_then(|c| c.parse().ok())
         .expect("a status line");
     (code, body.to_string())
-}
-
-fn ctl(server: &Server, args: &[&str]) -> common::Output {
-    common::run(
-        &testkit::bins::etcdctl(),
-        Some(&server.endpoint()),
-        args,
-        None,
-        &[],
-    )
 }
 
 #[test]
@@ -64,7 +54,11 @@ fn health_and_version_as_etcd() {
             "{kind:?}"
         );
         // gRPC still answers on the same port
-        assert_eq!(ctl(&s, &["put", "k", "v"]).code, 0, "{kind:?}");
+        assert_eq!(
+            s.ctl(ClientKind::RealEtcdctl, &["put", "k", "v"]).code,
+            0,
+            "{kind:?}"
+        );
     }
 }
 
@@ -149,9 +143,9 @@ fn metrics_with_etcds_names() {
     }
     for kind in KINDS {
         let s = Server::start(kind, &[]);
-        assert_eq!(ctl(&s, &["put", "a", "1"]).code, 0);
-        assert_eq!(ctl(&s, &["put", "b", "2"]).code, 0);
-        assert_eq!(ctl(&s, &["del", "b"]).code, 0);
+        assert_eq!(s.ctl(ClientKind::RealEtcdctl, &["put", "a", "1"]).code, 0);
+        assert_eq!(s.ctl(ClientKind::RealEtcdctl, &["put", "b", "2"]).code, 0);
+        assert_eq!(s.ctl(ClientKind::RealEtcdctl, &["del", "b"]).code, 0);
         let (code, m) = get(&s.endpoint(), "/metrics");
         assert_eq!(code, 200, "{kind:?}");
         for (name, ty) in FAMILIES {

@@ -9,19 +9,9 @@
 
 mod common;
 
-use common::{Output, Server, ServerKind};
+use common::{ClientKind, Server, ServerKind};
 
 const NOSPACE: &str = "memberID:10276657743932975437 alarm:NOSPACE \n";
-
-fn oxctl(srv: &Server, args: &[&str]) -> Output {
-    common::run(
-        &testkit::bins::oxctl(),
-        Some(&srv.endpoint()),
-        args,
-        None,
-        &[],
-    )
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -29,7 +19,7 @@ fn text(b: &[u8]) -> String {
 
 /// Asserts stdout, stderr and the exit code of one invocation.
 fn check(srv: &Server, args: &[&str], stdout: &str, stderr: &str, code: i32) {
-    let out = oxctl(srv, args);
+    let out = srv.ctl(ClientKind::Oxctl, args);
     let what = format!("oxctl {} → {}", args.join(" "), srv.kind.name());
     assert_eq!(text(&out.stdout), stdout, "stdout of {what}");
     assert_eq!(text(&out.stderr), stderr, "stderr of {what}");
@@ -56,14 +46,14 @@ fn nospace_outputs(kind: ServerKind) {
     // The revision stays 1: no write ever succeeded.
     let header = "\"ClusterID\" : 14841639068965178418\n\"MemberID\" : 10276657743932975437\n\
                   \"Revision\" : 1\n";
-    let out = oxctl(&srv, &["alarm", "list", "-w", "fields"]);
+    let out = srv.ctl(ClientKind::Oxctl, &["alarm", "list", "-w", "fields"]);
     let fields = text(&out.stdout);
     assert!(fields.starts_with(header), "fields: {fields:?}");
     assert!(
         fields.ends_with("\"MemberID\" : 10276657743932975437\n\"AlarmType\" : NOSPACE\n\n"),
         "fields: {fields:?}"
     );
-    let out = oxctl(&srv, &["alarm", "list", "-w", "json"]);
+    let out = srv.ctl(ClientKind::Oxctl, &["alarm", "list", "-w", "json"]);
     let json = text(&out.stdout);
     assert!(
         json.starts_with(

@@ -20,34 +20,25 @@ async fn shutdown_signal() {
     }
 }
 
+/// Binds a listener for each URL.
+async fn bind_each(urls: &[url::Url]) -> Result<Vec<(url::Url, tokio::net::TcpListener)>, Fatal> {
+    let mut out = Vec::new();
+    for u in urls {
+        let l = oxcd::net::bind(u)
+            .await
+            .map_err(|e| Fatal::Start(e.to_string()))?;
+        out.push((u.clone(), l));
+    }
+    Ok(out)
+}
+
 /// Binds every listener before the data dir is opened, so that a busy
 /// port fails fast and cleanly.
 async fn bind_all(cfg: &Config) -> Result<Listeners, Fatal> {
-    let mut client = Vec::new();
-    for u in &cfg.listen_client_urls {
-        let l = oxcd::net::bind(u)
-            .await
-            .map_err(|e| Fatal::Start(e.to_string()))?;
-        client.push((u.clone(), l));
-    }
-    let mut peer = Vec::new();
-    for u in &cfg.listen_peer_urls {
-        let l = oxcd::net::bind(u)
-            .await
-            .map_err(|e| Fatal::Start(e.to_string()))?;
-        peer.push((u.clone(), l));
-    }
-    let mut metrics = Vec::new();
-    for u in &cfg.listen_metrics_urls {
-        let l = oxcd::net::bind(u)
-            .await
-            .map_err(|e| Fatal::Start(e.to_string()))?;
-        metrics.push((u.clone(), l));
-    }
     Ok(Listeners {
-        client,
-        peer,
-        metrics,
+        client: bind_each(&cfg.listen_client_urls).await?,
+        peer: bind_each(&cfg.listen_peer_urls).await?,
+        metrics: bind_each(&cfg.listen_metrics_urls).await?,
     })
 }
 

@@ -216,29 +216,21 @@ fn security(cfg: &mut Config, listeners: &Listeners) -> Result<(SideTls, SideTls
     };
     let fixtures = cfg.data_dir.join("fixtures");
     let start = |e: tls::TlsError| Fatal::Start(e.to_string());
+    let validity = cfg.self_signed_cert_validity;
+    // a generated certificate keeps the side's cipher suites
+    let generate = |dir: &str, l: &[(url::Url, TcpListener)], info: &tls::TlsInfo| {
+        tls::self_signed(&fixtures.join(dir), &hosts(l), validity)
+            .map(|generated| tls::TlsInfo {
+                cipher_suites: info.cipher_suites.clone(),
+                ..generated
+            })
+            .map_err(start)
+    };
     if cfg.auto_tls {
-        let generated = tls::self_signed(
-            &fixtures.join("client"),
-            &hosts(&listeners.client),
-            cfg.self_signed_cert_validity,
-        )
-        .map_err(start)?;
-        cfg.client_tls = tls::TlsInfo {
-            cipher_suites: cfg.client_tls.cipher_suites.clone(),
-            ..generated
-        };
+        cfg.client_tls = generate("client", &listeners.client, &cfg.client_tls)?;
     }
     if cfg.peer_auto_tls {
-        let generated = tls::self_signed(
-            &fixtures.join("peer"),
-            &hosts(&listeners.peer),
-            cfg.self_signed_cert_validity,
-        )
-        .map_err(start)?;
-        cfg.peer_tls = tls::TlsInfo {
-            cipher_suites: cfg.peer_tls.cipher_suites.clone(),
-            ..generated
-        };
+        cfg.peer_tls = generate("peer", &listeners.peer, &cfg.peer_tls)?;
     }
     let side = |info: &tls::TlsInfo, l: &[&[(url::Url, TcpListener)]], what: &str| {
         let https = l

@@ -112,6 +112,11 @@ impl Server {
         self.proc.logs()
     }
 
+    /// Runs `client args…` against this server (no stdin).
+    pub fn ctl(&self, client: ClientKind, args: &[&str]) -> Output {
+        run(&client.binary(), Some(&self.endpoint()), args, None, &[])
+    }
+
     /// Waits for an answer to a read-only `etcdctl get` (it changes neither
     /// the revision nor the data).
     fn wait_ready(&mut self) -> Result<(), String> {

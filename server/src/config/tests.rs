@@ -1,6 +1,7 @@
 use super::*;
 
-fn cfg(args: &[&str]) -> Result<Config, String> {
+/// Parses `oxcd args…`; clap's and oxcd's errors as text.
+pub(super) fn cfg(args: &[&str]) -> Result<Config, String> {
     let mut v = vec!["oxcd".to_string()];
     v.extend(args.iter().map(|s| s.to_string()));
     Config::from_args(v).map_err(|e| match e {

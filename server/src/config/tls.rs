@@ -97,16 +97,7 @@ pub(super) fn tls_sides(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-
-    fn cfg(args: &[&str]) -> Result<Config, String> {
-        let mut v = vec!["oxcd".to_string()];
-        v.extend(args.iter().map(|s| s.to_string()));
-        Config::from_args(v).map_err(|e| match e {
-            Ok(c) => c.to_string(),
-            Err(s) => s,
-        })
-    }
+    use crate::config::tests::cfg;
 
     const HTTPS_CLIENT: [&str; 4] = [
         "--listen-client-urls=https://127.0.0.1:2379",
