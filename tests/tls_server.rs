@@ -477,7 +477,7 @@ fn certificate_rotation_without_restart() {
 }
 
 /// Starts `kind` expecting it to exit non-zero, its stderr containing
-/// `text` (etcd logs it in JSON, oxcd prints `oxcd: error: <text>`).
+/// `text` (both log it in JSON; oxcd as the error of its fatal line).
 fn fails_to_start(kind: ServerKind, flags: &Flags, text: &str) {
     let (status, stderr) = testkit::run_to_exit(&kind.binary(), &flags.args());
     assert!(
@@ -490,8 +490,8 @@ fn fails_to_start(kind: ServerKind, flags: &Flags, text: &str) {
     );
     if kind == ServerKind::Oxcd {
         assert!(
-            stderr.contains(&format!("oxcd: error: {text}")),
-            "oxcd: no `oxcd: error:` line:\n{stderr}"
+            testkit::logged_error(&stderr).is_some_and(|e| e.contains(text)),
+            "oxcd: no log line with the error:\n{stderr}"
         );
     }
 }

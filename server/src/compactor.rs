@@ -62,13 +62,13 @@ async fn periodic(srv: Arc<Server>, period: Duration) {
         let Some(&rev) = revs.front() else {
             continue;
         };
-        eprintln!("oxcd: starting auto periodic compaction at revision {rev} (period {period:?})");
+        tracing::info!(revision = rev, "compact-period" = ?period, "starting auto periodic compaction");
         match compact(&srv, rev).await {
             Ok(()) => {
                 last = Instant::now();
-                eprintln!("oxcd: completed auto periodic compaction at revision {rev}");
+                tracing::info!(revision = rev, "compact-period" = ?period, "completed auto periodic compaction");
             }
-            Err(e) => eprintln!("oxcd: auto periodic compaction at revision {rev} failed: {e}"),
+            Err(e) => tracing::warn!(revision = rev, error = %e, "failed auto periodic compaction"),
         }
     }
 }
@@ -84,13 +84,21 @@ async fn revision(srv: Arc<Server>, keep: i64) {
         if rev <= 0 || rev == prev {
             continue;
         }
-        eprintln!("oxcd: starting auto revision compaction at revision {rev} (retention {keep})");
+        tracing::info!(
+            revision = rev,
+            "revision-compaction-retention" = keep,
+            "starting auto revision compaction"
+        );
         match compact(&srv, rev).await {
             Ok(()) => {
                 prev = rev;
-                eprintln!("oxcd: completed auto revision compaction at revision {rev}");
+                tracing::info!(
+                    revision = rev,
+                    "revision-compaction-retention" = keep,
+                    "completed auto revision compaction"
+                );
             }
-            Err(e) => eprintln!("oxcd: auto revision compaction at revision {rev} failed: {e}"),
+            Err(e) => tracing::warn!(revision = rev, error = %e, "failed auto revision compaction"),
         }
     }
 }

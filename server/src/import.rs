@@ -138,12 +138,12 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
             .and_then(|d| d.sync_all())
             .map_err(|e| format!("sync {}: {e}", dir.display()))?;
     }
-    eprintln!(
-        "oxcd: imported etcd data dir {} (member {:x}, cluster {:x}, consistent index {}); etcd's files are left as they were",
-        data_dir.display(),
-        wal.member_id,
-        wal.cluster_id,
-        meta.consistent_index
+    tracing::info!(
+        "data-dir" = %data_dir.display(),
+        "local-member-id" = %crate::log::Id(wal.member_id),
+        "cluster-id" = %crate::log::Id(wal.cluster_id),
+        "consistent-index" = meta.consistent_index,
+        "imported an etcd data dir; etcd's files are left as they were"
     );
     Ok(())
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod export;
 pub mod import;
 pub mod lease;
+pub mod log;
 pub mod metrics;
 pub mod mvcc;
 pub mod net;

@@ -3,6 +3,7 @@
 
 use oxcd::config::{normalize_args, Config};
 use oxcd::error::Fatal;
+use oxcd::log;
 use oxcd::run::{run, Listeners};
 
 async fn shutdown_signal() {
@@ -55,24 +56,36 @@ fn serve(cfg: Config) -> Result<(), Fatal> {
 
 fn main() {
     let outcome = match Config::from_args(normalize_args(std::env::args())) {
-        Ok(cfg) => {
-            for w in &cfg.warnings {
-                eprintln!("oxcd: warning: {w}");
+        Ok(cfg) => match log::init(&cfg.log) {
+            Ok(()) => {
+                if let Some(path) = &cfg.config_file {
+                    tracing::info!(
+                        path = %path.display(),
+                        "loaded server configuration, other configuration command line flags and environment variables will be ignored if provided"
+                    );
+                }
+                for w in &cfg.warnings {
+                    tracing::warn!("{w}");
+                }
+                serve(cfg)
             }
-            serve(cfg)
-        }
+            Err(e) => Err(Fatal::Start(e)),
+        },
         Err(Ok(clap_err)) => clap_err.exit(),
-        Err(Err(msg)) => Err(Fatal::Start(msg)),
+        Err(Err(msg)) => {
+            // as etcd: a configuration it cannot use is a warning, then exit 1
+            let _ = log::init(&log::LogConfig::default());
+            tracing::warn!(error = %msg, "failed to verify flags");
+            std::process::exit(1);
+        }
     };
-    match outcome {
-        Ok(()) => {}
-        Err(e @ Fatal::Start(_)) => {
-            eprintln!("oxcd: error: {e}");
-            std::process::exit(1);
+    if let Err(e) = outcome {
+        // the configured outputs, or stderr when they are what failed
+        let _ = log::init(&log::LogConfig::default());
+        match e {
+            Fatal::Start(_) => log::fatal("failed to start oxcd", &e.to_string()),
+            _ => log::fatal("oxcd stopped", &e.to_string()),
         }
-        Err(e) => {
-            eprintln!("oxcd: {e}");
-            std::process::exit(1);
-        }
+        std::process::exit(1);
     }
 }

@@ -5,8 +5,8 @@
 //! that describe the member's state are set when `/metrics` is scraped.
 
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec,
-    Opts, TextEncoder,
+    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -32,6 +32,16 @@ pub struct Metrics {
     pub txn_total: IntCounter,
     pub wal_fsync: Histogram,
     pub backend_commit: Histogram,
+    pub slow_apply: IntCounter,
+    pub heartbeat_send_failures: IntCounter,
+    /// by peer (`To`, the member ID in hex)
+    pub peer_sent_failures: IntCounterVec,
+    pub peer_rtt: HistogramVec,
+}
+
+/// The `To` label of the peer metrics: a member ID as etcd prints it.
+pub fn peer_label(id: u64) -> String {
+    format!("{id:x}")
 }
 
 fn gauge(name: &str, help: &str) -> IntGauge {
@@ -44,6 +54,12 @@ fn gauge_vec(name: &str, help: &str, label: &str) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), &[label]).expect("a valid metric name");
     let _ = prometheus::register(Box::new(g.clone()));
     g
+}
+
+fn counter_vec(name: &str, help: &str, label: &str) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("a valid metric name");
+    let _ = prometheus::register(Box::new(c.clone()));
+    c
 }
 
 fn counter(name: &str, help: &str) -> IntCounter {
@@ -61,12 +77,11 @@ fn disk_histogram(name: &str, help: &str) -> Histogram {
     h
 }
 
-pub static M: LazyLock<Metrics> =
-    LazyLock::new(|| {
-        let _ = prometheus::register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ));
-        Metrics {
+pub static M: LazyLock<Metrics> = LazyLock::new(|| {
+    let _ = prometheus::register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ));
+    Metrics {
         has_leader: gauge(
             "etcd_server_has_leader",
             "Whether or not a leader exists. 1 is existence, 0 is not.",
@@ -148,8 +163,36 @@ pub static M: LazyLock<Metrics> =
             "etcd_disk_backend_commit_duration_seconds",
             "The latency distributions of commit called by backend.",
         ),
+        slow_apply: counter(
+            "etcd_server_slow_apply_total",
+            "The total number of slow apply requests (likely overloaded from slow disk).",
+        ),
+        heartbeat_send_failures: counter(
+            "etcd_server_heartbeat_send_failures_total",
+            "The total number of leader heartbeat send failures (likely overloaded from slow disk).",
+        ),
+        peer_sent_failures: counter_vec(
+            "etcd_network_peer_sent_failures_total",
+            "The total number of send failures from peers.",
+            "To",
+        ),
+        peer_rtt: {
+            // etcd's: 0.1 ms doubling, 16 buckets
+            let buckets = exponential_buckets(0.0001, 2.0, 16).expect("valid buckets");
+            let h = HistogramVec::new(
+                HistogramOpts::new(
+                    "etcd_network_peer_round_trip_time_seconds",
+                    "Round-Trip-Time histogram between peers",
+                )
+                .buckets(buckets),
+                &["To"],
+            )
+            .expect("a valid metric name");
+            let _ = prometheus::register(Box::new(h.clone()));
+            h
+        },
     }
-    });
+});
 
 /// Everything registered, in Prometheus' text format.
 pub fn render() -> Result<String, String> {

@@ -156,7 +156,7 @@ pub fn incoming(
                 Ok(x) => x,
                 // out of descriptors and the like: not fatal for the server
                 Err(e) => {
-                    eprintln!("oxcd: accept: {e}");
+                    tracing::warn!(error = %e, "failed to accept a connection");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -175,7 +175,9 @@ pub fn incoming(
                             Ok(c) => {
                                 let _ = tx.send(Ok(c)).await;
                             }
-                            Err(e) => eprintln!("oxcd: rejected connection from {remote}: {e}"),
+                            Err(e) => {
+                                tracing::warn!("remote-addr" = %remote, error = %e, "rejected connection")
+                            }
                         }
                     });
                 }

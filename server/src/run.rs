@@ -48,6 +48,26 @@ pub async fn run(
         .map(|(u, _)| u.as_str().trim_end_matches('/').to_string())
         .collect();
     let mut cfg = cfg;
+    tracing::info!(
+        "etcd-version" = crate::api::ETCD_VERSION,
+        "oxcd-version" = env!("CARGO_PKG_VERSION"),
+        name = %cfg.name,
+        "data-dir" = %cfg.data_dir.display(),
+        "initial-cluster" = %cfg
+            .initial_members
+            .iter()
+            .flat_map(|m| m.peer_urls.iter().map(move |u| format!("{}={u}", m.name)))
+            .collect::<Vec<_>>()
+            .join(","),
+        "initial-cluster-state" = if cfg.join_existing { "existing" } else { "new" },
+        "snapshot-count" = cfg.snapshot_count,
+        "heartbeat-interval" = %format_args!("{}ms", cfg.heartbeat_ms),
+        "election-timeout" = %format_args!("{}ms", cfg.election_ms),
+        "quota-backend-bytes" = cfg.quota_backend_bytes,
+        "max-request-bytes" = cfg.max_request_bytes,
+        "starting an etcd server"
+    );
+    crate::apply::set_warning_apply_duration(cfg.warning_apply_duration);
     let (client_sec, peer_sec) = security(&mut cfg, &listeners)?;
     let join = join_or_check(&cfg).await?;
     let (shared, node_tx, parts) =
@@ -84,14 +104,29 @@ pub async fn run(
             let _ = node_done_tx.send(r);
         })
         .map_err(|e| Fatal::Start(format!("cannot start the node thread: {e}")))?;
-    eprintln!(
-        "oxcd: member {:x} of cluster {:x} ready, serving client traffic on {}",
-        shared.member_id,
-        shared.cluster_id,
-        client_urls.join(",")
+    tracing::info!(
+        "local-member-id" = %crate::log::Id(shared.member_id),
+        "cluster-id" = %crate::log::Id(shared.cluster_id),
+        "starting local member"
+    );
+    tracing::info!(
+        "local-member-id" = %crate::log::Id(shared.member_id),
+        "initial-advertise-peer-urls" = ?crate::log::Json(
+            srv.cfg
+                .initial_members
+                .iter()
+                .find(|m| m.id == shared.member_id)
+                .map(|m| m.peer_urls.clone())
+                .unwrap_or_default()
+        ),
+        "listen-peer-urls" = ?crate::log::Json(url_strings(listeners.peer.iter().map(|l| &l.0))),
+        "advertise-client-urls" = ?crate::log::Json(&srv.cfg.advertise_client_urls),
+        "listen-client-urls" = ?crate::log::Json(&client_urls),
+        "listen-metrics-urls" = ?crate::log::Json(url_strings(listeners.metrics.iter().map(|l| &l.0))),
+        "now serving peer/client/metrics"
     );
     let expiry = tokio::spawn(expire_leases(srv.clone()));
-    let publish = tokio::spawn(publish_attributes(srv.clone()));
+    let publish = tokio::spawn(publish_attributes(srv.clone(), client_urls));
     let compactor = srv
         .cfg
         .auto_compaction
@@ -109,7 +144,7 @@ pub async fn run(
         let sec = scheme_security(&u, &peer_sec);
         peer_servers.push(tokio::spawn(async move {
             if let Err(e) = transport::server::serve(host, l, sec, forwarded, stop).await {
-                eprintln!("oxcd: serving peers: {e}");
+                tracing::error!(error = %e, "stopped serving peer traffic");
             }
         }));
     }
@@ -119,7 +154,7 @@ pub async fn run(
         let sec = scheme_security(&u, &client_sec);
         servers.push(tokio::spawn(async move {
             if let Err(e) = api::serve(srv, l, sec, stop).await {
-                eprintln!("oxcd: serving {u}: {e}");
+                tracing::error!(address = %u, error = %e, "stopped serving client traffic");
             }
         }));
     }
@@ -130,7 +165,7 @@ pub async fn run(
         let sec = scheme_security(&u, &client_sec);
         servers.push(tokio::spawn(async move {
             if let Err(e) = api::serve_metrics(srv, l, sec, stop).await {
-                eprintln!("oxcd: serving metrics on {u}: {e}");
+                tracing::error!(address = %u, error = %e, "stopped serving metrics");
             }
         }));
     }
@@ -138,7 +173,7 @@ pub async fn run(
     let mut outcome = Ok(());
     let mut node_ended = false;
     tokio::select! {
-        _ = shutdown => eprintln!("oxcd: shutting down"),
+        _ = shutdown => tracing::info!("received signal; shutting down"),
         _ = async move {
             while !removed.stopped_removed.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -150,8 +185,13 @@ pub async fn run(
         }
     }
     if outcome.is_ok() && shared.stopped_removed.load(Ordering::SeqCst) {
-        eprintln!("oxcd: stopping: this member was removed from the cluster");
+        tracing::warn!("stopping: this member was removed from the cluster");
     }
+    tracing::info!(
+        name = %shared.cfg.name,
+        "data-dir" = %shared.cfg.data_dir.display(),
+        "closing etcd server"
+    );
     let _ = stop_tx.send(true);
     for s in peer_servers {
         s.abort();
@@ -199,7 +239,17 @@ pub async fn run(
             outcome = r;
         }
     }
+    tracing::info!(
+        name = %shared.cfg.name,
+        "data-dir" = %shared.cfg.data_dir.display(),
+        "closed etcd server"
+    );
     outcome
+}
+
+fn url_strings<'a>(urls: impl Iterator<Item = &'a url::Url>) -> Vec<String> {
+    urls.map(|u| u.as_str().trim_end_matches('/').to_string())
+        .collect()
 }
 
 /// One side's server TLS, when it has https URLs.
@@ -238,7 +288,7 @@ fn security(cfg: &mut Config, listeners: &Listeners) -> Result<(SideTls, SideTls
             .flat_map(|l| l.iter())
             .any(|(u, _)| u.scheme() == "https");
         if !https && !info.is_empty() {
-            eprintln!("oxcd: warning: the {what} URLs are http while key and cert files are present; ignoring them on those URLs");
+            tracing::warn!("the {what} URLs are http while key and cert files are present; ignoring them on those URLs");
         }
         match https {
             true => ServerTls::new(info.clone())
@@ -320,8 +370,39 @@ async fn expire_leases(srv: Arc<Server>) {
 }
 
 /// Publishes this member's name and client URLs through the log once a
-/// leader exists, as etcd does after it starts (retried until it lands).
-async fn publish_attributes(srv: Arc<Server>) {
+/// leader exists, as etcd does after it starts (retried until it lands),
+/// then logs the lines etcd's operators and harnesses wait for.
+async fn publish_attributes(srv: Arc<Server>, client_urls: Vec<String>) {
+    publish(&srv).await;
+    tracing::info!(
+        "cluster-version" = "3.5",
+        "enabled capabilities for version"
+    );
+    tracing::info!(
+        "local-member-id" = %crate::log::Id(srv.member_id),
+        "local-member-attributes" = %format_args!(
+            "{{Name:{} ClientURLs:[{}]}}",
+            srv.cfg.name,
+            srv.cfg.advertise_client_urls.join(" ")
+        ),
+        "cluster-id" = %crate::log::Id(srv.cluster_id),
+        "published local member to cluster through raft"
+    );
+    tracing::info!("ready to serve client requests");
+    for u in client_urls {
+        let address = u.split("://").nth(1).unwrap_or(&u);
+        if u.starts_with("https") {
+            tracing::info!(address, "serving client traffic securely");
+        } else {
+            tracing::info!(
+                address,
+                "serving client traffic insecurely; this is strongly discouraged!"
+            );
+        }
+    }
+}
+
+async fn publish(srv: &Server) {
     let me = Member {
         id: srv.member_id,
         name: srv.cfg.name.clone(),

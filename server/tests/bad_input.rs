@@ -113,8 +113,9 @@ fn name_missing_from_initial_cluster_is_rejected() {
     ]);
     let (st, err) = run_to_exit(&oxcd_bin(), &a);
     assert_failed("--name x", st, &err);
-    assert!(
-        err.contains(r#"couldn't find local name "x" in the initial cluster configuration"#),
+    assert_eq!(
+        testkit::logged_error(&err).as_deref(),
+        Some(r#"couldn't find local name "x" in the initial cluster configuration"#),
         "etcd's message is missing:\n{err}"
     );
 }

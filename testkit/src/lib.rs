@@ -25,4 +25,6 @@ pub mod wait;
 pub use bins::Kind;
 pub use flags::{url, Flags};
 pub use ports::{free_port, free_ports};
-pub use process::{run, run_to_exit, run_to_exit_async, tail, try_run_to_exit, Output, Proc};
+pub use process::{
+    logged_error, run, run_to_exit, run_to_exit_async, tail, try_run_to_exit, Output, Proc,
+};

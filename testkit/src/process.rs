@@ -429,3 +429,14 @@ pub fn run<S: AsRef<OsStr>>(
         timed_out,
     }
 }
+
+/// The `error` of the last zap line (etcd's, oxcd's) that has one,
+/// unescaped: what a server that refused to start said last.
+pub fn logged_error(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .rev()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v["error"].as_str().map(str::to_string))
+}

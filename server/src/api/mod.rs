@@ -8,6 +8,7 @@ mod http;
 mod kv;
 mod lease;
 mod maintenance;
+pub use maintenance::ETCD_VERSION;
 mod watch;
 
 use crate::apply::{Applied, Op};

@@ -101,6 +101,35 @@ pub enum Op {
     Authenticate(Authenticate),
 }
 
+impl Op {
+    /// The request's name in etcd's `InternalRaftRequest` (for logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Put(_) => "put",
+            Op::DeleteRange(_) => "delete_range",
+            Op::Txn(_) => "txn",
+            Op::Compaction(_) => "compaction",
+            Op::LeaseGrant(_) => "lease_grant",
+            Op::LeaseRevoke(_) => "lease_revoke",
+            Op::Alarm(_) => "alarm",
+            Op::MemberAttrs(_) => "cluster_member_attr_set",
+            Op::MemberUpdate(_) => "member_update",
+            Op::AuthEnable(_) => "auth_enable",
+            Op::AuthDisable(_) => "auth_disable",
+            Op::UserAdd(_) => "auth_user_add",
+            Op::UserDelete(_) => "auth_user_delete",
+            Op::UserChangePassword(_) => "auth_user_change_password",
+            Op::UserGrantRole(_) => "auth_user_grant_role",
+            Op::UserRevokeRole(_) => "auth_user_revoke_role",
+            Op::RoleAdd(_) => "auth_role_add",
+            Op::RoleDelete(_) => "auth_role_delete",
+            Op::RoleGrantPermission(_) => "auth_role_grant_permission",
+            Op::RoleRevokePermission(_) => "auth_role_revoke_permission",
+            Op::Authenticate(_) => "authenticate",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Applied {
     Put(PutResponse),
@@ -179,10 +208,13 @@ impl State {
                 Some((Op::MemberAttrs(m), _)) => MemberChange::Attributes(m),
                 Some((Op::MemberUpdate(m), _)) => MemberChange::PeerUrls(m),
                 Some((op, sender)) => {
+                    let (kind, size) = (op.kind(), op.encoded_len());
+                    let started = std::time::Instant::now();
                     let r = match sender.map(|h| self.check_permitted(&op, &h)) {
                         Some(Err(e)) => Err(e),
                         _ => self.apply(&mut t, op),
                     };
+                    warn_if_slow(started.elapsed(), kind, size);
                     if let Err(EtcdError::Storage(e)) = &r {
                         return Err(EtcdError::Storage(e.clone()));
                     }
@@ -284,6 +316,11 @@ impl State {
             AlarmAction::Activate => {
                 if self.alarms.insert(key) {
                     t.alarm.insert(key, ())?;
+                    tracing::warn!(
+                        alarm = r.alarm().as_str_name(),
+                        from = %crate::log::Id(r.member_id),
+                        "alarm raised"
+                    );
                 }
                 changed.push(key);
             }
@@ -291,6 +328,11 @@ impl State {
                 if self.alarms.remove(&key) {
                     t.alarm.remove(key)?;
                     changed.push(key);
+                    tracing::warn!(
+                        alarm = r.alarm().as_str_name(),
+                        from = %crate::log::Id(r.member_id),
+                        "alarm disarmed"
+                    );
                 }
             }
             AlarmAction::Get => changed.extend(self.alarms.iter().copied()),
@@ -302,5 +344,34 @@ impl State {
                 .map(|(member_id, alarm)| AlarmMember { member_id, alarm })
                 .collect(),
         })
+    }
+}
+
+/// `--experimental-warning-apply-duration` in nanoseconds (etcd's
+/// default: 100 ms); set once at start.
+static WARN_APPLY_NANOS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(100_000_000);
+
+pub fn set_warning_apply_duration(d: std::time::Duration) {
+    WARN_APPLY_NANOS.store(
+        d.as_nanos().min(u64::MAX as u128) as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// etcd's "apply request took too long" warning and its counter.
+fn warn_if_slow(took: std::time::Duration, kind: &'static str, size: usize) {
+    let limit = std::time::Duration::from_nanos(
+        WARN_APPLY_NANOS.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    if took > limit {
+        crate::metrics::M.slow_apply.inc();
+        tracing::warn!(
+            took = ?took,
+            "expected-duration" = ?limit,
+            prefix = "",
+            request = %format_args!("{kind} size:{size}"),
+            "apply request took too long"
+        );
     }
 }

@@ -17,6 +17,7 @@ enum Verdict {
 use Verdict::*;
 
 /// (flag, etcd's default, is boolean, verdict)
+#[rustfmt::skip]
 const FLAGS: &[(&str, &str, bool, Verdict)] = &[
     ("backend-batch-interval", "0s", false, Warn("oxcd commits the store every 25 ms")),
     ("backend-batch-limit", "0", false, Warn("oxcd commits the store every 25 ms")),
@@ -27,7 +28,6 @@ const FLAGS: &[(&str, &str, bool, Verdict)] = &[
     ("discovery-proxy", "", false, Refuse("bootstrapping through a discovery service is not supported; use --initial-cluster")),
     ("discovery-srv", "", false, Refuse("DNS SRV bootstrapping is not supported yet; use --initial-cluster")),
     ("discovery-srv-name", "", false, Refuse("DNS SRV bootstrapping is not supported yet; use --initial-cluster")),
-    ("enable-log-rotation", "false", true, Warn("logs go to stderr")),
     ("enable-pprof", "false", true, Warn("there is no Go profiler in oxcd")),
     ("enable-v2", "false", true, Warn("the v2 API is not served")),
     ("experimental-bootstrap-defrag-threshold-megabytes", "0", false, Warn("no defragmentation at start")),
@@ -41,16 +41,12 @@ const FLAGS: &[(&str, &str, bool, Verdict)] = &[
     ("experimental-enable-v2v3", "", false, Warn("the v2 API is not served")),
     ("experimental-initial-corrupt-check", "false", true, Warn("no corruption check at start yet")),
     ("experimental-txn-mode-write-with-shared-buffer", "true", true, Warn("not applicable to oxcd's store")),
-    ("experimental-warning-apply-duration", "100ms", false, Warn("slow applies are not logged yet")),
     ("experimental-watch-progress-notify-interval", "10m", false, Warn("no periodic watch progress notifications yet")),
-    ("force-new-cluster", "false", true, Refuse("forcing a new cluster is not supported yet")),
     ("grpc-keepalive-interval", "2h", false, Warn("the server pings idle connections on its own schedule")),
     ("grpc-keepalive-min-time", "5s", false, Warn("client pings are not rate-limited")),
     ("grpc-keepalive-timeout", "20s", false, Warn("the server pings idle connections on its own schedule")),
     ("host-whitelist", "*", false, Warn("the Host header is not checked")),
     ("initial-election-tick-advance", "true", true, Warn("elections start on raft-rs's schedule")),
-    ("log-outputs", "default", false, Warn("logs go to stderr")),
-    ("log-rotation-config-json", "{\"maxsize\": 100, \"maxage\": 0, \"maxbackups\": 0, \"localtime\": false, \"compress\": false}", false, Warn("logs go to stderr")),
     ("pre-vote", "true", true, Warn("oxcd always runs raft's pre-vote")),
     ("proxy", "off", false, Refuse("proxy mode is not supported")),
     ("proxy-dial-timeout", "1000", false, Warn("proxy mode is not supported")),
@@ -104,7 +100,7 @@ pub(super) fn check(m: &ArgMatches) -> Result<Vec<String>, String> {
         let Some(value) = m.get_one::<String>(name) else {
             continue;
         };
-        if value == default {
+        if value == default || same_duration(value, default) {
             continue;
         }
         match verdict {
@@ -115,6 +111,12 @@ pub(super) fn check(m: &ArgMatches) -> Result<Vec<String>, String> {
         }
     }
     Ok(warnings)
+}
+
+/// `2h` and `7200000000000ns` (a config file's nanoseconds) are one value.
+fn same_duration(a: &str, b: &str) -> bool {
+    use crate::auth::token::parse_go_duration as d;
+    matches!((d(a), d(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// `cmd` with the flags added.

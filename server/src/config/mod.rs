@@ -4,6 +4,8 @@
 
 mod compaction;
 mod compat;
+mod file;
+mod logging;
 mod tls;
 
 pub use compaction::AutoCompaction;
@@ -22,6 +24,9 @@ use tls::{go_bool, tls_sides};
     about = "An etcd-compatible key-value server (etcd v3 API)"
 )]
 pub struct Flags {
+    /// Path to the server configuration file. Note that if a configuration file is provided, other command line flags and environment variables will be ignored.
+    #[arg(long, env = "ETCD_CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
     /// Human-readable name for this member.
     #[arg(long, env = "ETCD_NAME", default_value = "default")]
     pub name: String,
@@ -178,12 +183,35 @@ pub struct Flags {
     /// Specify bcrypt algorithm cost factor for auth password hashing.
     #[arg(long, env = "ETCD_BCRYPT_COST", default_value_t = 10)]
     pub bcrypt_cost: u32,
-    /// Currently only 'zap' is supported (accepted for compatibility).
+    /// Force to create a new one member cluster.
+    #[arg(long, env = "ETCD_FORCE_NEW_CLUSTER", require_equals = true, num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub force_new_cluster: Option<bool>,
+    /// Time duration after which a warning is generated if request takes more time.
+    #[arg(
+        long,
+        env = "ETCD_EXPERIMENTAL_WARNING_APPLY_DURATION",
+        default_value = "100ms"
+    )]
+    pub experimental_warning_apply_duration: String,
+    /// Currently only supports 'zap' for structured logging.
     #[arg(long, env = "ETCD_LOGGER", default_value = "zap")]
     pub logger: String,
-    /// Log level: debug, info, warn, error (accepted for compatibility).
+    /// Configures log level. Only supports debug, info, warn, error, panic, or fatal.
     #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, or list of comma separated output targets.
+    #[arg(long, env = "ETCD_LOG_OUTPUTS", default_value = "default")]
+    pub log_outputs: String,
+    /// Enable log rotation of a single log-outputs file target.
+    #[arg(long, env = "ETCD_ENABLE_LOG_ROTATION", require_equals = true, num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub enable_log_rotation: Option<bool>,
+    /// Configures log rotation if enabled with a JSON logger config.
+    #[arg(
+        long,
+        env = "ETCD_LOG_ROTATION_CONFIG_JSON",
+        default_value = r#"{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}"#
+    )]
+    pub log_rotation_config_json: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -233,6 +261,15 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// `--auto-compaction-*`: none when the retention is 0
     pub auto_compaction: Option<AutoCompaction>,
+    /// `--config-file`: where the configuration came from (the command
+    /// line and `ETCD_*` variables were ignored)
+    pub config_file: Option<PathBuf>,
+    /// `--force-new-cluster`: restart as the only member, keeping the data
+    pub force_new_cluster: bool,
+    /// `--experimental-warning-apply-duration`
+    pub warning_apply_duration: std::time::Duration,
+    /// `--logger`, `--log-level`, `--log-outputs`, rotation
+    pub log: crate::log::LogConfig,
     /// how tokens are issued (`--auth-token`, `--auth-token-ttl`)
     pub auth_token: TokenConfig,
     pub bcrypt_cost: u32,
@@ -339,6 +376,13 @@ fn check_env_conflicts(m: &ArgMatches) -> Result<(), String> {
     Ok(())
 }
 
+/// The first line of clap's error, without its `error: ` prefix.
+fn clap_line(e: &clap::Error) -> String {
+    let s = e.to_string();
+    let line = s.lines().next().unwrap_or_default();
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
+}
+
 /// oxcd's command line: its flags and etcd's others (`compat.rs`).
 pub fn command() -> clap::Command {
     compat::with_args(Flags::command())
@@ -361,13 +405,36 @@ impl Config {
     /// Parses and validates; clap's own errors (and `--help`) come back as
     /// `Err(Ok(clap::Error))`, configuration errors as `Err(Err(message))`.
     pub fn from_args(args: Vec<String>) -> Result<Config, Result<clap::Error, String>> {
+        // the command line is parsed (and refused) even when a config file
+        // then replaces it, as etcd
         let m = command().try_get_matches_from(args).map_err(Ok)?;
         let f = Flags::from_arg_matches(&m).map_err(Ok)?;
-        Config::from_flags(f, &m).map_err(Err)
+        let Some(path) = f.config_file else {
+            check_env_conflicts(&m).map_err(Err)?;
+            return Config::from_flags(f, &m).map_err(Err);
+        };
+        let args = file::args(&path).map_err(Err)?;
+        // the file's values alone: no ETCD_* variable fills a gap
+        let m = command()
+            .mut_args(|a| a.env(None))
+            .try_get_matches_from(args)
+            .map_err(|e| Err(clap_line(&e)))?;
+        let f = Flags::from_arg_matches(&m).map_err(|e| Err(e.to_string()))?;
+        let mut cfg = Config::from_flags(f, &m).map_err(Err)?;
+        cfg.config_file = Some(path);
+        Ok(cfg)
     }
 
-    pub fn from_flags(f: Flags, m: &ArgMatches) -> Result<Config, String> {
-        check_env_conflicts(m)?;
+    fn from_flags(f: Flags, m: &ArgMatches) -> Result<Config, String> {
+        let log = logging::log_config(&f)?;
+        let warning_apply_duration =
+            crate::auth::token::parse_go_duration(&f.experimental_warning_apply_duration)
+                .ok_or_else(|| {
+                    format!(
+                "invalid value {:?} for flag -experimental-warning-apply-duration: parse error",
+                f.experimental_warning_apply_duration
+            )
+                })?;
         let warnings = compat::check(m)?;
         if f.initial_cluster_state != "new" && f.initial_cluster_state != "existing" {
             return Err(format!(
@@ -515,6 +582,10 @@ impl Config {
             peer_auto_tls,
             self_signed_cert_validity: f.self_signed_cert_validity,
             auth_token,
+            log,
+            config_file: None,
+            force_new_cluster: f.force_new_cluster == Some(true),
+            warning_apply_duration,
             warnings,
             auto_compaction,
             bcrypt_cost: f.bcrypt_cost,

@@ -113,9 +113,14 @@ fn etcd_flags_without_effect_warn_or_refuse() {
     let c = cfg(&["--pre-vote=false", "--grpc-keepalive-timeout=5s"]).unwrap();
     assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
     assert!(c.warnings[0].starts_with("--grpc-keepalive-timeout=5s is accepted"));
-    assert_eq!(
-        cfg(&["--force-new-cluster"]).unwrap_err(),
-        "--force-new-cluster=true: forcing a new cluster is not supported yet"
+    // a config file's nanoseconds are etcd's default spelled another way
+    let c = cfg(&["--grpc-keepalive-interval=7200000000000ns"]).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert!(cfg(&["--force-new-cluster"]).unwrap().force_new_cluster);
+    assert!(
+        !cfg(&["--force-new-cluster=false"])
+            .unwrap()
+            .force_new_cluster
     );
     assert!(cfg(&["--discovery-srv=example.com"]).is_err());
     assert!(cfg(&["--proxy=on"]).is_err());

@@ -106,10 +106,7 @@ impl Loop<'_> {
         let cs = match self.raw.apply_conf_change(&cc) {
             Ok(cs) => cs,
             Err(err) => {
-                eprintln!(
-                    "oxcd: membership change at index {} refused: {err}",
-                    e.index
-                );
+                tracing::warn!(index = e.index, error = %err, "membership change refused");
                 if let Some(d) = self.waiters.remove(&cc.id) {
                     let _ = d.send(Err(EtcdError::Storage(err.to_string())));
                 }
@@ -144,12 +141,31 @@ impl Loop<'_> {
             self.commit(true).or_fatal("committing the store")?;
         }
         self.set_point(e.index, e.term);
+        let id = crate::log::Id(cc.node_id);
+        let (cluster, me) = (
+            crate::log::Id(self.srv.cluster_id),
+            crate::log::Id(self.srv.member_id),
+        );
+        match cc.get_change_type() {
+            ConfChangeType::RemoveNode => tracing::info!(
+                "cluster-id" = %cluster, "local-member-id" = %me, "removed-remote-peer-id" = %id,
+                "removed member"
+            ),
+            ConfChangeType::AddLearnerNode => tracing::info!(
+                "cluster-id" = %cluster, "local-member-id" = %me, "added-peer-id" = %id,
+                "added member (learner)"
+            ),
+            ConfChangeType::AddNode => tracing::info!(
+                "cluster-id" = %cluster, "local-member-id" = %me, "added-peer-id" = %id,
+                "added member"
+            ),
+        }
         self.set_members(ms.clone());
         if let Some(d) = self.waiters.remove(&cc.id) {
             let _ = d.send(Ok(Applied::Members(ms)));
         }
         if removed && cc.node_id == self.srv.member_id {
-            eprintln!("oxcd: the member has been permanently removed from the cluster");
+            tracing::warn!("local-member-id" = %crate::log::Id(self.srv.member_id), "the member has been permanently removed from the cluster");
             // as etcd: stop a moment later, so that a removed leader still
             // tells the others the change is committed
             self.stop_at = Some(std::time::Instant::now() + REMOVED_STOP_DELAY);

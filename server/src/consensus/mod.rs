@@ -9,6 +9,7 @@
 //! of the network ([`Network`], which the peer transport implements).
 
 mod applier;
+mod force;
 pub mod open;
 mod ready;
 pub mod snapfile;
@@ -102,33 +103,4 @@ pub enum NodeMsg {
     Defragment { done: oneshot::Sender<Result<()>> },
     /// a snapshot sent to a peer was delivered (or not)
     SnapshotSent { to: u64, ok: bool },
-}
-
-/// raft-rs logs through slog: warnings and above go to stderr, prefixed
-/// like the rest of oxcd's output (debug level shows raft's info lines).
-pub struct StderrDrain {
-    pub min: slog::Level,
-}
-
-impl slog::Drain for StderrDrain {
-    type Ok = ();
-    type Err = slog::Never;
-
-    fn log(&self, r: &slog::Record<'_>, _: &slog::OwnedKVList) -> Result2<(), slog::Never> {
-        if r.level().is_at_least(self.min) {
-            eprintln!("oxcd: raft: {}", r.msg());
-        }
-        Ok(())
-    }
-}
-
-type Result2<T, E> = std::result::Result<T, E>;
-
-pub fn logger(debug: bool) -> slog::Logger {
-    let min = if debug {
-        slog::Level::Info
-    } else {
-        slog::Level::Warning
-    };
-    slog::Logger::root(slog::Fuse(StderrDrain { min }), slog::o!())
 }

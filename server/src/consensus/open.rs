@@ -79,7 +79,7 @@ pub fn open(
         .unwrap_or_else(|| cfg.data_dir.join("member").join("wal"));
     let st = open_store(&cfg, &wal_dir, join.as_ref())?;
     let a = &st.applied;
-    let (mut wal, replay) = Wal::open(&wal_dir, a.index).map_err(|e| e.to_string())?;
+    let (mut wal, mut replay) = Wal::open(&wal_dir, a.index).map_err(|e| e.to_string())?;
     if let Some(first) = replay.entries.first() {
         if first.index != a.index + 1 {
             return Err(format!(
@@ -116,6 +116,18 @@ pub fn open(
             .map_err(|e| e.to_string())?;
     }
     let fresh_unjoined = a.index == 0 && join.is_none();
+    // a data dir with nothing applied yet is bootstrapped as usual (etcd
+    // ignores the flag there too)
+    if cfg.force_new_cluster && a.index > 0 {
+        super::force::make_standalone(
+            &mut wal,
+            &mut replay,
+            st.member_id,
+            &conf_state,
+            a.index,
+            base_term,
+        )?;
+    }
     let (log, hs, last_index) = rebuild_log(a, base_term, &conf_state, &replay, fresh_unjoined)?;
     let raw = raft_node(&cfg, st.member_id, a.index, log, &conf_state)?;
 
@@ -278,7 +290,7 @@ fn raft_node(
         ..Default::default()
     };
     rcfg.validate().map_err(|e| format!("raft config: {e}"))?;
-    let logger = crate::consensus::logger(false);
+    let logger = crate::log::raft_logger();
     let mut raw = RawNode::new(&rcfg, log, &logger).map_err(|e| format!("raft: {e}"))?;
     if conf_state.voters == [member_id] {
         raw.campaign().map_err(|e| format!("raft: {e}"))?;

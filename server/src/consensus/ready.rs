@@ -178,7 +178,7 @@ impl Loop<'_> {
         }
         // shutting down: make everything applied durable in the store too
         if let Err(e) = self.commit(true) {
-            eprintln!("oxcd: final store commit failed (the WAL still has every write): {e}");
+            tracing::error!(error = %e, "final store commit failed (the WAL still has every write)");
         }
         Ok(())
     }
@@ -406,6 +406,16 @@ impl Loop<'_> {
         if was != leader && leader != 0 {
             crate::metrics::M.leader_changes.inc();
         }
+        if was != leader {
+            // etcd's raft node logs these two (harnesses wait for them)
+            let (me, term) = (self.srv.member_id, self.raw.raft.term);
+            let log = crate::log::Id;
+            if leader == 0 {
+                tracing::info!(target: "raft", "raft.node: {} lost leader {} at term {term}", log(me), log(was));
+            } else {
+                tracing::info!(target: "raft", "raft.node: {} elected leader {} at term {term}", log(me), log(leader));
+            }
+        }
         self.role = role;
         if was != leader && self.reads_inflight.is_some() {
             self.retry_reads(Instant::now() + READ_RETRY);
@@ -420,14 +430,16 @@ impl Loop<'_> {
                 match self.srv.snapshot_view() {
                     Ok(v) if v.index == want => self.net.send_snapshot(m, v),
                     Ok(v) => {
-                        eprintln!(
-                            "oxcd: snapshot for {:x} skipped: store at {} not {want}",
-                            m.to, v.index
+                        tracing::warn!(
+                            "remote-peer-id" = %crate::log::Id(m.to),
+                            "store-index" = v.index,
+                            "snapshot-index" = want,
+                            "skipped sending a snapshot: the store moved on"
                         );
                         self.raw.report_snapshot(m.to, SnapshotStatus::Failure);
                     }
                     Err(e) => {
-                        eprintln!("oxcd: snapshot for {:x}: {e}", m.to);
+                        tracing::warn!("remote-peer-id" = %crate::log::Id(m.to), error = %e, "failed to open a snapshot to send");
                         self.raw.report_snapshot(m.to, SnapshotStatus::Failure);
                     }
                 }
@@ -534,7 +546,7 @@ impl Loop<'_> {
             if applied > self.released {
                 self.released = applied;
                 if let Err(e) = self.wal.release(applied, srv.cfg.max_wals) {
-                    eprintln!("oxcd: warning: releasing old WAL segments: {e}");
+                    tracing::warn!(error = %e, "failed to purge old WAL files");
                 }
             }
         }

@@ -50,7 +50,8 @@ pub(crate) fn prune(dir: &std::path::Path, suffix: &str, keep: usize) -> std::io
     files.sort();
     let n = files.len().saturating_sub(keep);
     for p in files.into_iter().take(n) {
-        std::fs::remove_file(p)?;
+        std::fs::remove_file(&p)?;
+        tracing::info!(path = %p.display(), "purged");
     }
     Ok(())
 }

@@ -69,15 +69,16 @@ impl Loop<'_> {
         self.set_members(members);
         srv.applied_index.store(ci, Ordering::SeqCst);
         srv.durable_index.store(ci, Ordering::SeqCst);
-        eprintln!(
-            "oxcd: installed a snapshot from member {:x} at index {ci} in {:?}",
-            msg.from,
-            started.elapsed()
+        tracing::info!(
+            "from" = %crate::log::Id(msg.from),
+            "snapshot-index" = ci,
+            took = ?started.elapsed(),
+            "applied snapshot"
         );
         // the newest received database is kept (for inspection), older ones go
         if let Some(dir) = path.parent() {
             if let Err(e) = super::snapfile::prune(dir, ".snap.db", 1) {
-                eprintln!("oxcd: warning: removing old snapshot databases: {e}");
+                tracing::warn!(error = %e, "failed to remove old snapshot databases");
             }
         }
         Ok(Ok(()))
@@ -91,14 +92,24 @@ impl Loop<'_> {
         // non-durable commits keep (it counts as a live reader)
         self.txn()?;
         self.commit(true).or_fatal("committing the store")?;
+        let before = self.srv.db_size.load(Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        tracing::info!(path = %self.srv.db_path.display(), "defragmenting");
         let mut db = self.srv.db.write().or_fatal("defragmenting the store")?;
         if let Err(e) = db.compact() {
+            tracing::warn!(error = %e, "failed to defragment");
             return Ok(Err(EtcdError::Storage(format!("defragment: {e}"))));
         }
         drop(db);
         if let Ok(m) = std::fs::metadata(&self.srv.db_path) {
             self.srv.db_size.store(m.len(), Ordering::Relaxed);
         }
+        tracing::info!(
+            path = %self.srv.db_path.display(),
+            "current-db-size-bytes-diff" = self.srv.db_size.load(Ordering::Relaxed) as i64 - before as i64,
+            took = ?started.elapsed(),
+            "finished defragmenting directory"
+        );
         Ok(Ok(()))
     }
 
@@ -158,11 +169,16 @@ impl Loop<'_> {
         let first = raft::Storage::first_index(self.raw.store()).unwrap_or(1);
         if to > first {
             if let Err(e) = self.raw.mut_store().mem.wl().compact(to) {
-                eprintln!("oxcd: warning: compacting the raft log: {e}");
+                tracing::warn!(error = %e, "failed to compact the raft log");
             }
         }
-        if let Err(e) = super::snapfile::save(&self.srv.cfg, term, applied, &self.conf_state) {
-            eprintln!("oxcd: warning: writing a snapshot file: {e}");
+        match super::snapfile::save(&self.srv.cfg, term, applied, &self.conf_state) {
+            Ok(()) => tracing::info!(
+                "snapshot-index" = applied,
+                "compacted-raft-log-index" = to,
+                "saved snapshot"
+            ),
+            Err(e) => tracing::warn!(error = %e, "failed to save a raft snapshot file"),
         }
         self.last_snap = applied;
         Ok(())

@@ -279,11 +279,11 @@ impl ServerTls {
         if cur.0 != now {
             match build_server(&self.info) {
                 Ok(cfg) => {
-                    eprintln!("oxcd: reloaded the TLS certificate files");
+                    tracing::info!("reloaded the TLS certificate files");
                     *cur = (now, cfg);
                 }
                 Err(e) => {
-                    eprintln!("oxcd: keeping the loaded TLS certificates: {e}");
+                    tracing::warn!(error = %e, "failed to reload the TLS certificate files; keeping the loaded ones");
                     cur.0 = now;
                 }
             }

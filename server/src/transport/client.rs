@@ -51,7 +51,7 @@ fn client(url: &str, tls: &TlsInfo) -> Result<PeerClient<Channel>, String> {
 /// Sends queued messages to one peer until the task is aborted. A broken
 /// stream is reopened; what was in flight is lost (raft resends) and raft
 /// hears the peer was unreachable.
-pub async fn run_peer(ctx: PeerCtx, mut rx: mpsc::Receiver<Message>) {
+pub async fn run_peer(ctx: &PeerCtx, mut rx: mpsc::Receiver<Message>) {
     let mut warned = false;
     loop {
         let Ok(mut c) = client(&ctx.url, &ctx.host.shared.cfg.peer_tls) else {
@@ -111,7 +111,7 @@ pub async fn run_peer(ctx: PeerCtx, mut rx: mpsc::Receiver<Message>) {
             Ok(Err(status)) => {
                 let msg = status.message().to_string();
                 if msg.contains("permanently removed") {
-                    eprintln!("oxcd: the member has been permanently removed from the cluster");
+                    tracing::warn!("remote-peer-id" = %crate::log::Id(ctx.to), "the member has been permanently removed from the cluster");
                     ctx.host
                         .shared
                         .stopped_removed
@@ -120,13 +120,17 @@ pub async fn run_peer(ctx: PeerCtx, mut rx: mpsc::Receiver<Message>) {
                     return;
                 }
                 if !warned {
-                    eprintln!("oxcd: peer {:x} ({}): {msg}", ctx.to, ctx.url);
+                    tracing::warn!("remote-peer-id" = %crate::log::Id(ctx.to), url = %ctx.url, error = %msg, "peer refused a message");
                     warned = true;
                 }
             }
             Ok(Ok(_)) => warned = false,
             Err(_) => {}
         }
+        crate::metrics::M
+            .peer_sent_failures
+            .with_label_values(&[&crate::metrics::peer_label(ctx.to)])
+            .inc();
         ctx.host.report(NodeMsg::Unreachable(ctx.to));
         tokio::time::sleep(RECONNECT).await;
     }
@@ -182,12 +186,12 @@ pub async fn send_snapshot(
         .await;
     let read = reader.await.map_err(|e| e.to_string())?;
     r.map_err(|s| s.message().to_string())?;
-    eprintln!("oxcd: sent a snapshot to {to:x} in {:?}", started.elapsed());
+    tracing::info!("remote-peer-id" = %crate::log::Id(to), took = ?started.elapsed(), "sent database snapshot to peer");
     read
 }
 
 /// Asks one peer for the cluster's membership, within `wait`.
-async fn ask_members(
+pub(super) async fn ask_members(
     url: &str,
     cluster_id: u64,
     wait: Duration,

@@ -4,6 +4,7 @@
 //! snapshots go on their own stream with the database in chunks.
 
 mod client;
+mod probe;
 pub mod server;
 mod wire;
 
@@ -65,6 +66,7 @@ impl Transport {
 impl Network for Transport {
     fn send(&self, m: Message) {
         let to = m.to;
+        let heartbeat = m.get_msg_type() == raft::eraftpb::MessageType::MsgHeartbeat;
         let full = match self.peers.lock() {
             Ok(peers) => match peers.get(&to) {
                 Some(p) => p.tx.try_send(m).is_err(),
@@ -73,6 +75,13 @@ impl Network for Transport {
             Err(_) => false,
         };
         if full {
+            let m = &crate::metrics::M;
+            m.peer_sent_failures
+                .with_label_values(&[&crate::metrics::peer_label(to)])
+                .inc();
+            if heartbeat {
+                m.heartbeat_send_failures.inc();
+            }
             self.host.report(NodeMsg::Unreachable(to));
         }
     }
@@ -103,7 +112,7 @@ impl Network for Transport {
             {
                 Ok(()) => true,
                 Err(e) => {
-                    eprintln!("oxcd: sending a snapshot to {to:x} failed: {e}");
+                    tracing::warn!("remote-peer-id" = %crate::log::Id(to), error = %e, "failed to send database snapshot to peer");
                     false
                 }
             };
@@ -131,16 +140,20 @@ impl Network for Transport {
                 continue;
             }
             let (tx, rx) = mpsc::channel(QUEUE);
-            let task = self.rt.spawn(client::run_peer(
-                client::PeerCtx {
-                    cluster_id: self.cluster_id,
-                    from: self.member_id,
-                    to: m.id,
-                    url: m.peer_ur_ls[0].clone(),
-                    host: self.host.clone(),
-                },
-                rx,
-            ));
+            let ctx = client::PeerCtx {
+                cluster_id: self.cluster_id,
+                from: self.member_id,
+                to: m.id,
+                url: m.peer_ur_ls[0].clone(),
+                host: self.host.clone(),
+            };
+            // the prober lives as long as the sender
+            let task = self.rt.spawn(async move {
+                tokio::select! {
+                    _ = probe::run(&ctx) => {}
+                    _ = client::run_peer(&ctx, rx) => {}
+                }
+            });
             peers.insert(
                 m.id,
                 Peer {

@@ -13,6 +13,8 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const HEADER: usize = 8;
+/// etcd warns of an fsync slower than a second
+const SLOW_FSYNC: std::time::Duration = std::time::Duration::from_secs(1);
 /// cut to a new segment once the current one passes this size
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// no record is ever this large (requests are capped far below it)
@@ -270,10 +272,12 @@ impl Wal {
                         f.set_len(off as u64)?;
                         preallocate(&f, SEGMENT_BYTES)?;
                         f.sync_all()?;
-                        eprintln!(
-                            "oxcd: wal: cut a torn tail off {} at offset {off} (copy kept as {})",
-                            path.display(),
-                            Path::new(&broken).display()
+                        tracing::warn!(
+                            path = %path.display(),
+                            offset = off,
+                            "broken-copy" = %Path::new(&broken).display(),
+                            "repaired WAL: cut a torn tail off {} at offset {off}",
+                            path.display()
                         );
                         break;
                     }
@@ -384,9 +388,11 @@ impl Wal {
     pub fn sync(&mut self) -> Result<(), WalError> {
         let started = std::time::Instant::now();
         self.file.sync_data()?;
-        crate::metrics::M
-            .wal_fsync
-            .observe(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        crate::metrics::M.wal_fsync.observe(took.as_secs_f64());
+        if took > SLOW_FSYNC {
+            tracing::warn!(took = ?took, "expected-duration" = ?SLOW_FSYNC, "slow fdatasync");
+        }
         Ok(())
     }
 
@@ -425,7 +431,8 @@ impl Wal {
         }
         let n = releasable.len().saturating_sub(keep);
         for p in releasable.into_iter().take(n) {
-            fs::remove_file(p)?;
+            fs::remove_file(&p)?;
+            tracing::info!(path = %p.display(), "purged");
         }
         Ok(())
     }

@@ -478,6 +478,15 @@ impl Member {
         self.proc.set_flag(flag, value);
     }
 
+    /// Adds (or drops) a boolean flag such as `--force-new-cluster` for
+    /// the next runs.
+    pub fn set_switch(&mut self, flag: &str, on: bool) {
+        self.proc.args.retain(|a| a != flag);
+        if on {
+            self.proc.args.push(flag.to_string());
+        }
+    }
+
     /// How many times the process was started.
     pub fn runs(&self) -> usize {
         self.proc.runs()

@@ -4,7 +4,7 @@
 //! expectations). The cluster harness is `harness.rs` (over `testkit`);
 //! the scenarios: `basic.rs` (writes and reads on every member, leader
 //! transfer), `failover.rs`, `membership.rs`, `bootstrap.rs`, `leases.rs`,
-//! `watch.rs`, `member_update.rs` and `maintenance.rs` (`rpc.rs`: their
+//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs` and `force.rs` (`rpc.rs`: their
 //! gRPC helpers).
 //!
 //! The tests take one global lock, so clusters never run in parallel (on a
@@ -15,8 +15,10 @@
 mod basic;
 mod bootstrap;
 mod failover;
+mod force;
 mod harness;
 mod leases;
+mod logs;
 mod maintenance;
 mod member_update;
 mod membership;
@@ -137,4 +139,14 @@ scenario!(
     etcd_defrag_and_status,
     oxcd_defrag_and_status,
     maintenance::defrag_and_status
+);
+scenario!(
+    etcd_logs_after_leader_kill,
+    oxcd_logs_after_leader_kill,
+    logs::logs_after_leader_kill
+);
+scenario!(
+    etcd_force_new_cluster,
+    oxcd_force_new_cluster,
+    force::force_new_cluster
 );

@@ -206,6 +206,11 @@ impl Server {
         self.proc.log()
     }
 
+    /// stdout of the current (or last) run.
+    pub fn stdout(&self) -> String {
+        self.proc.stdout()
+    }
+
     /// stderr of every run so far, concatenated.
     pub fn all_stderr(&self) -> String {
         self.proc.all_logs()
