@@ -101,7 +101,7 @@ fn health_turns_503_on_nospace() {
 }
 
 /// The families oxcd exports, each with etcd's name and type.
-const FAMILIES: [(&str, &str); 24] = [
+const FAMILIES: [(&str, &str); 26] = [
     ("grpc_server_started_total", "counter"),
     ("grpc_server_handled_total", "counter"),
     ("etcd_server_has_leader", "gauge"),
@@ -116,6 +116,8 @@ const FAMILIES: [(&str, &str); 24] = [
     ("etcd_server_proposals_applied_total", "gauge"),
     ("etcd_server_proposals_pending", "gauge"),
     ("etcd_server_proposals_failed_total", "counter"),
+    ("etcd_server_slow_apply_total", "counter"),
+    ("etcd_server_heartbeat_send_failures_total", "counter"),
     ("etcd_mvcc_db_total_size_in_bytes", "gauge"),
     ("etcd_mvcc_db_total_size_in_use_in_bytes", "gauge"),
     ("etcd_debugging_mvcc_keys_total", "gauge"),

@@ -58,6 +58,27 @@ pub async fn logs_after_leader_kill(kind: Kind) {
             "{who}: member ID in hex"
         );
     }
+    // the peer metrics, labelled by the peer's ID (etcd's prober measures
+    // round trips every few seconds)
+    let port = c.members[0].client_port;
+    let peer = format!("{:x}", c.members[1].id);
+    eventually(
+        "peer round trips in /metrics",
+        Duration::from_secs(20),
+        || {
+            let peer = peer.clone();
+            async move {
+                let m = metrics(port).await?;
+                let series =
+                    format!("etcd_network_peer_round_trip_time_seconds_count{{To=\"{peer}\"}}");
+                match m.lines().find(|l| l.starts_with(&series)) {
+                    Some(_) => Ok(()),
+                    None => Err(format!("no {series}")),
+                }
+            }
+        },
+    )
+    .await;
     let leader = c.leader().await;
     let dead = format!("{:x}", c.members[leader].id);
     c.kill(leader);
@@ -81,14 +102,31 @@ pub async fn logs_after_leader_kill(kind: Kind) {
             let elected = has(&l, |s| {
                 s.contains(&format!("elected leader {:x}", c.members[new_leader].id))
             });
-            if inactive && lost && elected {
+            let failures = metrics(m.client_port).await?.contains(&format!(
+                "etcd_network_peer_sent_failures_total{{To=\"{dead}\"}}"
+            ));
+            if inactive && lost && elected && failures {
                 Ok(())
             } else {
                 Err(format!(
-                    "inactive {inactive}, lost leader {lost}, elected {elected}"
+                    "inactive {inactive}, lost leader {lost}, elected {elected}, sent failures {failures}"
                 ))
             }
         },
     )
     .await;
+}
+
+/// `/metrics` of a member, over plain HTTP/1.1.
+async fn metrics(port: u16) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).await.map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
