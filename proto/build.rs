@@ -14,9 +14,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }
+    let descriptors = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("descriptors.bin");
     tonic_build::configure()
         .build_client(true)
         .build_server(true)
+        .file_descriptor_set_path(&descriptors)
         .compile_protos(&files, &["protos"])?;
+    // serde impls with proto3's JSON mapping, as etcd's gRPC gateway speaks
+    // it: the proto field names, 64-bit integers as strings, bytes as
+    // base64, enums by name, unknown fields ignored (the `json` feature)
+    pbjson_build::Builder::new()
+        .register_descriptors(&std::fs::read(&descriptors)?)?
+        .preserve_proto_field_names()
+        .ignore_unknown_fields()
+        .build(&[
+            ".mvccpb",
+            ".authpb",
+            ".etcdserverpb",
+            ".v3lockpb",
+            ".v3electionpb",
+        ])?;
     Ok(())
 }

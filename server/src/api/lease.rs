@@ -64,54 +64,13 @@ impl Lease for Api {
         }
     }
 
-    type LeaseKeepAliveStream =
-        Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
+    type LeaseKeepAliveStream = KeepAliveStream;
 
     async fn lease_keep_alive(
         &self,
         req: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
-        let mut inbound = req.into_inner();
-        let srv = self.srv.clone();
-        let peer = self.peer;
-        let out = async_stream(move |tx| async move {
-            while let Some(Ok(r)) = inbound.next().await {
-                // only the leader's clock counts: a follower passes it on,
-                // and a member that is no longer leader refuses a forward
-                if peer && !srv.is_leader() {
-                    let _ = tx.send(Err(EtcdError::NotLeader.into())).await;
-                    break;
-                }
-                let forwarded = if !peer && !srv.is_leader() {
-                    match forward_keep_alive(&srv, r.id).await {
-                        Ok(ttl) => Some(ttl),
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
-                            break;
-                        }
-                    }
-                } else {
-                    None
-                };
-                // an unknown lease answers TTL 0, which clients read as "expired"
-                let ttl = forwarded.unwrap_or_else(|| {
-                    srv.state
-                        .write()
-                        .ok()
-                        .and_then(|mut s| s.lessor.renew(r.id))
-                        .unwrap_or(0)
-                });
-                let resp = LeaseKeepAliveResponse {
-                    header: Some(srv.header(srv.current_rev())),
-                    id: r.id,
-                    ttl,
-                };
-                if tx.send(Ok(resp)).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(out)))
+        Ok(Response::new(self.keep_alive_stream(req.into_inner())))
     }
 
     async fn lease_time_to_live(
@@ -220,4 +179,57 @@ where
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(f(tx));
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+pub(super) type KeepAliveStream =
+    Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
+
+impl Api {
+    /// Keep-alives for the requests of `inbound` (a gRPC stream, or the
+    /// JSON gateway's).
+    pub(super) fn keep_alive_stream<S>(&self, mut inbound: S) -> KeepAliveStream
+    where
+        S: Stream<Item = Result<LeaseKeepAliveRequest, Status>> + Send + Unpin + 'static,
+    {
+        let srv = self.srv.clone();
+        let peer = self.peer;
+        let out = async_stream(move |tx| async move {
+            while let Some(Ok(r)) = inbound.next().await {
+                // only the leader's clock counts: a follower passes it on,
+                // and a member that is no longer leader refuses a forward
+                if peer && !srv.is_leader() {
+                    let _ = tx.send(Err(EtcdError::NotLeader.into())).await;
+                    break;
+                }
+                let forwarded = if !peer && !srv.is_leader() {
+                    match forward_keep_alive(&srv, r.id).await {
+                        Ok(ttl) => Some(ttl),
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            break;
+                        }
+                    }
+                } else {
+                    None
+                };
+                // an unknown lease answers TTL 0, which clients read as "expired"
+                let ttl = forwarded.unwrap_or_else(|| {
+                    srv.state
+                        .write()
+                        .ok()
+                        .and_then(|mut s| s.lessor.renew(r.id))
+                        .unwrap_or(0)
+                });
+                let resp = LeaseKeepAliveResponse {
+                    header: Some(srv.header(srv.current_rev())),
+                    id: r.id,
+                    ttl,
+                };
+                if tx.send(Ok(resp)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Box::pin(out)
+    }
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod cluster;
+mod gateway;
 mod grpc_metrics;
 mod http;
 mod kv;
@@ -160,6 +161,10 @@ pub async fn serve(
         peer: false,
     };
     let incoming = crate::net::incoming(listener, security);
+    let keepalive = (
+        srv.cfg.grpc_keepalive_interval,
+        srv.cfg.grpc_keepalive_timeout,
+    );
     // gRPC accepts a little more than a request may hold so that an
     // oversized request gets etcd's own error rather than a transport one
     let limit = srv.cfg.max_request_bytes + 512 * 1024;
@@ -169,15 +174,26 @@ pub async fn serve(
             .add_service(ClusterServer::new(api.clone()).max_decoding_message_size(limit))
             .add_service(MaintenanceServer::new(api.clone()).max_decoding_message_size(limit))
             .add_service(AuthServer::new(api.clone()).max_decoding_message_size(limit))
-            .add_service(WatchServer::new(api).max_decoding_message_size(limit));
+            .add_service(WatchServer::new(api.clone()).max_decoding_message_size(limit));
     // HTTP/1 and HTTP/2 on the same port: gRPC by path, then etcd's
-    // HTTP endpoints, then Go's 404
+    // HTTP endpoints and JSON gateway, then Go's 404
     let router = grpc
         .into_axum_router()
         .merge(http::routes(srv))
-        .fallback(http::not_found);
+        .merge(gateway::routes(api))
+        .fallback(|uri: axum::http::Uri| async move {
+            if gateway::is_gateway_path(uri.path()) {
+                gateway::not_found()
+            } else {
+                http::not_found().await
+            }
+        });
     tonic::transport::Server::builder()
         .accept_http1(true)
+        // etcd's server pings: an idle connection whose client does not
+        // answer within the timeout is closed
+        .http2_keepalive_interval(keepalive.0)
+        .http2_keepalive_timeout(keepalive.1)
         .layer(
             tower::ServiceBuilder::new()
                 .layer(grpc_metrics::GrpcMetricsLayer)

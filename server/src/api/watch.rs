@@ -16,9 +16,11 @@ use std::sync::Arc;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+pub(super) type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl Watch for Api {
-    type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+    type WatchStream = WatchStream;
 
     async fn watch(
         &self,
@@ -26,7 +28,17 @@ impl Watch for Api {
     ) -> Result<Response<Self::WatchStream>, Status> {
         // the stream's credentials, checked against each watch's range
         let sender = self.sender(&req)?;
-        let mut inbound = req.into_inner();
+        Ok(Response::new(self.watch_stream(sender, req.into_inner())))
+    }
+}
+
+impl Api {
+    /// The watch stream for the requests of `inbound` (a gRPC stream, or
+    /// the JSON gateway's), sent by `sender`.
+    pub(super) fn watch_stream<S>(&self, sender: AuthHeader, mut inbound: S) -> WatchStream
+    where
+        S: Stream<Item = Result<WatchRequest, Status>> + Send + Unpin + 'static,
+    {
         let (out, rx) = tokio::sync::mpsc::unbounded_channel();
         let srv = self.srv.clone();
         let stream = srv.hub.new_stream();
@@ -62,9 +74,7 @@ impl Watch for Api {
             }
             srv.hub.remove_stream(stream);
         });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
-        )))
+        Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))
     }
 }
 

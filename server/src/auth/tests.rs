@@ -141,6 +141,7 @@ fn jwt_tokens_carry_user_and_revision() {
 fn go_durations() {
     use super::token::parse_go_duration;
     assert_eq!(parse_go_duration("5m"), Some(Duration::from_secs(300)));
+    assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
     assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
     assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
     assert_eq!(parse_go_duration("10"), None);

@@ -141,6 +141,10 @@ pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
     if rest.is_empty() {
         return None;
     }
+    // Go's one unitless duration
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
     while !rest.is_empty() {
         let n = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))

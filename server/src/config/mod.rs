@@ -7,6 +7,7 @@ mod compat;
 mod file;
 mod logging;
 mod tls;
+mod urls;
 
 pub use compaction::AutoCompaction;
 
@@ -183,6 +184,12 @@ pub struct Flags {
     /// Specify bcrypt algorithm cost factor for auth password hashing.
     #[arg(long, env = "ETCD_BCRYPT_COST", default_value_t = 10)]
     pub bcrypt_cost: u32,
+    /// Frequency duration of server-to-client ping to check if a connection is alive (0 to disable).
+    #[arg(long, env = "ETCD_GRPC_KEEPALIVE_INTERVAL", default_value = "2h")]
+    pub grpc_keepalive_interval: String,
+    /// Additional duration of wait before closing a non-responsive connection (0 to disable).
+    #[arg(long, env = "ETCD_GRPC_KEEPALIVE_TIMEOUT", default_value = "20s")]
+    pub grpc_keepalive_timeout: String,
     /// Force to create a new one member cluster.
     #[arg(long, env = "ETCD_FORCE_NEW_CLUSTER", require_equals = true, num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub force_new_cluster: Option<bool>,
@@ -264,6 +271,9 @@ pub struct Config {
     /// `--config-file`: where the configuration came from (the command
     /// line and `ETCD_*` variables were ignored)
     pub config_file: Option<PathBuf>,
+    /// `--grpc-keepalive-interval` / `--grpc-keepalive-timeout` (None: off)
+    pub grpc_keepalive_interval: Option<std::time::Duration>,
+    pub grpc_keepalive_timeout: Option<std::time::Duration>,
     /// `--force-new-cluster`: restart as the only member, keeping the data
     pub force_new_cluster: bool,
     /// `--experimental-warning-apply-duration`
@@ -278,85 +288,7 @@ pub struct Config {
 const DEFAULT_QUOTA: u64 = 2 * 1024 * 1024 * 1024;
 
 pub use etcd_format::member::{cluster_id, member_id};
-use etcd_format::member::{group_by_name, initial_cluster_items};
-
-/// A comma-separated URL flag, by oxcd's rules rather than etcd's
-/// (`etcd_format::member::parse_urls`, which `snapshot restore` uses):
-/// blank items skipped, each URL parsed (and normalised) by the `url`
-/// crate, `http` and `https` accepted (no unix sockets), an explicit
-/// non-default port required, and errors that name the flag.
-fn parse_urls(flag: &str, s: &str) -> Result<Vec<url::Url>, String> {
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let u =
-            url::Url::parse(part).map_err(|e| format!("invalid URL {part:?} in --{flag}: {e}"))?;
-        match u.scheme() {
-            "http" | "https" => {}
-            "unix" | "unixs" => {
-                return Err(format!(
-                    "--{flag}: unix sockets ({part}) are not supported by oxcd"
-                ))
-            }
-            other => {
-                return Err(format!(
-                    "--{flag}: URL scheme must be http, https, unix or unixs: {other}"
-                ))
-            }
-        }
-        if u.port().is_none() || u.host_str().is_none() {
-            return Err(format!(
-                "--{flag}: URL address does not have the form \"host:port\": {part}"
-            ));
-        }
-        out.push(u);
-    }
-    if out.is_empty() {
-        return Err(format!("--{flag} must not be empty"));
-    }
-    Ok(out)
-}
-
-/// Go's `url.String()` for the URLs etcd hashes and reports: no trailing `/`.
-fn url_string(u: &url::Url) -> String {
-    u.as_str().trim_end_matches('/').to_string()
-}
-
-/// `--initial-cluster`, split by etcd-format's tokenizer of etcd's grammar,
-/// with oxcd's stricter rules on top: items trimmed and blank ones skipped,
-/// '=' required, each URL checked by [`parse_urls`] in the order written;
-/// members in the order their names first appear.
-fn parse_initial_cluster(s: &str, token: &str) -> Result<Vec<InitialMember>, String> {
-    let mut items = Vec::new();
-    for (name, url) in initial_cluster_items(s) {
-        let name = name.trim_start();
-        let Some(u) = url else {
-            let part = name.trim_end();
-            if part.is_empty() {
-                continue;
-            }
-            return Err(format!(
-                "--initial-cluster: {part:?} is not of the form name=url"
-            ));
-        };
-        let url = parse_urls("initial-cluster", u)?;
-        items.push((name, url_string(&url[0])));
-    }
-    let members: Vec<InitialMember> = group_by_name(items)
-        .into_iter()
-        .map(|(name, mut peer_urls)| {
-            peer_urls.sort();
-            InitialMember {
-                id: member_id(&peer_urls, token),
-                name,
-                peer_urls,
-            }
-        })
-        .collect();
-    if members.is_empty() {
-        return Err("--initial-cluster must not be empty".into());
-    }
-    Ok(members)
-}
+use urls::{parse_initial_cluster, parse_urls, url_string};
 
 /// etcd refuses a flag and its `ETCD_*` variable set together.
 fn check_env_conflicts(m: &ArgMatches) -> Result<(), String> {
@@ -427,6 +359,14 @@ impl Config {
 
     fn from_flags(f: Flags, m: &ArgMatches) -> Result<Config, String> {
         let log = logging::log_config(&f)?;
+        let duration = |flag: &str, v: &str| {
+            crate::auth::token::parse_go_duration(v)
+                .map(|d| (!d.is_zero()).then_some(d))
+                .ok_or_else(|| format!("invalid value {v:?} for flag -{flag}: parse error"))
+        };
+        let grpc_keepalive_interval =
+            duration("grpc-keepalive-interval", &f.grpc_keepalive_interval)?;
+        let grpc_keepalive_timeout = duration("grpc-keepalive-timeout", &f.grpc_keepalive_timeout)?;
         let warning_apply_duration =
             crate::auth::token::parse_go_duration(&f.experimental_warning_apply_duration)
                 .ok_or_else(|| {
@@ -585,6 +525,8 @@ impl Config {
             log,
             config_file: None,
             force_new_cluster: f.force_new_cluster == Some(true),
+            grpc_keepalive_interval,
+            grpc_keepalive_timeout,
             warning_apply_duration,
             warnings,
             auto_compaction,

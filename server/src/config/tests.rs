@@ -110,9 +110,17 @@ fn etcd_flags_without_effect_warn_or_refuse() {
     // etcd's defaults, spelled out, are no reason to warn
     let c = cfg(&["--pre-vote=true", "--strict-reconfig-check", "--proxy=off"]).unwrap();
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-    let c = cfg(&["--pre-vote=false", "--grpc-keepalive-timeout=5s"]).unwrap();
+    let c = cfg(&["--pre-vote=false", "--grpc-keepalive-min-time=1s"]).unwrap();
     assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
-    assert!(c.warnings[0].starts_with("--grpc-keepalive-timeout=5s is accepted"));
+    assert!(c.warnings[0].starts_with("--grpc-keepalive-min-time=1s is accepted"));
+    let c = cfg(&["--grpc-keepalive-timeout=5s", "--grpc-keepalive-interval=0"]).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(
+        c.grpc_keepalive_timeout,
+        Some(std::time::Duration::from_secs(5))
+    );
+    assert_eq!(c.grpc_keepalive_interval, None);
+    assert!(cfg(&["--grpc-keepalive-timeout=soon"]).is_err());
     // a config file's nanoseconds are etcd's default spelled another way
     let c = cfg(&["--grpc-keepalive-interval=7200000000000ns"]).unwrap();
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
