@@ -18,6 +18,7 @@ pub mod backend;
 pub mod compactor;
 pub mod config;
 pub mod consensus;
+pub mod corrupt;
 pub mod error;
 pub mod export;
 pub mod import;

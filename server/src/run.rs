@@ -88,6 +88,13 @@ pub async fn run(
     ));
     net.update_peers(&shared.members_sorted());
     let srv = Arc::new(Server::new(shared.clone(), node_tx));
+    // before the node runs: a member whose data differs from its peers'
+    // must not take part
+    if srv.cfg.initial_corrupt_check {
+        crate::corrupt::initial_check(&srv)
+            .await
+            .map_err(Fatal::Start)?;
+    }
 
     let (node_done_tx, mut node_done) = tokio::sync::oneshot::channel();
     let loop_shared = shared.clone();
@@ -131,6 +138,10 @@ pub async fn run(
         .cfg
         .auto_compaction
         .map(|how| tokio::spawn(crate::compactor::run(srv.clone(), how)));
+    let corrupt_check = srv
+        .cfg
+        .corrupt_check_time
+        .map(|every| tokio::spawn(crate::corrupt::run_periodic(srv.clone(), every)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
@@ -227,8 +238,8 @@ pub async fn run(
     }
     expiry.abort();
     publish.abort();
-    if let Some(c) = compactor {
-        c.abort();
+    for t in compactor.into_iter().chain(corrupt_check) {
+        t.abort();
     }
     srv.close();
     drop(srv);

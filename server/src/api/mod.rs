@@ -104,15 +104,20 @@ pub(crate) fn check_size<M: prost::Message>(srv: &Server, m: &M) -> Result<(), E
 }
 
 /// etcd's quota: once the store passes `--quota-backend-bytes` a NOSPACE
-/// alarm is raised, and writes are refused until it is disarmed.
+/// alarm is raised, and writes are refused until it is disarmed. A
+/// CORRUPT alarm (`crate::corrupt`) refuses them first.
 pub(crate) async fn no_space(srv: &Server) -> Result<(), Status> {
+    let raised = |alarm: AlarmType| {
+        srv.state
+            .read()
+            .map(|s| s.alarms.iter().any(|(_, a)| *a == alarm as i32))
+            .unwrap_or(false)
+    };
+    if raised(AlarmType::Corrupt) {
+        return Err(EtcdError::Corrupt.into());
+    }
     let nospace = AlarmType::Nospace as i32;
-    let raised = srv
-        .state
-        .read()
-        .map(|s| s.alarms.iter().any(|(_, a)| *a == nospace))
-        .unwrap_or(false);
-    if raised {
+    if raised(AlarmType::Nospace) {
         return Err(EtcdError::NoSpace.into());
     }
     if srv.db_size() > srv.cfg.quota_backend_bytes {

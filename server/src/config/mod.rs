@@ -190,6 +190,16 @@ pub struct Flags {
     /// Additional duration of wait before closing a non-responsive connection (0 to disable).
     #[arg(long, env = "ETCD_GRPC_KEEPALIVE_TIMEOUT", default_value = "20s")]
     pub grpc_keepalive_timeout: String,
+    /// Enable to check data corruption before serving any client/peer traffic.
+    #[arg(long, env = "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK", require_equals = true, num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub experimental_initial_corrupt_check: Option<bool>,
+    /// Duration of time between cluster corruption check passes.
+    #[arg(
+        long,
+        env = "ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME",
+        default_value = "0s"
+    )]
+    pub experimental_corrupt_check_time: String,
     /// Force to create a new one member cluster.
     #[arg(long, env = "ETCD_FORCE_NEW_CLUSTER", require_equals = true, num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub force_new_cluster: Option<bool>,
@@ -274,6 +284,10 @@ pub struct Config {
     /// `--grpc-keepalive-interval` / `--grpc-keepalive-timeout` (None: off)
     pub grpc_keepalive_interval: Option<std::time::Duration>,
     pub grpc_keepalive_timeout: Option<std::time::Duration>,
+    /// `--experimental-initial-corrupt-check`
+    pub initial_corrupt_check: bool,
+    /// `--experimental-corrupt-check-time` (None: off)
+    pub corrupt_check_time: Option<std::time::Duration>,
     /// `--force-new-cluster`: restart as the only member, keeping the data
     pub force_new_cluster: bool,
     /// `--experimental-warning-apply-duration`
@@ -367,6 +381,10 @@ impl Config {
         let grpc_keepalive_interval =
             duration("grpc-keepalive-interval", &f.grpc_keepalive_interval)?;
         let grpc_keepalive_timeout = duration("grpc-keepalive-timeout", &f.grpc_keepalive_timeout)?;
+        let corrupt_check_time = duration(
+            "experimental-corrupt-check-time",
+            &f.experimental_corrupt_check_time,
+        )?;
         let warning_apply_duration =
             crate::auth::token::parse_go_duration(&f.experimental_warning_apply_duration)
                 .ok_or_else(|| {
@@ -527,6 +545,8 @@ impl Config {
             force_new_cluster: f.force_new_cluster == Some(true),
             grpc_keepalive_interval,
             grpc_keepalive_timeout,
+            initial_corrupt_check: f.experimental_initial_corrupt_check == Some(true),
+            corrupt_check_time,
             warning_apply_duration,
             warnings,
             auto_compaction,

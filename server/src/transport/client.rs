@@ -13,6 +13,7 @@ use raft::eraftpb::Message;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
+use tonic::Status;
 
 /// Largest batch or chunk we send; receivers accept more than this.
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
@@ -188,6 +189,26 @@ pub async fn send_snapshot(
     r.map_err(|s| s.message().to_string())?;
     tracing::info!("remote-peer-id" = %crate::log::Id(to), took = ?started.elapsed(), "sent database snapshot to peer");
     read
+}
+
+/// Asks one peer for its HashKV at `revision`, within `wait`.
+pub async fn peer_hash_kv(
+    url: &str,
+    tls: &TlsInfo,
+    (cluster_id, from): (u64, u64),
+    revision: i64,
+    wait: Duration,
+) -> Result<oxcd_proto::etcdserverpb::HashKvResponse, Status> {
+    let mut c = client(url, tls).map_err(Status::unavailable)?;
+    let req = oxcd_proto::oxcdpeerpb::PeerHashKvRequest {
+        cluster_id,
+        from,
+        revision,
+    };
+    match tokio::time::timeout(wait, c.hash_kv(req)).await {
+        Ok(r) => r.map(|r| r.into_inner()),
+        Err(_) => Err(Status::deadline_exceeded(format!("{url}: timed out"))),
+    }
 }
 
 /// Asks one peer for the cluster's membership, within `wait`.

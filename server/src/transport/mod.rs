@@ -176,4 +176,4 @@ impl Drop for Transport {
     }
 }
 
-pub use client::{already_bootstrapped, channel, fetch_members};
+pub use client::{already_bootstrapped, channel, fetch_members, peer_hash_kv};

@@ -168,6 +168,24 @@ impl Peer for PeerService {
             members: self.host.shared.members_sorted(),
         }))
     }
+
+    async fn hash_kv(
+        &self,
+        req: Request<PeerHashKvRequest>,
+    ) -> Result<Response<oxcd_proto::etcdserverpb::HashKvResponse>, Status> {
+        let r = req.into_inner();
+        if let Some(s) = self.refuse(r.cluster_id, r.from) {
+            return Err(s);
+        }
+        let shared = &self.host.shared;
+        let (hash, current, compact_revision) =
+            shared.read(|st, kv| st.store.hash_kv(kv, r.revision))?;
+        Ok(Response::new(oxcd_proto::etcdserverpb::HashKvResponse {
+            header: Some(shared.header(current)),
+            hash,
+            compact_revision,
+        }))
+    }
 }
 
 /// Marks a peer active while a stream from it is open (counted: a new

@@ -4,7 +4,7 @@
 //! expectations). The cluster harness is `harness.rs` (over `testkit`);
 //! the scenarios: `basic.rs` (writes and reads on every member, leader
 //! transfer), `failover.rs`, `membership.rs`, `bootstrap.rs`, `leases.rs`,
-//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs` and `force.rs` (`rpc.rs`: their
+//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
 //! gRPC helpers).
 //!
 //! The tests take one global lock, so clusters never run in parallel (on a
@@ -14,6 +14,7 @@
 
 mod basic;
 mod bootstrap;
+mod corrupt;
 mod failover;
 mod force;
 mod harness;
@@ -150,3 +151,11 @@ scenario!(
     oxcd_force_new_cluster,
     force::force_new_cluster
 );
+#[test]
+fn oxcd_corrupt_follower_is_found() {
+    run(
+        Kind::Oxcd,
+        "oxcd_corrupt_follower_is_found",
+        corrupt::corrupt_follower_is_found,
+    );
+}
