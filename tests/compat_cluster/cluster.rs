@@ -80,6 +80,10 @@ pub enum Security {
     /// [`Security::Tls`], but `m3`'s certificate (server and peer) comes
     /// from a second CA; it still trusts the first one.
     TlsForeignM3,
+    /// [`Security::Tls`] configured the seed's other way: no flags, every
+    /// setting an `ETCD_*` line of an environment file (as a systemd unit's
+    /// `EnvironmentFile=` passes them).
+    TlsEnvFile,
 }
 
 /// A TLS cluster's client files, in the cluster's directory.
@@ -167,6 +171,11 @@ impl Cluster {
         Cluster::start_as(kind, Security::Tls)
     }
 
+    /// [`Cluster::start_tls`] from environment files ([`Security::TlsEnvFile`]).
+    pub fn start_env_file(kind: ServerKind) -> Cluster {
+        Cluster::start_as(kind, Security::TlsEnvFile)
+    }
+
     fn start_as(kind: ServerKind, security: Security) -> Cluster {
         let what = format!("the three-member {} cluster ({security:?})", kind.name());
         start_retrying(&what, |_| {
@@ -228,9 +237,19 @@ impl Cluster {
             .into_iter()
             .enumerate()
             .map(|(i, f)| {
-                let mut proc = Proc::new(NAMES[i], &bin, f.args(), Some(dir.path()))
-                    .current_dir(dir.path())
-                    .quiet();
+                let args = f.args();
+                let mut proc = if matches!(security, Security::TlsEnvFile) {
+                    let file = dir.path().join(format!("{}.env", NAMES[i]));
+                    std::fs::write(&file, env_file(&args)).expect("write the env file");
+                    read_env_file(&file).into_iter().fold(
+                        Proc::new(NAMES[i], &bin, Vec::new(), Some(dir.path())),
+                        |p, (k, v)| p.env(&k, &v),
+                    )
+                } else {
+                    Proc::new(NAMES[i], &bin, args, Some(dir.path()))
+                }
+                .current_dir(dir.path())
+                .quiet();
                 proc.spawn();
                 Member {
                     name: NAMES[i],
@@ -462,6 +481,8 @@ pub enum How {
     /// The seed's TLS deployment ([`Cluster::start_tls`]). Its steps write,
     /// so every client gets a cluster of its own.
     Tls,
+    /// [`How::Tls`] started from environment files instead of flags.
+    TlsEnvFile,
 }
 
 /// Starts a cluster of `kind` as `how` says.
@@ -474,6 +495,7 @@ pub fn start(kind: ServerKind, how: How) -> Cluster {
             c
         }
         How::Tls => Cluster::start_tls(kind),
+        How::TlsEnvFile => Cluster::start_env_file(kind),
     }
 }
 
@@ -481,13 +503,50 @@ pub fn start(kind: ServerKind, how: How) -> Cluster {
 /// steps that write ([`How::Tls`]; the old one is stopped first).
 pub fn next_cluster(c: Cluster, how: How) -> Cluster {
     match how {
-        How::Tls => {
+        How::Tls | How::TlsEnvFile => {
             let kind = c.kind;
             drop(c);
             start(kind, how)
         }
         _ => c,
     }
+}
+
+/// A command line as an environment file: `--flag value` and a bare
+/// boolean `--flag` become `ETCD_FLAG=value` / `ETCD_FLAG=true` lines.
+fn env_file(args: &[String]) -> String {
+    let mut out = String::from("# written by the test harness, read back as a unit would\n");
+    let mut i = 0;
+    while i < args.len() {
+        let flag = args[i].trim_start_matches('-');
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None if args.get(i + 1).is_some_and(|v| !v.starts_with("--")) => {
+                i += 1;
+                (flag.to_string(), args[i].clone())
+            }
+            None => (flag.to_string(), "true".to_string()),
+        };
+        out.push_str(&format!(
+            "ETCD_{}=\"{value}\"\n",
+            name.replace('-', "_").to_uppercase()
+        ));
+        i += 1;
+    }
+    out
+}
+
+/// `KEY="value"` lines, as systemd's `EnvironmentFile=` reads them
+/// (comments and blank lines skipped, double quotes removed).
+fn read_env_file(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .expect("read the env file")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect()
 }
 
 /// Adds the TLS flags to the members' `flags`, making a CA (and a second

@@ -76,6 +76,18 @@ fn oxcd_tls_seed_commands() {
     against_oxcd("oxcd_tls_seed_commands", How::Tls, seed_steps());
 }
 
+/// The same deployment and commands, every member configured only by an
+/// environment file of `ETCD_*` lines (the seed's env column).
+#[test]
+fn etcd_env_file_seed_commands() {
+    against_etcd("etcd_env_file_seed_commands", How::TlsEnvFile, seed_steps());
+}
+
+#[test]
+fn oxcd_env_file_seed_commands() {
+    against_oxcd("oxcd_env_file_seed_commands", How::TlsEnvFile, seed_steps());
+}
+
 fn strings(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| s.to_string()).collect()
 }
