@@ -19,6 +19,7 @@ pub mod compactor;
 pub mod config;
 pub mod consensus;
 pub mod corrupt;
+pub mod discovery;
 pub mod error;
 pub mod export;
 pub mod import;

@@ -69,7 +69,7 @@ pub async fn run(
     );
     crate::apply::set_warning_apply_duration(cfg.warning_apply_duration);
     let (client_sec, peer_sec) = security(&mut cfg, &listeners)?;
-    let join = join_or_check(&cfg).await?;
+    let join = join_or_check(&mut cfg).await?;
     let (shared, node_tx, parts) =
         match tokio::task::spawn_blocking(move || consensus::open::open(cfg, join)).await {
             Ok(Ok(x)) => x,
@@ -332,11 +332,14 @@ fn scheme_security(u: &url::Url, tls: &SideTls) -> Security {
 /// A member joining a running cluster learns its ID and the membership
 /// from its peers first; a fresh member of a new cluster checks that the
 /// cluster does not know it already. A restart has its data already.
-async fn join_or_check(cfg: &Config) -> Result<Option<consensus::open::Join>, Fatal> {
+async fn join_or_check(cfg: &mut Config) -> Result<Option<consensus::open::Join>, Fatal> {
     let fresh = !cfg.data_dir.join("member").exists();
     if !fresh {
         return Ok(None);
     }
+    crate::discovery::bootstrap(cfg)
+        .await
+        .map_err(Fatal::Start)?;
     if let Some(e) = &cfg.bootstrap_error {
         return Err(Fatal::Start(e.clone()));
     }

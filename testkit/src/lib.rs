@@ -12,10 +12,13 @@
 //!   timeout and a clean `ETCDCTL_*` environment;
 //! - [`pki`]: throwaway CAs, certificates and CRLs for the TLS tests, and
 //!   ES256 key pairs for JWT auth tokens;
+//! - [`dns`]: a DNS responder on loopback (SRV and A records) for the
+//!   `--discovery-srv` tests;
 //! - [`wait`]: polling with a deadline (readiness), and the start retry when
 //!   another process took a port between picking and binding.
 
 pub mod bins;
+pub mod dns;
 pub mod flags;
 pub mod pki;
 pub mod ports;

@@ -26,8 +26,6 @@ const FLAGS: &[(&str, &str, bool, Verdict)] = &[
     ("discovery", "", false, Refuse("bootstrapping through a discovery service is not supported; use --initial-cluster")),
     ("discovery-fallback", "proxy", false, Warn("discovery is not supported")),
     ("discovery-proxy", "", false, Refuse("bootstrapping through a discovery service is not supported; use --initial-cluster")),
-    ("discovery-srv", "", false, Refuse("DNS SRV bootstrapping is not supported yet; use --initial-cluster")),
-    ("discovery-srv-name", "", false, Refuse("DNS SRV bootstrapping is not supported yet; use --initial-cluster")),
     ("enable-pprof", "false", true, Warn("there is no Go profiler in oxcd")),
     ("enable-v2", "false", true, Warn("the v2 API is not served")),
     ("experimental-bootstrap-defrag-threshold-megabytes", "0", false, Warn("no defragmentation at start")),

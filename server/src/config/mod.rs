@@ -200,6 +200,12 @@ pub struct Flags {
         default_value = "0s"
     )]
     pub experimental_corrupt_check_time: String,
+    /// DNS domain used to bootstrap initial cluster.
+    #[arg(long, env = "ETCD_DISCOVERY_SRV", default_value = "")]
+    pub discovery_srv: String,
+    /// Suffix to the dns srv name queried when bootstrapping.
+    #[arg(long, env = "ETCD_DISCOVERY_SRV_NAME", default_value = "")]
+    pub discovery_srv_name: String,
     /// Force to create a new one member cluster.
     #[arg(long, env = "ETCD_FORCE_NEW_CLUSTER", require_equals = true, num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub force_new_cluster: Option<bool>,
@@ -250,6 +256,13 @@ pub struct Config {
     /// `--listen-metrics-urls`: `/metrics` and `/health` only
     pub listen_metrics_urls: Vec<url::Url>,
     pub initial_members: Vec<InitialMember>,
+    /// `--initial-cluster-token`
+    pub initial_cluster_token: String,
+    /// `--initial-advertise-peer-urls`, sorted, as etcd compares them
+    pub advertise_peer_urls: Vec<String>,
+    /// `--discovery-srv` and `--discovery-srv-name`: the members come from
+    /// DNS SRV records at the first start
+    pub discovery_srv: Option<(String, String)>,
     pub member_id: u64,
     pub cluster_id: u64,
     pub quota_backend_bytes: u64,
@@ -302,7 +315,7 @@ pub struct Config {
 const DEFAULT_QUOTA: u64 = 2 * 1024 * 1024 * 1024;
 
 pub use etcd_format::member::{cluster_id, member_id};
-use urls::{parse_initial_cluster, parse_urls, url_string};
+use urls::{bootstrap_members, parse_urls, url_string};
 
 /// etcd refuses a flag and its `ETCD_*` variable set together.
 fn check_env_conflicts(m: &ArgMatches) -> Result<(), String> {
@@ -348,6 +361,22 @@ pub fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 impl Config {
+    /// Sets the initial members from an `--initial-cluster` value (found
+    /// through DNS SRV records), with the checks the flag gets.
+    pub fn set_initial_cluster(&mut self, ic: &str) -> Result<(), String> {
+        let boot = bootstrap_members(
+            &self.name,
+            ic,
+            &self.initial_cluster_token,
+            &self.advertise_peer_urls,
+        )?;
+        self.initial_members = boot.members;
+        self.member_id = boot.member_id;
+        self.cluster_id = boot.cluster_id;
+        self.bootstrap_error = boot.error;
+        Ok(())
+    }
+
     /// Parses and validates; clap's own errors (and `--help`) come back as
     /// `Err(Ok(clap::Error))`, configuration errors as `Err(Err(message))`.
     pub fn from_args(args: Vec<String>) -> Result<Config, Result<clap::Error, String>> {
@@ -439,41 +468,21 @@ impl Config {
             .initial_cluster
             .clone()
             .filter(|c| c != "default=http://localhost:2380");
-        let ic = given.unwrap_or_else(|| {
+        let ic = given.clone().unwrap_or_else(|| {
             adv_peer
                 .iter()
                 .map(|u| format!("{}={u}", f.name))
                 .collect::<Vec<_>>()
                 .join(",")
         });
-        let initial_members = parse_initial_cluster(&ic, &f.initial_cluster_token)?;
-        // etcd checks this member's place in --initial-cluster only when it
-        // bootstraps: a member restarting on its data dir ignores the flag
-        let me = initial_members.iter().find(|m| m.name == f.name);
-        let bootstrap_error = match me {
-            None => Some(format!(
-                "couldn't find local name {:?} in the initial cluster configuration",
-                f.name
-            )),
-            Some(me) if me.peer_urls != adv_peer => Some(format!(
-                "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={}",
-                f.name,
-                me.peer_urls.join(","),
-                adv_peer.join(",")
-            )),
-            Some(_) => None,
-        };
-        let member_id = me.map(|m| m.id).unwrap_or(0);
-        let mut seen = std::collections::HashSet::new();
-        for m in &initial_members {
-            for u in &m.peer_urls {
-                if !seen.insert(u.clone()) {
-                    return Err(format!(
-                        "--initial-cluster: peer URL {u} is used by more than one member"
-                    ));
-                }
-            }
+        let discovery_srv = (!f.discovery_srv.is_empty())
+            .then(|| (f.discovery_srv.clone(), f.discovery_srv_name.clone()));
+        if discovery_srv.is_some() && given.is_some() {
+            return Err("multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or \"discovery-srv\"".into());
         }
+        // with --discovery-srv the members are known once DNS answers
+        // (`crate::discovery`); until then, this member alone
+        let boot = bootstrap_members(&f.name, &ic, &f.initial_cluster_token, &adv_peer)?;
         if f.heartbeat_interval == 0 || f.election_timeout == 0 {
             return Err("--heartbeat-interval and --election-timeout must be positive".into());
         }
@@ -495,7 +504,6 @@ impl Config {
         if f.quota_backend_bytes < 0 {
             return Err("--quota-backend-bytes must not be negative".into());
         }
-        let ids: Vec<u64> = initial_members.iter().map(|m| m.id).collect();
         let (client_tls, peer_tls, auto_tls, peer_auto_tls) =
             tls_sides(&f, &listen_client_urls, &listen_peer_urls)?;
         if !(4..=31).contains(&f.bcrypt_cost) {
@@ -516,10 +524,13 @@ impl Config {
             advertise_client_urls,
             listen_peer_urls,
             listen_metrics_urls,
-            member_id,
-            bootstrap_error,
-            cluster_id: cluster_id(&ids),
-            initial_members,
+            member_id: boot.member_id,
+            bootstrap_error: boot.error,
+            cluster_id: boot.cluster_id,
+            initial_members: boot.members,
+            initial_cluster_token: f.initial_cluster_token.clone(),
+            advertise_peer_urls: adv_peer,
+            discovery_srv,
             quota_backend_bytes: if f.quota_backend_bytes == 0 {
                 DEFAULT_QUOTA
             } else {

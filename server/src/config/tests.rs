@@ -1,3 +1,4 @@
+use super::urls::parse_initial_cluster;
 use super::*;
 
 /// Parses `oxcd args…`; clap's and oxcd's errors as text.
@@ -130,7 +131,14 @@ fn etcd_flags_without_effect_warn_or_refuse() {
             .unwrap()
             .force_new_cluster
     );
-    assert!(cfg(&["--discovery-srv=example.com"]).is_err());
+    // DNS discovery instead of --initial-cluster, not beside it
+    let c = cfg(&["--discovery-srv=example.com", "--discovery-srv-name=x"]).unwrap();
+    assert_eq!(c.discovery_srv, Some(("example.com".into(), "x".into())));
+    assert!(cfg(&[
+        "--discovery-srv=example.com",
+        "--initial-cluster=a=http://127.0.0.1:2380"
+    ])
+    .is_err());
     assert!(cfg(&["--proxy=on"]).is_err());
     assert!(cfg(&["--enable-v2=sometimes"]).is_err());
 }

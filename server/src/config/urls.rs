@@ -1,6 +1,6 @@
 //! The URL flags and `--initial-cluster`, parsed by oxcd's rules.
 
-use super::{member_id, InitialMember};
+use super::{cluster_id, member_id, InitialMember};
 use etcd_format::member::{group_by_name, initial_cluster_items};
 
 /// A comma-separated URL flag, by oxcd's rules rather than etcd's
@@ -79,4 +79,56 @@ pub(super) fn parse_initial_cluster(s: &str, token: &str) -> Result<Vec<InitialM
         return Err("--initial-cluster must not be empty".into());
     }
     Ok(members)
+}
+
+/// The members an `--initial-cluster` value describes, and this member's
+/// place among them.
+pub(super) struct Bootstrap {
+    pub members: Vec<InitialMember>,
+    pub member_id: u64,
+    pub cluster_id: u64,
+    /// why this member could not bootstrap from it (an error only when
+    /// there is no data dir to restart from)
+    pub error: Option<String>,
+}
+
+pub(super) fn bootstrap_members(
+    name: &str,
+    ic: &str,
+    token: &str,
+    adv_peer: &[String],
+) -> Result<Bootstrap, String> {
+    let members = parse_initial_cluster(ic, token)?;
+    // etcd checks this member's place in --initial-cluster only when it
+    // bootstraps: a member restarting on its data dir ignores the flag
+    let me = members.iter().find(|m| m.name == name);
+    let error = match me {
+        None => Some(format!(
+            "couldn't find local name {name:?} in the initial cluster configuration"
+        )),
+        Some(me) if me.peer_urls != adv_peer => Some(format!(
+            "--initial-cluster has {name}={} but missing from --initial-advertise-peer-urls={}",
+            me.peer_urls.join(","),
+            adv_peer.join(",")
+        )),
+        Some(_) => None,
+    };
+    let member_id = me.map(|m| m.id).unwrap_or(0);
+    let mut seen = std::collections::HashSet::new();
+    for m in &members {
+        for u in &m.peer_urls {
+            if !seen.insert(u.clone()) {
+                return Err(format!(
+                    "--initial-cluster: peer URL {u} is used by more than one member"
+                ));
+            }
+        }
+    }
+    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+    Ok(Bootstrap {
+        cluster_id: cluster_id(&ids),
+        members,
+        member_id,
+        error,
+    })
 }
