@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, ServerKind};
+use common::{ClientKind, Server, ServerKind};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
@@ -21,12 +21,23 @@ struct Answer {
 }
 
 fn request(endpoint: &str, method: &str, path: &str, body: &str) -> std::net::TcpStream {
+    request_with(endpoint, method, path, body, "")
+}
+
+/// `extra`: more header lines, each ending in CRLF.
+fn request_with(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    extra: &str,
+) -> std::net::TcpStream {
     let mut s = std::net::TcpStream::connect(endpoint).expect("connect to the client port");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {endpoint}\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {endpoint}\r\nConnection: close\r\n{extra}\
          Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
@@ -99,7 +110,11 @@ fn post(endpoint: &str, path: &str, body: &str) -> Answer {
 }
 
 fn call(endpoint: &str, method: &str, path: &str, body: &str) -> Answer {
-    let mut r = BufReader::new(request(endpoint, method, path, body));
+    call_with(endpoint, method, path, body, "")
+}
+
+fn call_with(endpoint: &str, method: &str, path: &str, body: &str, extra: &str) -> Answer {
+    let mut r = BufReader::new(request_with(endpoint, method, path, body, extra));
     let (status, headers, chunked) = head(&mut r);
     let body = if chunked {
         read_chunks(&mut r, |_| false)
@@ -303,4 +318,48 @@ fn watch_streams_events_as_etcd() {
     }
     assert_eq!(seen[0], seen[1], "etcd (left), oxcd (right)");
     assert_eq!(seen[1].2.len(), 3, "{:?}", seen[1].2);
+}
+
+/// With auth on: the token from `/v3/auth/authenticate` goes in the
+/// `Authorization` header; none, or a wrong one, get etcd's errors.
+#[test]
+fn auth_through_the_authorization_header() {
+    if !testkit::bins::etcd_available("auth_through_the_authorization_header") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in KINDS {
+        let s = Server::start(kind, &[]);
+        let ep = s.endpoint();
+        for args in [&["user", "add", "root:rootpw"][..], &["auth", "enable"]] {
+            let out = s.ctl(ClientKind::RealEtcdctl, args);
+            assert_eq!(
+                out.code,
+                0,
+                "{kind:?} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let a = post(&ep, "/v3/auth/authenticate", r#"{"name":"root","password":"rootpw"}"#);
+        assert_eq!(a.status, 200, "{kind:?}: {}", a.body);
+        let v: Value = serde_json::from_str(&a.body).expect("JSON");
+        let token = v["token"].as_str().expect("a token").to_string();
+        let put = r#"{"key":"Zm9v","value":"YmFy"}"#;
+        let mut answers = Vec::new();
+        for header in [
+            format!("Authorization: {token}\r\n"),
+            String::new(),
+            "Authorization: bogus\r\n".to_string(),
+            format!("Authorization: Bearer {token}\r\n"),
+        ] {
+            let a = call_with(&ep, "POST", "/v3/kv/put", put, &header);
+            answers.push((a.status, json(&a.body)));
+        }
+        let wrong = post(&ep, "/v3/auth/authenticate", r#"{"name":"root","password":"no"}"#);
+        answers.push((wrong.status, json(&wrong.body)));
+        seen.push(answers);
+    }
+    assert_eq!(seen[0], seen[1], "etcd (left), oxcd (right)");
+    assert_eq!(seen[1][0].0, 200);
+    assert_eq!(seen[1][1].0, 400);
 }

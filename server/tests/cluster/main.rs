@@ -4,7 +4,7 @@
 //! expectations). The cluster harness is `harness.rs` (over `testkit`);
 //! the scenarios: `basic.rs` (writes and reads on every member, leader
 //! transfer), `failover.rs`, `membership.rs`, `bootstrap.rs`, `leases.rs`,
-//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
+//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
 //! gRPC helpers).
 //!
 //! The tests take one global lock, so clusters never run in parallel (on a
@@ -18,6 +18,7 @@ mod corrupt;
 mod failover;
 mod force;
 mod harness;
+mod health;
 mod leases;
 mod logs;
 mod maintenance;
@@ -150,6 +151,11 @@ scenario!(
     etcd_force_new_cluster,
     oxcd_force_new_cluster,
     force::force_new_cluster
+);
+scenario!(
+    etcd_health_without_quorum,
+    oxcd_health_without_quorum,
+    health::health_without_quorum
 );
 #[test]
 fn oxcd_corrupt_follower_is_found() {
