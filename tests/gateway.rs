@@ -340,7 +340,11 @@ fn auth_through_the_authorization_header() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let a = post(&ep, "/v3/auth/authenticate", r#"{"name":"root","password":"rootpw"}"#);
+        let a = post(
+            &ep,
+            "/v3/auth/authenticate",
+            r#"{"name":"root","password":"rootpw"}"#,
+        );
         assert_eq!(a.status, 200, "{kind:?}: {}", a.body);
         let v: Value = serde_json::from_str(&a.body).expect("JSON");
         let token = v["token"].as_str().expect("a token").to_string();
@@ -355,7 +359,11 @@ fn auth_through_the_authorization_header() {
             let a = call_with(&ep, "POST", "/v3/kv/put", put, &header);
             answers.push((a.status, json(&a.body)));
         }
-        let wrong = post(&ep, "/v3/auth/authenticate", r#"{"name":"root","password":"no"}"#);
+        let wrong = post(
+            &ep,
+            "/v3/auth/authenticate",
+            r#"{"name":"root","password":"no"}"#,
+        );
         answers.push((wrong.status, json(&wrong.body)));
         seen.push(answers);
     }

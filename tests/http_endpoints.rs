@@ -208,3 +208,69 @@ fn metrics_urls_serve_health_and_metrics() {
         assert_eq!(get(&ep, "/version").0, 404, "{kind:?}");
     }
 }
+
+/// A request with the given `Host` and extra header lines: the status,
+/// the `Access-Control-Allow-Origin` header and the body.
+fn ask(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    host: &str,
+    extra: &str,
+) -> (u16, Option<String>, String) {
+    let mut s = std::net::TcpStream::connect(endpoint).expect("connect to the client port");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n").expect("send the request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read the answer");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("headers and a body");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    let origin = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("access-control-allow-origin")
+            .then(|| v.trim().to_string())
+    });
+    (code, origin, body.to_string())
+}
+
+#[test]
+fn host_whitelist_and_cors_as_etcd() {
+    if !testkit::bins::etcd_available("host_whitelist_and_cors_as_etcd") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in KINDS {
+        let s = Server::start(
+            kind,
+            &[
+                "--host-whitelist=localhost,127.0.0.1",
+                "--cors=https://ui.example:8443",
+            ],
+        );
+        let ep = s.endpoint();
+        let ui = "Origin: https://ui.example:8443\r\n";
+        seen.push(vec![
+            ask(&ep, "GET", "/health", "evil.example:2379", ""),
+            ask(&ep, "GET", "/health", &ep, ""),
+            ask(&ep, "GET", "/health", "localhost", ui),
+            ask(
+                &ep,
+                "GET",
+                "/version",
+                &ep,
+                "Origin: https://other.example\r\n",
+            ),
+            ask(&ep, "OPTIONS", "/v3/kv/range", &ep, ui),
+            ask(&ep, "OPTIONS", "/no-such-path", &ep, ""),
+        ]);
+    }
+    assert_eq!(seen[0], seen[1], "etcd (left), oxcd (right)");
+    assert_eq!(seen[1][0].0, 421);
+    assert_eq!(seen[1][2].1.as_deref(), Some("https://ui.example:8443"));
+}

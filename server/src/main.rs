@@ -22,10 +22,13 @@ async fn shutdown_signal() {
 }
 
 /// Binds a listener for each URL.
-async fn bind_each(urls: &[url::Url]) -> Result<Vec<(url::Url, tokio::net::TcpListener)>, Fatal> {
+async fn bind_each(
+    urls: &[url::Url],
+    reuse: (bool, bool),
+) -> Result<Vec<(url::Url, tokio::net::TcpListener)>, Fatal> {
     let mut out = Vec::new();
     for u in urls {
-        let l = oxcd::net::bind(u)
+        let l = oxcd::net::bind(u, reuse)
             .await
             .map_err(|e| Fatal::Start(e.to_string()))?;
         out.push((u.clone(), l));
@@ -37,9 +40,9 @@ async fn bind_each(urls: &[url::Url]) -> Result<Vec<(url::Url, tokio::net::TcpLi
 /// port fails fast and cleanly.
 async fn bind_all(cfg: &Config) -> Result<Listeners, Fatal> {
     Ok(Listeners {
-        client: bind_each(&cfg.listen_client_urls).await?,
-        peer: bind_each(&cfg.listen_peer_urls).await?,
-        metrics: bind_each(&cfg.listen_metrics_urls).await?,
+        client: bind_each(&cfg.listen_client_urls, cfg.socket_reuse).await?,
+        peer: bind_each(&cfg.listen_peer_urls, cfg.socket_reuse).await?,
+        metrics: bind_each(&cfg.listen_metrics_urls, cfg.socket_reuse).await?,
     })
 }
 

@@ -13,17 +13,41 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::server::TlsStream;
 
-/// Binds a listener for `u` (a `--listen-*-urls` entry).
-pub async fn bind(u: &url::Url) -> std::io::Result<tokio::net::TcpListener> {
+/// Binds a listener for `u` (a `--listen-*-urls` entry), with
+/// SO_REUSEADDR / SO_REUSEPORT when `--socket-reuse-address` /
+/// `--socket-reuse-port` ask for them.
+pub async fn bind(
+    u: &url::Url,
+    (reuse_address, reuse_port): (bool, bool),
+) -> std::io::Result<tokio::net::TcpListener> {
     let host = u
         .host_str()
         .unwrap_or("localhost")
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = u.port().unwrap_or(0);
-    tokio::net::TcpListener::bind((host, port))
-        .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("listen tcp {host}:{port}: {e}")))
+    let fail =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("listen tcp {host}:{port}: {e}"));
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await.map_err(fail)? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(fail)?;
+        // as Go's listeners (and std's): SO_REUSEADDR on unix unless told
+        socket.set_reuseaddr(true).map_err(fail)?;
+        if reuse_port {
+            socket.set_reuseport(true).map_err(fail)?;
+        }
+        let _ = reuse_address;
+        match socket.bind(addr).and_then(|_| socket.listen(1024)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(fail(e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| fail(std::io::Error::other("no address"))))
 }
 
 /// How long a client has to finish its TLS handshake.
@@ -36,6 +60,8 @@ pub struct ConnInfo {
     /// the verified client certificate chain, leaf first (TLS with client
     /// certificate auth only)
     pub certs: Option<Arc<Vec<CertificateDer<'static>>>>,
+    /// a TLS connection (etcd's Host check applies to plain ones only)
+    pub tls: bool,
 }
 
 /// An accepted connection.
@@ -52,6 +78,7 @@ impl tonic::transport::server::Connected for Conn {
             Conn::Plain(s) => ConnInfo {
                 remote: s.peer_addr().ok(),
                 certs: None,
+                tls: false,
             },
             Conn::Tls(s) => {
                 let (tcp, session) = s.get_ref();
@@ -60,6 +87,7 @@ impl tonic::transport::server::Connected for Conn {
                     certs: session
                         .peer_certificates()
                         .map(|c| Arc::new(c.iter().map(|c| c.clone().into_owned()).collect())),
+                    tls: true,
                 }
             }
         }

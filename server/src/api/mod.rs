@@ -1,6 +1,7 @@
 //! The gRPC front: etcd's v3 services over the node, served on every
 //! `--listen-client-urls` address.
 
+mod access;
 mod auth;
 mod cluster;
 mod gateway;
@@ -182,17 +183,29 @@ pub async fn serve(
             .add_service(WatchServer::new(api.clone()).max_decoding_message_size(limit));
     // HTTP/1 and HTTP/2 on the same port: gRPC by path, then etcd's
     // HTTP endpoints and JSON gateway, then Go's 404
-    let router = grpc
-        .into_axum_router()
-        .merge(http::routes(srv))
-        .merge(gateway::routes(api))
-        .fallback(|uri: axum::http::Uri| async move {
+    let acl = Arc::new(access::Access {
+        cors: srv.cfg.cors.clone(),
+        hosts: srv.cfg.host_whitelist.clone(),
+    });
+    let guarded = |r: axum::Router| {
+        r.layer(axum::middleware::from_fn_with_state(
+            acl.clone(),
+            access::check,
+        ))
+    };
+    let fallback = guarded(
+        axum::Router::new().fallback(|uri: axum::http::Uri| async move {
             if gateway::is_gateway_path(uri.path()) {
                 gateway::not_found()
             } else {
                 http::not_found().await
             }
-        });
+        }),
+    );
+    let router = grpc
+        .into_axum_router()
+        .merge(guarded(http::routes(srv).merge(gateway::routes(api))))
+        .fallback_service(fallback);
     tonic::transport::Server::builder()
         .accept_http1(true)
         // etcd's server pings: an idle connection whose client does not

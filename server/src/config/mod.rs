@@ -200,6 +200,24 @@ pub struct Flags {
         default_value = "0s"
     )]
     pub experimental_corrupt_check_time: String,
+    /// Comma-separated white list of origins for CORS, or cross-origin resource sharing, (empty or * means allow all).
+    #[arg(long, env = "ETCD_CORS", default_value = "*")]
+    pub cors: String,
+    /// Comma-separated acceptable hostnames from HTTP client requests, if server is not secure (empty means allow all).
+    #[arg(long, env = "ETCD_HOST_WHITELIST", default_value = "*")]
+    pub host_whitelist: String,
+    /// Enable to run an additional Raft election phase.
+    #[arg(long, env = "ETCD_PRE_VOTE", require_equals = true, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = go_bool)]
+    pub pre_vote: bool,
+    /// Disables fsync, unsafe, will cause data loss.
+    #[arg(long, env = "ETCD_UNSAFE_NO_FSYNC", require_equals = true, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = go_bool)]
+    pub unsafe_no_fsync: bool,
+    /// Enable to set socket option SO_REUSEPORT on listeners allowing rebinding of a port already in use.
+    #[arg(long, env = "ETCD_SOCKET_REUSE_PORT", require_equals = true, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = go_bool)]
+    pub socket_reuse_port: bool,
+    /// Enable to set socket option SO_REUSEADDR on listeners allowing binding to an address in TIME_WAIT state.
+    #[arg(long, env = "ETCD_SOCKET_REUSE_ADDRESS", require_equals = true, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = go_bool)]
+    pub socket_reuse_address: bool,
     /// DNS domain used to bootstrap initial cluster.
     #[arg(long, env = "ETCD_DISCOVERY_SRV", default_value = "")]
     pub discovery_srv: String,
@@ -301,6 +319,14 @@ pub struct Config {
     pub initial_corrupt_check: bool,
     /// `--experimental-corrupt-check-time` (None: off)
     pub corrupt_check_time: Option<std::time::Duration>,
+    /// `--cors` origins and `--host-whitelist` hosts (`*`: any)
+    pub cors: Vec<String>,
+    pub host_whitelist: Vec<String>,
+    pub pre_vote: bool,
+    /// `--unsafe-no-fsync`: the WAL is written but not synced
+    pub unsafe_no_fsync: bool,
+    /// `--socket-reuse-address`, `--socket-reuse-port`
+    pub socket_reuse: (bool, bool),
     /// `--force-new-cluster`: restart as the only member, keeping the data
     pub force_new_cluster: bool,
     /// `--experimental-warning-apply-duration`
@@ -333,6 +359,21 @@ fn check_env_conflicts(m: &ArgMatches) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A comma-separated list where empty means `*` (any).
+fn any_list(s: &str) -> Vec<String> {
+    let v: Vec<String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(String::from)
+        .collect();
+    if v.is_empty() {
+        vec!["*".into()]
+    } else {
+        v
+    }
 }
 
 /// The first line of clap's error, without its `error: ` prefix.
@@ -410,6 +451,11 @@ impl Config {
         let grpc_keepalive_interval =
             duration("grpc-keepalive-interval", &f.grpc_keepalive_interval)?;
         let grpc_keepalive_timeout = duration("grpc-keepalive-timeout", &f.grpc_keepalive_timeout)?;
+        let cors = any_list(&f.cors);
+        for c in cors.iter().filter(|c| *c != "*") {
+            parse_urls("cors", c)?;
+        }
+        let host_whitelist = any_list(&f.host_whitelist);
         let corrupt_check_time = duration(
             "experimental-corrupt-check-time",
             &f.experimental_corrupt_check_time,
@@ -557,6 +603,11 @@ impl Config {
             grpc_keepalive_interval,
             grpc_keepalive_timeout,
             initial_corrupt_check: f.experimental_initial_corrupt_check == Some(true),
+            cors,
+            host_whitelist,
+            pre_vote: f.pre_vote,
+            unsafe_no_fsync: f.unsafe_no_fsync,
+            socket_reuse: (f.socket_reuse_address, f.socket_reuse_port),
             corrupt_check_time,
             warning_apply_duration,
             warnings,

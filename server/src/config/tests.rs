@@ -111,9 +111,9 @@ fn etcd_flags_without_effect_warn_or_refuse() {
     // etcd's defaults, spelled out, are no reason to warn
     let c = cfg(&["--pre-vote=true", "--strict-reconfig-check", "--proxy=off"]).unwrap();
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-    let c = cfg(&["--pre-vote=false", "--grpc-keepalive-min-time=1s"]).unwrap();
+    let c = cfg(&["--enable-v2", "--grpc-keepalive-min-time=1s"]).unwrap();
     assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
-    assert!(c.warnings[0].starts_with("--grpc-keepalive-min-time=1s is accepted"));
+    assert!(c.warnings[1].starts_with("--grpc-keepalive-min-time=1s is accepted"));
     let c = cfg(&["--grpc-keepalive-timeout=5s", "--grpc-keepalive-interval=0"]).unwrap();
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     assert_eq!(
@@ -131,6 +131,20 @@ fn etcd_flags_without_effect_warn_or_refuse() {
             .unwrap()
             .force_new_cluster
     );
+    // flags that act: pre-vote, no-fsync, socket reuse, CORS, hosts
+    let c = cfg(&[
+        "--pre-vote=false",
+        "--unsafe-no-fsync",
+        "--socket-reuse-port",
+        "--cors=https://a.example:1, *",
+        "--host-whitelist=",
+    ])
+    .unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert!(!c.pre_vote && c.unsafe_no_fsync && c.socket_reuse == (false, true));
+    assert_eq!(c.cors, ["https://a.example:1", "*"]);
+    assert_eq!(c.host_whitelist, ["*"]);
+    assert!(cfg(&["--cors=not-a-url"]).is_err());
     // DNS discovery instead of --initial-cluster, not beside it
     let c = cfg(&["--discovery-srv=example.com", "--discovery-srv-name=x"]).unwrap();
     assert_eq!(c.discovery_srv, Some(("example.com".into(), "x".into())));

@@ -80,6 +80,12 @@ pub fn open(
     let st = open_store(&cfg, &wal_dir, join.as_ref())?;
     let a = &st.applied;
     let (mut wal, mut replay) = Wal::open(&wal_dir, a.index).map_err(|e| e.to_string())?;
+    if cfg.unsafe_no_fsync {
+        tracing::warn!(
+            "--unsafe-no-fsync: the WAL is not synced; a crash can lose acknowledged writes"
+        );
+        wal.no_fsync = true;
+    }
     if let Some(first) = replay.entries.first() {
         if first.index != a.index + 1 {
             return Err(format!(
@@ -286,7 +292,7 @@ fn raft_node(
         max_size_per_msg: 1024 * 1024,
         max_inflight_msgs: 512,
         check_quorum: true,
-        pre_vote: true,
+        pre_vote: cfg.pre_vote,
         ..Default::default()
     };
     rcfg.validate().map_err(|e| format!("raft config: {e}"))?;

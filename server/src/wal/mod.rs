@@ -87,6 +87,8 @@ pub struct Wal {
     crc: u32,
     pub last_index: u64,
     pub last_term: u64,
+    /// `--unsafe-no-fsync`: [`Wal::sync`] does not sync
+    pub no_fsync: bool,
 }
 
 /// Our segments end in `.oxwal`, so that they can sit beside the `.wal`
@@ -299,6 +301,7 @@ impl Wal {
             crc,
             last_index,
             last_term,
+            no_fsync: false,
         };
         Ok((
             wal,
@@ -331,6 +334,7 @@ impl Wal {
             crc,
             last_index: first_index.saturating_sub(1),
             last_term: 0,
+            no_fsync: false,
         })
     }
 
@@ -386,6 +390,9 @@ impl Wal {
     }
 
     pub fn sync(&mut self) -> Result<(), WalError> {
+        if self.no_fsync {
+            return Ok(());
+        }
         let started = std::time::Instant::now();
         self.file.sync_data()?;
         let took = started.elapsed();

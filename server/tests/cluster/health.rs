@@ -38,12 +38,16 @@ pub async fn health_without_quorum(kind: Kind) {
     );
     c.kill(1);
     c.kill(2);
-    eventually("503 without a leader", Duration::from_secs(30), || async move {
-        match health(port).await? {
-            (503, b) if b == "{\"health\":\"false\",\"reason\":\"RAFT NO LEADER\"}\n" => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    eventually(
+        "503 without a leader",
+        Duration::from_secs(30),
+        || async move {
+            match health(port).await? {
+                (503, b) if b == "{\"health\":\"false\",\"reason\":\"RAFT NO LEADER\"}\n" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     c.restart(1);
     eventually("healthy again", Duration::from_secs(30), || async move {

@@ -57,45 +57,14 @@ pub(super) fn ok<T: Serialize>(msg: &T) -> Response {
     }
 }
 
-/// etcd's access controller: CORS headers on every answer (`--cors`
-/// defaults to any origin).
-pub(super) async fn cors(mut resp: Response) -> Response {
-    add_cors(resp.headers_mut());
-    resp
-}
-
-fn add_cors(h: &mut axum::http::HeaderMap) {
-    use axum::http::HeaderValue;
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("accept, content-type, authorization"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-}
-
-/// `OPTIONS` on any gateway path: an empty 200 (the CORS headers say the
-/// rest).
-pub(super) async fn preflight() -> Response {
-    Response::new(Body::empty())
-}
-
 /// Go's `http.Error` text answers of the gateway's mux.
 fn plain(status: StatusCode, text: &'static str) -> Response {
-    let mut r = Response::builder()
+    Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .header("x-content-type-options", "nosniff")
         .body(Body::from(text))
-        .unwrap_or_else(|_| Response::new(Body::empty()));
-    add_cors(r.headers_mut());
-    r
+        .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
 pub(super) async fn method_not_allowed() -> Response {

@@ -87,7 +87,6 @@ pub(super) fn routes(api: Api) -> Router {
         .route_both("/lease/keepalive", post(keep_alive))
         .route_both("/maintenance/snapshot", post(snapshot))
         .0
-        .layer(axum::middleware::map_response(codec::cors))
         .with_state(api)
 }
 
@@ -97,9 +96,7 @@ struct Routes(Router<Api>);
 
 impl Routes {
     fn route_both(self, path: &str, h: axum::routing::MethodRouter<Api>) -> Routes {
-        let h = h
-            .options(codec::preflight)
-            .fallback(codec::method_not_allowed);
+        let h = h.fallback(codec::method_not_allowed);
         Routes(
             self.0
                 .route(&format!("/v3{path}"), h.clone())
