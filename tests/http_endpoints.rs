@@ -274,3 +274,64 @@ fn host_whitelist_and_cors_as_etcd() {
     assert_eq!(seen[1][0].0, 421);
     assert_eq!(seen[1][2].1.as_deref(), Some("https://ui.example:8443"));
 }
+
+/// A watch whose client went away, and a streamed snapshot, are counted
+/// as handled with the code the server ended them with, as etcd counts
+/// them (go-grpc-prometheus at the handler's return). etcd also lists
+/// every code at zero from the start; oxcd only those seen.
+#[test]
+fn streams_are_counted_when_they_end() {
+    if !testkit::bins::etcd_available("streams_are_counted_when_they_end") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in KINDS {
+        let s = Server::start(kind, &[]);
+        let ep = s.endpoint();
+        let mut watch = std::process::Command::new(testkit::bins::etcdctl())
+            .args([&format!("--endpoints={ep}"), "watch", "w"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("etcdctl watch");
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        watch.kill().expect("kill the watcher");
+        let _ = watch.wait();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.db");
+        let file = file.to_str().expect("utf-8");
+        assert_eq!(
+            s.ctl(ClientKind::RealEtcdctl, &["snapshot", "save", file])
+                .code,
+            0
+        );
+        // the server sees the watcher's connection close a moment later
+        let handled = testkit::wait::poll(
+            "the watch counted as handled",
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_millis(100),
+            || {
+                let (_, m) = get(&ep, "/metrics");
+                let lines: Vec<String> = m
+                    .lines()
+                    .filter(|l| {
+                        // etcd also lists every code at zero
+                        l.starts_with("grpc_server_handled_total{")
+                            && !l.ends_with(" 0")
+                            && (l.contains("grpc_method=\"Watch\"")
+                                || l.contains("grpc_method=\"Snapshot\""))
+                    })
+                    .map(String::from)
+                    .collect();
+                if lines.iter().any(|l| l.contains("\"Watch\"")) {
+                    Ok(lines)
+                } else {
+                    Err(format!("{lines:?}"))
+                }
+            },
+        )
+        .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        seen.push(handled);
+    }
+    assert_eq!(seen[0], seen[1], "etcd (left), oxcd (right)");
+}

@@ -58,7 +58,21 @@ fn serve(cfg: Config) -> Result<(), Fatal> {
 }
 
 fn main() {
-    let outcome = match Config::from_args(normalize_args(std::env::args())) {
+    let args = normalize_args(std::env::args());
+    match oxcd::config::help::asked(&args) {
+        Some(oxcd::config::help::Asked::Version) => {
+            print!("{}", oxcd::config::help::version());
+            return;
+        }
+        Some(oxcd::config::help::Asked::Help) => {
+            // as etcd: the usage lines on stderr, the flags on stdout
+            eprint!("{}", oxcd::config::help::usage());
+            print!("{}", oxcd::config::help::help());
+            return;
+        }
+        None => {}
+    }
+    let outcome = match Config::from_args(args) {
         Ok(cfg) => match log::init(&cfg.log) {
             Ok(()) => {
                 if let Some(path) = &cfg.config_file {

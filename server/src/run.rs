@@ -68,6 +68,10 @@ pub async fn run(
         "starting an etcd server"
     );
     crate::apply::set_warning_apply_duration(cfg.warning_apply_duration);
+    if matches!(cfg.auth_token, crate::auth::TokenConfig::Simple { .. }) {
+        // as etcd: simple tokens are guessable once auth is on
+        tracing::warn!("simple token is not cryptographically signed");
+    }
     let (client_sec, peer_sec) = security(&mut cfg, &listeners)?;
     let join = join_or_check(&mut cfg).await?;
     let (shared, node_tx, parts) =

@@ -225,3 +225,45 @@ async fn garbage_on_the_client_port_does_not_hurt() {
     })
     .await
 }
+
+/// `--version` and `--help` (anywhere on the line) print etcd's shapes on
+/// stdout and exit 0, as etcd 3.5.1 does.
+#[test]
+fn version_and_help_as_etcds() {
+    let mut bins = vec![oxcd_bin()];
+    bins.extend(etcd_bin());
+    for bin in bins {
+        let who = bin.display().to_string();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(&bin)
+                .args(args)
+                .output()
+                .expect("run");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (code, v, _) = run(&["--name", "x", "--version"]);
+        assert_eq!(code, Some(0), "{who}");
+        let lines: Vec<&str> = v.lines().collect();
+        assert_eq!(lines.first(), Some(&"etcd Version: 3.5.1"), "{who}: {v}");
+        for (i, prefix) in ["Git SHA: ", "Go Version: ", "Go OS/Arch: linux/"]
+            .iter()
+            .enumerate()
+        {
+            assert!(lines[i + 1].starts_with(prefix), "{who}: {v}");
+        }
+        for flag in ["--help", "-h"] {
+            // etcd writes the usage lines to stderr, the flags to stdout
+            let (code, h, usage) = run(&[flag]);
+            assert_eq!(code, Some(0), "{who} {flag}");
+            assert!(usage.starts_with("Usage:\n\n  "), "{who} {flag}: {usage}");
+            assert!(
+                h.contains("\n  --name 'default'\n    Human-readable name for this member.\n"),
+                "{who}"
+            );
+        }
+    }
+}

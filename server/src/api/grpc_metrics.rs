@@ -3,9 +3,10 @@
 //! `grpc_type`, `grpc_service`, `grpc_method` (and `grpc_code`), counted
 //! by a tower layer around the gRPC services.
 //!
-//! The code is read from the response headers (where a refused call's
-//! status is); a call whose status only comes in the trailers — a stream
-//! that ran — counts as `OK`.
+//! The code is read from the response headers where a refused call's
+//! status is; otherwise from the trailers that end the response body (a
+//! stream's status), and a body dropped before them — the client went
+//! away — counts as `Canceled`, as go-grpc-prometheus counts it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -91,12 +92,11 @@ pub struct GrpcMetrics<S> {
     inner: S,
 }
 
-impl<S, B, RB> tower::Service<http::Request<B>> for GrpcMetrics<S>
+impl<S, B> tower::Service<http::Request<B>> for GrpcMetrics<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::BoxBody>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    RB: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -125,19 +125,97 @@ where
         }
         let fut = self.inner.call(req);
         Box::pin(async move {
-            let r = fut.await;
-            if let (Some((service, method)), Ok(resp)) = (&names, &r) {
-                let code = resp
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .map_or("OK", code_name);
-                let ty = grpc_type(service, method);
-                C.handled
-                    .with_label_values(&[code, method, service, ty])
-                    .inc();
+            let resp = fut.await?;
+            let Some((service, method)) = names else {
+                return Ok(resp);
+            };
+            let ty = grpc_type(&service, &method);
+            let labels = Labels {
+                method,
+                service,
+                ty,
+            };
+            // a trailers-only answer (a refused call) has its status here
+            if let Some(code) = resp.headers().get("grpc-status") {
+                labels.count(code.to_str().map_or("Unknown", code_name));
+                return Ok(resp);
             }
-            r
+            Ok(resp.map(|body| {
+                tonic::body::boxed(Counted {
+                    inner: body,
+                    labels: Some(labels),
+                })
+            }))
         })
+    }
+}
+
+struct Labels {
+    method: String,
+    service: String,
+    ty: &'static str,
+}
+
+impl Labels {
+    fn count(&self, code: &str) {
+        C.handled
+            .with_label_values(&[code, &self.method, &self.service, self.ty])
+            .inc();
+    }
+}
+
+/// A response body that counts its call as handled when its trailers
+/// pass (or when it is dropped without them).
+struct Counted {
+    inner: tonic::body::BoxBody,
+    /// taken once counted
+    labels: Option<Labels>,
+}
+
+impl http_body::Body for Counted {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        match &r {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(t) = f.trailers_ref() {
+                    let code = t
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .map_or("OK", code_name);
+                    if let Some(l) = self.labels.take() {
+                        l.count(code);
+                    }
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(l) = self.labels.take() {
+                    l.count("OK");
+                }
+            }
+            _ => {}
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Some(l) = self.labels.take() {
+            l.count("Canceled");
+        }
     }
 }

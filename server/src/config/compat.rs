@@ -45,7 +45,6 @@ const FLAGS: &[(&str, &str, bool, Verdict)] = &[
     ("proxy-read-timeout", "0", false, Warn("proxy mode is not supported")),
     ("proxy-refresh-interval", "30000", false, Warn("proxy mode is not supported")),
     ("proxy-write-timeout", "5000", false, Warn("proxy mode is not supported")),
-    ("strict-reconfig-check", "true", true, Warn("oxcd always refuses reconfigurations that would lose quorum")),
     ("v2-deprecation", "not-yet", false, Warn("the v2 store does not exist in oxcd")),
 ];
 

@@ -5,6 +5,7 @@
 mod compaction;
 mod compat;
 mod file;
+pub mod help;
 mod logging;
 mod tls;
 mod urls;
@@ -206,6 +207,9 @@ pub struct Flags {
     /// Comma-separated acceptable hostnames from HTTP client requests, if server is not secure (empty means allow all).
     #[arg(long, env = "ETCD_HOST_WHITELIST", default_value = "*")]
     pub host_whitelist: String,
+    /// Reject reconfiguration requests that would cause quorum loss.
+    #[arg(long, env = "ETCD_STRICT_RECONFIG_CHECK", require_equals = true, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = go_bool)]
+    pub strict_reconfig_check: bool,
     /// Enable to run an additional Raft election phase.
     #[arg(long, env = "ETCD_PRE_VOTE", require_equals = true, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = go_bool)]
     pub pre_vote: bool,
@@ -323,6 +327,9 @@ pub struct Config {
     pub cors: Vec<String>,
     pub host_whitelist: Vec<String>,
     pub pre_vote: bool,
+    /// `--strict-reconfig-check`: membership changes that could lose the
+    /// quorum are refused
+    pub strict_reconfig_check: bool,
     /// `--unsafe-no-fsync`: the WAL is written but not synced
     pub unsafe_no_fsync: bool,
     /// `--socket-reuse-address`, `--socket-reuse-port`
@@ -453,7 +460,14 @@ impl Config {
         let grpc_keepalive_timeout = duration("grpc-keepalive-timeout", &f.grpc_keepalive_timeout)?;
         let cors = any_list(&f.cors);
         for c in cors.iter().filter(|c| *c != "*") {
-            parse_urls("cors", c)?;
+            // etcd's check: a URL with a host (a default port may be left out)
+            let u = url::Url::parse(c)
+                .map_err(|e| format!("invalid value {c:?} for flag -cors: {e}"))?;
+            if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+                return Err(format!(
+                    "invalid value {c:?} for flag -cors: URL scheme must be http, https, unix, or unixs: {c}"
+                ));
+            }
         }
         let host_whitelist = any_list(&f.host_whitelist);
         let corrupt_check_time = duration(
@@ -606,6 +620,7 @@ impl Config {
             cors,
             host_whitelist,
             pre_vote: f.pre_vote,
+            strict_reconfig_check: f.strict_reconfig_check,
             unsafe_no_fsync: f.unsafe_no_fsync,
             socket_reuse: (f.socket_reuse_address, f.socket_reuse_port),
             corrupt_check_time,

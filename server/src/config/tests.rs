@@ -136,13 +136,13 @@ fn etcd_flags_without_effect_warn_or_refuse() {
         "--pre-vote=false",
         "--unsafe-no-fsync",
         "--socket-reuse-port",
-        "--cors=https://a.example:1, *",
+        "--cors=https://a.example:1, *,http://x.example:80",
         "--host-whitelist=",
     ])
     .unwrap();
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     assert!(!c.pre_vote && c.unsafe_no_fsync && c.socket_reuse == (false, true));
-    assert_eq!(c.cors, ["https://a.example:1", "*"]);
+    assert_eq!(c.cors, ["https://a.example:1", "*", "http://x.example:80"]);
     assert_eq!(c.host_whitelist, ["*"]);
     assert!(cfg(&["--cors=not-a-url"]).is_err());
     // DNS discovery instead of --initial-cluster, not beside it

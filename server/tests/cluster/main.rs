@@ -4,7 +4,7 @@
 //! expectations). The cluster harness is `harness.rs` (over `testkit`);
 //! the scenarios: `basic.rs` (writes and reads on every member, leader
 //! transfer), `failover.rs`, `membership.rs`, `bootstrap.rs`, `leases.rs`,
-//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
+//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `strict.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
 //! gRPC helpers).
 //!
 //! The tests take one global lock, so clusters never run in parallel (on a
@@ -25,6 +25,7 @@ mod maintenance;
 mod member_update;
 mod membership;
 mod rpc;
+mod strict;
 mod watch;
 
 use harness::Kind;
@@ -156,6 +157,11 @@ scenario!(
     etcd_health_without_quorum,
     oxcd_health_without_quorum,
     health::health_without_quorum
+);
+scenario!(
+    etcd_strict_reconfig_check,
+    oxcd_strict_reconfig_check,
+    strict::strict_reconfig_check
 );
 #[test]
 fn oxcd_corrupt_follower_is_found() {
