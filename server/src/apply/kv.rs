@@ -207,9 +207,16 @@ impl State {
         if r.revision > self.store.current_rev {
             return Err(EtcdError::FutureRev);
         }
+        let started = std::time::Instant::now();
+        tracing::info!(revision = r.revision, "compact tree index");
         self.store.compact(&mut t.kv, r.revision)?;
         t.meta
             .insert(META_COMPACT_REV, u64_bytes(r.revision as u64).as_slice())?;
+        tracing::info!(
+            "compact-revision" = r.revision,
+            took = ?started.elapsed(),
+            "finished scheduled compaction"
+        );
         Ok(CompactionResponse {
             header: rev_header(self.store.current_rev),
         })

@@ -19,8 +19,6 @@ use Verdict::*;
 /// (flag, etcd's default, is boolean, verdict)
 #[rustfmt::skip]
 const FLAGS: &[(&str, &str, bool, Verdict)] = &[
-    ("backend-batch-interval", "0s", false, Warn("oxcd commits the store every 25 ms")),
-    ("backend-batch-limit", "0", false, Warn("oxcd commits the store every 25 ms")),
     ("backend-bbolt-freelist-type", "map", false, Warn("oxcd's store is not bbolt")),
     ("discovery", "", false, Refuse("bootstrapping through a discovery service is not supported; use --initial-cluster")),
     ("discovery-fallback", "proxy", false, Warn("discovery is not supported")),

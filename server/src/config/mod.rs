@@ -207,6 +207,12 @@ pub struct Flags {
     /// Comma-separated acceptable hostnames from HTTP client requests, if server is not secure (empty means allow all).
     #[arg(long, env = "ETCD_HOST_WHITELIST", default_value = "*")]
     pub host_whitelist: String,
+    /// BackendBatchInterval is the maximum time before commit the backend transaction.
+    #[arg(long, env = "ETCD_BACKEND_BATCH_INTERVAL", default_value = "0s")]
+    pub backend_batch_interval: String,
+    /// BackendBatchLimit is the maximum operations before commit the backend transaction.
+    #[arg(long, env = "ETCD_BACKEND_BATCH_LIMIT", default_value_t = 0)]
+    pub backend_batch_limit: u64,
     /// Reject reconfiguration requests that would cause quorum loss.
     #[arg(long, env = "ETCD_STRICT_RECONFIG_CHECK", require_equals = true, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = go_bool)]
     pub strict_reconfig_check: bool,
@@ -327,6 +333,11 @@ pub struct Config {
     pub cors: Vec<String>,
     pub host_whitelist: Vec<String>,
     pub pre_vote: bool,
+    /// `--backend-batch-interval` / `--backend-batch-limit`: how often
+    /// (time, applied entries) the store is committed to disk; None: 1 s
+    /// and 20000
+    pub backend_batch_interval: Option<std::time::Duration>,
+    pub backend_batch_limit: Option<u64>,
     /// `--strict-reconfig-check`: membership changes that could lose the
     /// quorum are refused
     pub strict_reconfig_check: bool,
@@ -621,6 +632,8 @@ impl Config {
             host_whitelist,
             pre_vote: f.pre_vote,
             strict_reconfig_check: f.strict_reconfig_check,
+            backend_batch_interval: duration("backend-batch-interval", &f.backend_batch_interval)?,
+            backend_batch_limit: (f.backend_batch_limit > 0).then_some(f.backend_batch_limit),
             unsafe_no_fsync: f.unsafe_no_fsync,
             socket_reuse: (f.socket_reuse_address, f.socket_reuse_port),
             corrupt_check_time,

@@ -145,6 +145,21 @@ fn etcd_flags_without_effect_warn_or_refuse() {
     assert_eq!(c.cors, ["https://a.example:1", "*", "http://x.example:80"]);
     assert_eq!(c.host_whitelist, ["*"]);
     assert!(cfg(&["--cors=not-a-url"]).is_err());
+    let c = cfg(&[
+        "--backend-batch-interval=100ms",
+        "--backend-batch-limit=10000",
+    ])
+    .unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(
+        (c.backend_batch_interval, c.backend_batch_limit),
+        (Some(std::time::Duration::from_millis(100)), Some(10000))
+    );
+    let c = cfg(&[]).unwrap();
+    assert_eq!(
+        (c.backend_batch_interval, c.backend_batch_limit),
+        (None, None)
+    );
     // DNS discovery instead of --initial-cluster, not beside it
     let c = cfg(&["--discovery-srv=example.com", "--discovery-srv-name=x"]).unwrap();
     assert_eq!(c.discovery_srv, Some(("example.com".into(), "x".into())));

@@ -28,7 +28,8 @@ use tokio::sync::oneshot;
 
 /// Largest number of requests taken in one turn.
 const MAX_BATCH: usize = 4096;
-/// How often the store is committed durably (letting the WAL be released).
+/// How often the store is committed durably (letting the WAL be released),
+/// unless `--backend-batch-interval` / `--backend-batch-limit` say.
 const DURABLE_EVERY: Duration = Duration::from_secs(1);
 const DURABLE_ENTRIES: u64 = 20_000;
 /// How long applied records may wait in the open store transaction.
@@ -484,8 +485,12 @@ impl Loop<'_> {
     }
 
     fn maybe_commit(&mut self, idle: bool) -> Result<(), Fatal> {
-        let durable =
-            self.since_durable >= DURABLE_ENTRIES || self.last_durable.elapsed() >= DURABLE_EVERY;
+        let cfg = &self.srv.cfg;
+        let (every, entries) = (
+            cfg.backend_batch_interval.unwrap_or(DURABLE_EVERY),
+            cfg.backend_batch_limit.unwrap_or(DURABLE_ENTRIES),
+        );
+        let durable = self.since_durable >= entries || self.last_durable.elapsed() >= every;
         let pending = self
             .srv
             .state
