@@ -142,6 +142,10 @@ pub async fn run(
         .cfg
         .auto_compaction
         .map(|how| tokio::spawn(crate::compactor::run(srv.clone(), how)));
+    let progress = srv
+        .cfg
+        .watch_progress_notify_interval
+        .map(|every| tokio::spawn(watch_progress(srv.clone(), every)));
     let corrupt_check = srv
         .cfg
         .corrupt_check_time
@@ -242,7 +246,7 @@ pub async fn run(
     }
     expiry.abort();
     publish.abort();
-    for t in compactor.into_iter().chain(corrupt_check) {
+    for t in compactor.into_iter().chain(corrupt_check).chain(progress) {
         t.abort();
     }
     srv.close();
@@ -362,6 +366,18 @@ async fn join_or_check(cfg: &mut Config) -> Result<Option<consensus::open::Join>
         )));
     }
     Ok(None)
+}
+
+/// Watch progress notifications, every `every`: under the state lock, so
+/// that each watcher has had every event up to the revision it is told.
+async fn watch_progress(srv: Arc<Server>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let _ = srv.read(|st, _| {
+            srv.hub.progress(srv.header(st.store.current_rev));
+            Ok(())
+        });
+    }
 }
 
 /// Revokes leases whose TTL ran out, through the log like any write.

@@ -23,6 +23,9 @@ pub struct Watcher {
     pub prev_kv: bool,
     pub no_put: bool,
     pub no_delete: bool,
+    /// `progress_notify`: told the current revision every
+    /// `--experimental-watch-progress-notify-interval`
+    pub progress_notify: bool,
     pub out: Outbox,
 }
 
@@ -163,6 +166,25 @@ impl Hub {
             }));
         }
         m.clear();
+    }
+
+    /// Tells every watcher that asked for progress notifications the
+    /// revision it has seen everything up to (call it under the state
+    /// lock, so that no batch before `header` is still to be delivered).
+    pub fn progress(&self, header: ResponseHeader) {
+        let Ok(mut m) = self.watchers.lock() else {
+            return;
+        };
+        m.retain(|_, w| {
+            !w.progress_notify
+                || w.out
+                    .send(Ok(WatchResponse {
+                        header: Some(header),
+                        watch_id: w.id,
+                        ..Default::default()
+                    }))
+                    .is_ok()
+        });
     }
 
     /// Delivers a batch's events; drops watchers whose client is gone.

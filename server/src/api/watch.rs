@@ -94,6 +94,7 @@ fn create(
         prev_kv: c.prev_kv,
         no_put: c.filters.contains(&(FilterType::Noput as i32)),
         no_delete: c.filters.contains(&(FilterType::Nodelete as i32)),
+        progress_notify: c.progress_notify,
         key: c.key,
         end: c.range_end,
         out: out.clone(),

@@ -213,6 +213,16 @@ pub struct Flags {
     /// BackendBatchLimit is the maximum operations before commit the backend transaction.
     #[arg(long, env = "ETCD_BACKEND_BATCH_LIMIT", default_value_t = 0)]
     pub backend_batch_limit: u64,
+    /// Duration of periodic watch progress notifications.
+    #[arg(
+        long,
+        env = "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL",
+        default_value = "10m"
+    )]
+    pub experimental_watch_progress_notify_interval: String,
+    /// Whether to fast-forward initial election ticks on boot for faster election.
+    #[arg(long, env = "ETCD_INITIAL_ELECTION_TICK_ADVANCE", require_equals = true, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = go_bool)]
+    pub initial_election_tick_advance: bool,
     /// Reject reconfiguration requests that would cause quorum loss.
     #[arg(long, env = "ETCD_STRICT_RECONFIG_CHECK", require_equals = true, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = go_bool)]
     pub strict_reconfig_check: bool,
@@ -338,6 +348,10 @@ pub struct Config {
     /// and 20000
     pub backend_batch_interval: Option<std::time::Duration>,
     pub backend_batch_limit: Option<u64>,
+    /// `--initial-election-tick-advance`
+    pub initial_election_tick_advance: bool,
+    /// `--experimental-watch-progress-notify-interval` (None: off)
+    pub watch_progress_notify_interval: Option<std::time::Duration>,
     /// `--strict-reconfig-check`: membership changes that could lose the
     /// quorum are refused
     pub strict_reconfig_check: bool,
@@ -632,6 +646,11 @@ impl Config {
             host_whitelist,
             pre_vote: f.pre_vote,
             strict_reconfig_check: f.strict_reconfig_check,
+            initial_election_tick_advance: f.initial_election_tick_advance,
+            watch_progress_notify_interval: duration(
+                "experimental-watch-progress-notify-interval",
+                &f.experimental_watch_progress_notify_interval,
+            )?,
             backend_batch_interval: duration("backend-batch-interval", &f.backend_batch_interval)?,
             backend_batch_limit: (f.backend_batch_limit > 0).then_some(f.backend_batch_limit),
             unsafe_no_fsync: f.unsafe_no_fsync,

@@ -300,6 +300,21 @@ fn raft_node(
     let mut raw = RawNode::new(&rcfg, log, &logger).map_err(|e| format!("raft: {e}"))?;
     if conf_state.voters == [member_id] {
         raw.campaign().map_err(|e| format!("raft: {e}"))?;
+    } else if cfg.initial_election_tick_advance && conf_state.voters.contains(&member_id) {
+        // etcd's --initial-election-tick-advance: the first election
+        // comes a couple of ticks after start rather than a whole timeout
+        // (a leader's heartbeat still arrives first when there is one)
+        let forward = rcfg.election_tick.saturating_sub(2);
+        for _ in 0..forward {
+            raw.tick();
+        }
+        tracing::info!(
+            "local-member-id" = %crate::log::Id(member_id),
+            "forward-ticks" = forward,
+            "forward-duration" = ?std::time::Duration::from_millis(forward as u64 * cfg.heartbeat_ms),
+            "election-ticks" = rcfg.election_tick,
+            "fast-forwarding election ticks"
+        );
     }
     Ok(raw)
 }
