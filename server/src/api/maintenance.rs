@@ -93,14 +93,17 @@ impl Maintenance for Api {
     ) -> Result<Response<DefragmentResponse>, Status> {
         self.maintenance_admin(&req)?;
         self.srv.defragment().await?;
-        Ok(Response::new(DefragmentResponse {
-            header: Some(self.srv.header(self.srv.current_rev())),
-        }))
+        // etcd's answer carries no header
+        Ok(Response::new(DefragmentResponse { header: None }))
     }
 
     async fn hash(&self, req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
         self.maintenance_admin(&req)?;
-        Err(EtcdError::Unsupported("hash").into())
+        let (hash, current) = self.srv.read(|st, kv| st.store.hash_all(kv))?;
+        Ok(Response::new(HashResponse {
+            header: Some(self.srv.header(current)),
+            hash,
+        }))
     }
 
     async fn hash_kv(

@@ -322,6 +322,23 @@ impl Store {
         Ok((h, self.current_rev, compact))
     }
 
+    /// Maintenance.Hash: a CRC-32C over every record the store holds
+    /// (etcd hashes its whole bbolt file's buckets; oxcd's other tables
+    /// are laid out differently, so it hashes the key space, which is
+    /// what members must agree on). Returns (hash, current revision).
+    pub fn hash_all<T: ReadableTable<&'static [u8], &'static [u8]>>(
+        &self,
+        t: &T,
+    ) -> Result<(u32, i64)> {
+        let mut h = crc32c::crc32c(b"key");
+        self.for_each_record(t, 0, self.current_rev, |r, tomb, v| {
+            h = crc32c::crc32c_append(h, &r.to_bytes(tomb));
+            h = crc32c::crc32c_append(h, v);
+            Ok(())
+        })?;
+        Ok((h, self.current_rev))
+    }
+
     /// Visits every record with `from <= main <= to` in revision order,
     /// committed ones and pending ones alike: (revision, tombstone, bytes).
     pub fn for_each_record<T: ReadableTable<&'static [u8], &'static [u8]>>(

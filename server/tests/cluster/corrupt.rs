@@ -5,7 +5,9 @@
 //! edited from here).
 
 use crate::harness::*;
-use oxcd_proto::etcdserverpb::{alarm_request::AlarmAction, AlarmRequest, AlarmType, PutRequest};
+use oxcd_proto::etcdserverpb::{
+    alarm_request::AlarmAction, AlarmRequest, AlarmType, HashRequest, PutRequest,
+};
 use prost::Message as _;
 use redb::ReadableTable;
 use std::time::Duration;
@@ -34,6 +36,23 @@ pub async fn corrupt_follower_is_found(kind: Kind) {
     for i in 0..10 {
         c.put(0, &format!("k{i}"), "v").await;
     }
+    // Maintenance.Hash agrees on every member while their stores do
+    let l = c.leader().await;
+    for i in 0..3 {
+        c.wait_caught_up(i).await;
+    }
+    let mut hashes = Vec::new();
+    for i in 0..3 {
+        let h = c.members[i]
+            .clients()
+            .maint
+            .hash(HashRequest {})
+            .await
+            .expect("Hash")
+            .into_inner();
+        hashes.push((h.hash, h.header.map(|h| h.revision)));
+    }
+    assert!(hashes.iter().all(|h| *h == hashes[l]), "{hashes:?}");
     let f = c.followers().await[0];
     let id = c.members[f].id;
     c.stop(f).await;
