@@ -33,6 +33,8 @@ mod cluster;
 #[allow(dead_code)]
 #[path = "compat/normalise.rs"]
 mod compat_normalise;
+#[path = "compat_cluster/env_file.rs"]
+mod env_file;
 #[path = "compat_cluster/normalise.rs"]
 mod normalise;
 #[path = "compat_cluster/tls.rs"]

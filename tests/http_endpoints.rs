@@ -12,20 +12,8 @@ const KINDS: [ServerKind; 2] = [ServerKind::Etcd, ServerKind::Oxcd];
 
 /// `GET path` over HTTP/1.0 (no chunking): the status code and the body.
 fn get(endpoint: &str, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(endpoint).expect("connect to the client port");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .expect("timeout");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {endpoint}\r\n\r\n").expect("send the request");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read the answer");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("headers and a body");
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("a status line");
-    (code, body.to_string())
+    let (code, _, body) = ask(endpoint, "GET", path, endpoint, "");
+    (code, body)
 }
 
 #[test]

@@ -31,6 +31,7 @@ use testkit::wait::{start_retrying, StartFailure};
 use testkit::{Flags, Proc};
 
 use super::common::{self, ServerKind};
+use super::env_file;
 
 pub const NAMES: [&str; 3] = ["m1", "m2", "m3"];
 
@@ -240,8 +241,8 @@ impl Cluster {
                 let args = f.args();
                 let mut proc = if matches!(security, Security::TlsEnvFile) {
                     let file = dir.path().join(format!("{}.env", NAMES[i]));
-                    std::fs::write(&file, env_file(&args)).expect("write the env file");
-                    read_env_file(&file).into_iter().fold(
+                    std::fs::write(&file, env_file::write(&args)).expect("write the env file");
+                    env_file::read(&file).into_iter().fold(
                         Proc::new(NAMES[i], &bin, Vec::new(), Some(dir.path())),
                         |p, (k, v)| p.env(&k, &v),
                     )
@@ -510,43 +511,6 @@ pub fn next_cluster(c: Cluster, how: How) -> Cluster {
         }
         _ => c,
     }
-}
-
-/// A command line as an environment file: `--flag value` and a bare
-/// boolean `--flag` become `ETCD_FLAG=value` / `ETCD_FLAG=true` lines.
-fn env_file(args: &[String]) -> String {
-    let mut out = String::from("# written by the test harness, read back as a unit would\n");
-    let mut i = 0;
-    while i < args.len() {
-        let flag = args[i].trim_start_matches('-');
-        let (name, value) = match flag.split_once('=') {
-            Some((n, v)) => (n.to_string(), v.to_string()),
-            None if args.get(i + 1).is_some_and(|v| !v.starts_with("--")) => {
-                i += 1;
-                (flag.to_string(), args[i].clone())
-            }
-            None => (flag.to_string(), "true".to_string()),
-        };
-        out.push_str(&format!(
-            "ETCD_{}=\"{value}\"\n",
-            name.replace('-', "_").to_uppercase()
-        ));
-        i += 1;
-    }
-    out
-}
-
-/// `KEY="value"` lines, as systemd's `EnvironmentFile=` reads them
-/// (comments and blank lines skipped, double quotes removed).
-fn read_env_file(path: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .expect("read the env file")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
-        .collect()
 }
 
 /// Adds the TLS flags to the members' `flags`, making a CA (and a second
