@@ -1089,6 +1089,7 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l password -d 
 complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand lock" -l ttl -d 'timeout for session' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand lock" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand lock" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -1117,6 +1118,8 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand lock" -l password -d 'passwo
 complete -c oxctl -n "__fish_oxctl_using_subcommand lock" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand lock" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand lock" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand elect" -s l -l listen -d 'observation mode' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand elect" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand elect" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"

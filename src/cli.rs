@@ -16,8 +16,8 @@
 use clap::{Arg, Command, CommandFactory, Parser, Subcommand};
 
 use crate::command::{
-    alarm, auth, compaction, defrag, del, endpoint, get, lease, member, put, role, snapshot, stubs,
-    txn, user, watch,
+    alarm, auth, compaction, defrag, del, elect, endpoint, get, lease, lock, member, put, role,
+    snapshot, stubs, txn, user, watch,
 };
 use crate::etcdctl::VERSION;
 use crate::global::GlobalFlags;
@@ -94,10 +94,10 @@ pub enum Cmd {
     MakeMirror,
     /// Acquires a named lock
     #[command(override_usage = "lock <lockname> [exec-command arg1 arg2 ...]")]
-    Lock,
+    Lock(lock::LockArgs),
     /// Observes and participates in leader election
     #[command(override_usage = "elect <election-name> [proposal]")]
-    Elect,
+    Elect(elect::ElectArgs),
     /// Enable or disable authentication
     #[command(subcommand, override_usage = "auth <enable or disable>")]
     Auth(auth::AuthCmd),

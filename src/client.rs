@@ -15,6 +15,8 @@ use oxcd_proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use oxcd_proto::etcdserverpb::watch_client::WatchClient;
 use oxcd_proto::etcdserverpb::AuthenticateRequest;
+use oxcd_proto::v3electionpb::election_client::ElectionClient;
+use oxcd_proto::v3lockpb::lock_client::LockClient;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 
@@ -343,5 +345,13 @@ impl Client {
 
     pub fn cluster(&self) -> ClusterClient<Channel> {
         ClusterClient::new(self.channel.clone())
+    }
+
+    pub fn lock(&self) -> LockClient<Channel> {
+        LockClient::new(self.channel.clone())
+    }
+
+    pub fn election(&self) -> ElectionClient<Channel> {
+        ElectionClient::new(self.channel.clone())
     }
 }

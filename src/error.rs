@@ -50,6 +50,9 @@ pub enum CtlError {
     /// A failed `snapshot save` (etcdctl's `ExitInterrupted`): 5.
     #[error("{0}")]
     Interrupted(String),
+    /// A program oxctl ran failed: its error, and its exit code passed on.
+    #[error("{message}")]
+    Child { message: String, code: i32 },
     /// Exit with a code and no `Error:` line (output already printed).
     #[error("exit status {0}")]
     Silent(i32),
@@ -75,7 +78,7 @@ impl CtlError {
             CtlError::Rpc(_) | CtlError::General(_) => exit::ERROR,
             CtlError::Interrupted(_) => exit::INTERRUPTED,
             CtlError::Connection(_) => exit::BAD_CONNECTION,
-            CtlError::Silent(c) => *c,
+            CtlError::Silent(c) | CtlError::Child { code: c, .. } => *c,
             CtlError::Fatal(_) | CtlError::Plain(_) => exit::ERROR,
             CtlError::Panic(_) => exit::BAD_CONNECTION,
         }

@@ -18,6 +18,7 @@ pub mod global;
 pub mod gofmt;
 pub mod gourl;
 pub mod help;
+pub mod keepalive;
 pub mod keys;
 pub mod parse;
 pub mod password;

@@ -14,14 +14,17 @@ use crate::printer::{Printer, Streams};
 
 pub mod alarm;
 pub mod auth;
+mod child;
 pub mod compaction;
 pub mod completion;
 pub mod defrag;
 pub mod del;
+pub mod elect;
 pub mod endpoint;
 pub mod get;
 pub mod kvops;
 pub mod lease;
+pub mod lock;
 pub mod member;
 pub mod member_add;
 mod member_common;
@@ -31,6 +34,7 @@ pub mod member_update;
 pub mod move_leader;
 pub mod put;
 pub mod role;
+mod session;
 pub mod snapshot;
 mod snapshot_save;
 pub mod stubs;
@@ -122,6 +126,8 @@ pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
         ["role", "list"] => role::list(ctx).await,
         ["role", "grant-permission"] => role::grant_permission(ctx).await,
         ["role", "revoke-permission"] => role::revoke_permission(ctx).await,
+        ["lock"] => lock::run(ctx).await,
+        ["elect"] => elect::run(ctx).await,
         ["move-leader"] => move_leader::run(ctx).await,
         ["snapshot", "save"] => snapshot_save::save(ctx).await,
         ["snapshot", "status"] => snapshot::status(ctx),

@@ -306,22 +306,6 @@ fn stream_error(s: &tonic::Status) -> String {
     m
 }
 
-/// Resolves when SIGINT or SIGTERM arrives (so the `.part` file is removed
-/// before exiting); never when no handler can be installed.
-async fn interrupted_by_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-}
-
 pub async fn save(ctx: &mut Ctx) -> Result<()> {
     if ctx.args.len() != 1 {
         return Err(CtlError::BadArgs(
@@ -392,7 +376,7 @@ pub async fn save(ctx: &mut Ctx) -> Result<()> {
     let res = tokio::select! {
         biased;
         r = bounded => r,
-        _ = interrupted_by_signal() => Err(CtlError::Interrupted(
+        _ = super::child::interrupted() => Err(CtlError::Interrupted(
             "interrupted by a signal; snapshot not saved".into(),
         )),
     };

@@ -138,35 +138,11 @@ fn run_exec(ctx: &mut Ctx, exec: &[String], rev: i64, e: &oxcd_proto::mvccpb::Ev
         .env("ETCD_WATCH_KEY", quote(&kv.key))
         .env("ETCD_WATCH_VALUE", quote(&kv.value))
         .status();
-    let err = match status {
-        Ok(s) if s.success() => return Ok(()),
-        Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
-            (Some(c), _) => format!("exit status {c}"),
-            (None, Some(sig)) => format!("signal: {}", signal_name(sig)),
-            _ => "unknown exit".to_string(),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !prog.contains('/') => {
-            format!(
-                "exec: {}: executable file not found in $PATH",
-                quote(prog.as_bytes())
-            )
-        }
-        Err(e) => format!("fork/exec {prog}: {e}"),
+    let Some((err, _)) = super::child::failure(prog, status) else {
+        return Ok(());
     };
     let list: Vec<String> = exec.iter().map(|a| quote(a.as_bytes())).collect();
     ctx.w
         .eprint(&format!("command [{}] error ({err})\n", list.join(" ")));
     Err(CtlError::Silent(1))
-}
-
-/// Go's `syscall.Signal.String()` for the usual signals.
-fn signal_name(sig: i32) -> String {
-    match sig {
-        1 => "hangup".into(),
-        2 => "interrupt".into(),
-        9 => "killed".into(),
-        13 => "broken pipe".into(),
-        15 => "terminated".into(),
-        n => format!("signal {n}"),
-    }
 }

@@ -4,11 +4,14 @@
 mod access;
 mod auth;
 mod cluster;
+mod election;
 mod gateway;
 mod grpc_metrics;
 mod http;
 mod kv;
 mod lease;
+mod local;
+mod lock;
 mod maintenance;
 pub use maintenance::ETCD_VERSION;
 mod watch;
@@ -22,6 +25,8 @@ use oxcd_proto::etcdserverpb::{
     kv_server::KvServer, lease_server::LeaseServer, maintenance_server::MaintenanceServer,
     watch_server::WatchServer, AlarmRequest, AlarmType,
 };
+use oxcd_proto::v3electionpb::election_server::ElectionServer;
+use oxcd_proto::v3lockpb::lock_server::LockServer;
 use std::sync::Arc;
 use tonic::Status;
 
@@ -180,7 +185,9 @@ pub async fn serve(
             .add_service(ClusterServer::new(api.clone()).max_decoding_message_size(limit))
             .add_service(MaintenanceServer::new(api.clone()).max_decoding_message_size(limit))
             .add_service(AuthServer::new(api.clone()).max_decoding_message_size(limit))
-            .add_service(WatchServer::new(api.clone()).max_decoding_message_size(limit));
+            .add_service(WatchServer::new(api.clone()).max_decoding_message_size(limit))
+            .add_service(LockServer::new(api.clone()).max_decoding_message_size(limit))
+            .add_service(ElectionServer::new(api.clone()).max_decoding_message_size(limit));
     // HTTP/1 and HTTP/2 on the same port: gRPC by path, then etcd's
     // HTTP endpoints and JSON gateway, then Go's 404
     let acl = Arc::new(access::Access {

@@ -17,6 +17,8 @@ use oxcd_proto::etcdserverpb::{
     auth_server::Auth, cluster_server::Cluster, kv_server::Kv, lease_server::Lease,
     maintenance_server::Maintenance, LeaseKeepAliveRequest, WatchRequest,
 };
+use oxcd_proto::v3electionpb::election_server::Election;
+use oxcd_proto::v3lockpb::lock_server::Lock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
@@ -83,7 +85,14 @@ pub(super) fn routes(api: Api) -> Router {
     let r = unary!(r, Auth::role_delete, "/auth/role/delete");
     let r = unary!(r, Auth::role_grant_permission, "/auth/role/grant");
     let r = unary!(r, Auth::role_revoke_permission, "/auth/role/revoke");
+    let r = unary!(r, Lock::lock, "/lock/lock");
+    let r = unary!(r, Lock::unlock, "/lock/unlock");
+    let r = unary!(r, Election::campaign, "/election/campaign");
+    let r = unary!(r, Election::proclaim, "/election/proclaim");
+    let r = unary!(r, Election::leader, "/election/leader");
+    let r = unary!(r, Election::resign, "/election/resign");
     r.route_both("/watch", post(watch))
+        .route_both("/election/observe", post(observe))
         .route_both("/lease/keepalive", post(keep_alive))
         .route_both("/maintenance/snapshot", post(snapshot))
         .0
@@ -151,12 +160,34 @@ where
 }
 
 async fn snapshot(State(api): State<Api>, req: Request) -> Response {
+    server_stream(api, req, |api: Api, r| async move {
+        <Api as Maintenance>::snapshot(&api, r).await
+    })
+    .await
+}
+
+async fn observe(State(api): State<Api>, req: Request) -> Response {
+    server_stream(api, req, |api: Api, r| async move {
+        <Api as Election>::observe(&api, r).await
+    })
+    .await
+}
+
+/// A call answered with a stream of messages.
+async fn server_stream<Req, Resp, S, F, Fut>(api: Api, req: Request, call: F) -> Response
+where
+    Req: DeserializeOwned + Default,
+    Resp: Serialize + Send + 'static,
+    S: tokio_stream::Stream<Item = Result<Resp, Status>> + Send + 'static,
+    F: FnOnce(Api, tonic::Request<Req>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<S>, Status>>,
+{
     let (parts, body) = req.into_parts();
-    let msg = match codec::read(body, body_limit(&api)).await {
+    let msg = match codec::read::<Req>(body, body_limit(&api)).await {
         Ok(m) => m,
         Err(s) => return codec::error(&s),
     };
-    match <Api as Maintenance>::snapshot(&api, grpc_request(&parts, msg)).await {
+    match call(api, grpc_request(&parts, msg)).await {
         Ok(resp) => codec::stream(resp.into_inner(), None),
         Err(s) => codec::error(&s),
     }
