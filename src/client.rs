@@ -24,6 +24,9 @@ use crate::error::{status_text, CtlError, Result};
 use crate::global::ClientConfig;
 
 pub const DEADLINE: &str = "context deadline exceeded";
+/// clientv3's default receive limit (math.MaxInt32): a large range is
+/// read whole, as etcdctl reads it.
+const MAX_RECV: usize = i32::MAX as usize;
 const AUTH_NOT_ENABLED: &str = "etcdserver: authentication is not enabled";
 
 pub struct Client {
@@ -324,34 +327,34 @@ impl Client {
     }
 
     pub fn kv(&self) -> KvClient<Channel> {
-        KvClient::new(self.channel.clone())
+        KvClient::new(self.channel.clone()).max_decoding_message_size(MAX_RECV)
     }
 
     pub fn maintenance(&self) -> MaintenanceClient<Channel> {
-        MaintenanceClient::new(self.channel.clone())
+        MaintenanceClient::new(self.channel.clone()).max_decoding_message_size(MAX_RECV)
     }
 
     pub fn lease(&self) -> LeaseClient<Channel> {
-        LeaseClient::new(self.channel.clone())
+        LeaseClient::new(self.channel.clone()).max_decoding_message_size(MAX_RECV)
     }
 
     pub fn watch(&self) -> WatchClient<Channel> {
-        WatchClient::new(self.channel.clone())
+        WatchClient::new(self.channel.clone()).max_decoding_message_size(MAX_RECV)
     }
 
     pub fn auth(&self) -> AuthClient<Channel> {
-        AuthClient::new(self.channel.clone())
+        AuthClient::new(self.channel.clone()).max_decoding_message_size(MAX_RECV)
     }
 
     pub fn cluster(&self) -> ClusterClient<Channel> {
-        ClusterClient::new(self.channel.clone())
+        ClusterClient::new(self.channel.clone()).max_decoding_message_size(MAX_RECV)
     }
 
     pub fn lock(&self) -> LockClient<Channel> {
-        LockClient::new(self.channel.clone())
+        LockClient::new(self.channel.clone()).max_decoding_message_size(MAX_RECV)
     }
 
     pub fn election(&self) -> ElectionClient<Channel> {
-        ElectionClient::new(self.channel.clone())
+        ElectionClient::new(self.channel.clone()).max_decoding_message_size(MAX_RECV)
     }
 }

@@ -247,23 +247,12 @@ pub fn parse_uint(s: &str, base: u32) -> Result<u64, String> {
     u64::from_str_radix(s, base).map_err(|_| err("value out of range"))
 }
 
-/// Whether Go's `unicode.IsPrint` would accept `c`. Without Unicode tables
-/// this covers controls, separators, common format characters and private
-/// use; unassigned code points are treated as printable.
+/// Go 1.16's `strconv.IsPrint` (see [`crate::gofmt_print`]).
 fn is_go_print(c: char) -> bool {
     let u = c as u32;
-    if u < 0x80 {
-        return (0x20..0x7f).contains(&u);
-    }
-    if c.is_control() {
-        return false;
-    }
-    let non_print = matches!(u,
-        0xa0 | 0xad | 0x1680 | 0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x206f
-        | 0x3000 | 0xfeff | 0xfff9..=0xfffb | 0xfffe | 0xffff
-        | 0xe000..=0xf8ff | 0xf0000..=0x10ffff | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f
-        | 0x180e | 0x110bd | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a | 0xe0001 | 0xe0020..=0xe007f);
-    !non_print
+    let table = crate::gofmt_print::NOT_PRINT;
+    let i = table.partition_point(|&(_, hi)| hi < u);
+    !table.get(i).is_some_and(|&(lo, _)| lo <= u)
 }
 
 /// Go's `strconv.Quote` (what `%q` prints for a string), applied to raw bytes.
@@ -297,7 +286,8 @@ fn push_quoted_char(out: &mut String, c: char) {
         '\r' => out.push_str("\\r"),
         '\t' => out.push_str("\\t"),
         '\x0b' => out.push_str("\\v"),
-        c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+        // Go 1.16 gives DEL the \u form, not \x
+        c if (c as u32) < 0x20 => {
             let _ = write!(out, "\\x{:02x}", c as u32);
         }
         c if (c as u32) < 0x10000 => {
@@ -354,6 +344,29 @@ pub fn string_slice(v: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Renderings read off etcdctl 3.5.1's `-w fields`.
+    #[test]
+    fn quotes_as_go_1_16() {
+        let q = |s: &str| quote(s.as_bytes());
+        assert_eq!(quote(b"\x7f"), "\"\\u007f\"");
+        assert_eq!(quote(b"\x00\x1f"), "\"\\x00\\x1f\"");
+        assert_eq!(
+            quote(b"\xc2\xa0\xc2\xad\xc2\xa1"),
+            "\"\\u00a0\\u00ad\u{a1}\""
+        );
+        assert_eq!(q("\u{378}"), "\"\\u0378\"");
+        assert_eq!(q("\u{de0}"), "\"\\u0de0\"");
+        assert_eq!(q("\u{d7ff}"), "\"\\ud7ff\"");
+        assert_eq!(q("\u{1fffe}"), "\"\\U0001fffe\"");
+        assert_eq!(q("\u{31350}"), "\"\\U00031350\"");
+        // added in Unicode 14, after Go 1.16
+        assert_eq!(q("\u{870}"), "\"\\u0870\"");
+        assert_eq!(q("\u{1fad7}"), "\"\\U0001fad7\"");
+        assert_eq!(q("é€😀\u{fffd}"), "\"é€😀\u{fffd}\"");
+        assert_eq!(q("\u{2028}\u{feff}\u{e000}"), "\"\\u2028\\ufeff\\ue000\"");
+        assert_eq!(quote(b"\xed\xa0\x80\xff"), "\"\\xed\\xa0\\x80\\xff\"");
+    }
 
     #[test]
     fn durations_parse_like_go() {

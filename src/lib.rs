@@ -16,6 +16,7 @@ pub mod etcdctl;
 pub mod flags;
 pub mod global;
 pub mod gofmt;
+mod gofmt_print;
 pub mod gourl;
 pub mod help;
 pub mod keepalive;

@@ -43,6 +43,24 @@ fn nospace_outputs(kind: ServerKind) {
     check(&srv, &["alarm", "list"], "", "", 0);
     raise(&srv);
     check(&srv, &["alarm", "list"], NOSPACE, "", 0);
+    // a store over its quota refuses read-only txns too (not ranges)
+    let out = common::run(
+        &ClientKind::Oxctl.binary(),
+        Some(&srv.endpoint()),
+        &["txn"],
+        Some(b"\nget a\n\n\n"),
+        &[],
+    );
+    assert_eq!(
+        (text(&out.stdout), text(&out.stderr), out.code),
+        (
+            String::new(),
+            "Error: etcdserver: mvcc: database space exceeded\n".to_string(),
+            1
+        ),
+        "read-only txn over the quota"
+    );
+    check(&srv, &["get", "a"], "", "", 0);
     // The revision stays 1: no write ever succeeded.
     let header = "\"ClusterID\" : 14841639068965178418\n\"MemberID\" : 10276657743932975437\n\
                   \"Revision\" : 1\n";

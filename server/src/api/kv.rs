@@ -1,7 +1,7 @@
 //! The KV service: request validation as etcd does it, then reads from the
 //! applied state and writes through the log.
 
-use super::{check_size, no_space, Api};
+use super::{check_size, no_space, over_quota, Api};
 use crate::apply::{self, Applied, Op};
 use crate::error::EtcdError;
 use oxcd_proto::authpb::permission::Type as PermType;
@@ -179,6 +179,7 @@ impl Kv for Api {
         check_txn(&r, self.srv.cfg.max_txn_ops, 0)?;
         crate::metrics::M.txn_total.inc();
         let mut resp = if apply::txn_is_read_only(&r) {
+            over_quota(&self.srv).await?;
             if !self.srv.sole_voter() {
                 self.srv.linearize().await?;
             }

@@ -122,15 +122,22 @@ pub(crate) async fn no_space(srv: &Server) -> Result<(), Status> {
     if raised(AlarmType::Corrupt) {
         return Err(EtcdError::Corrupt.into());
     }
-    let nospace = AlarmType::Nospace as i32;
     if raised(AlarmType::Nospace) {
         return Err(EtcdError::NoSpace.into());
     }
+    over_quota(srv).await
+}
+
+/// etcd's quota check proper: a store past `--quota-backend-bytes` raises
+/// the NOSPACE alarm and refuses the request. Read-only txns pass only
+/// this check (as etcd's): once compaction and defragmentation bring the
+/// store back under the quota they are served though the alarm stands.
+pub(crate) async fn over_quota(srv: &Server) -> Result<(), Status> {
     if srv.db_size() > srv.cfg.quota_backend_bytes {
         let req = AlarmRequest {
             action: AlarmAction::Activate as i32,
             member_id: srv.member_id,
-            alarm: nospace,
+            alarm: AlarmType::Nospace as i32,
         };
         if let Applied::Alarm(_) = srv.propose(Op::Alarm(req)).await? {}
         return Err(EtcdError::NoSpace.into());
@@ -200,15 +207,17 @@ pub async fn serve(
             access::check,
         ))
     };
-    let fallback = guarded(
-        axum::Router::new().fallback(|uri: axum::http::Uri| async move {
-            if gateway::is_gateway_path(uri.path()) {
+    let fallback = guarded(axum::Router::new().fallback(
+        |uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+            if is_grpc(&headers) {
+                unknown_service(uri.path())
+            } else if gateway::is_gateway_path(uri.path()) {
                 gateway::not_found()
             } else {
                 http::not_found().await
             }
-        }),
-    );
+        },
+    ));
     let router = grpc
         .into_axum_router()
         .merge(guarded(http::routes(srv).merge(gateway::routes(api))))
@@ -227,6 +236,25 @@ pub async fn serve(
         .add_routes(tonic::service::Routes::from(router))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
+}
+
+fn is_grpc(h: &axum::http::HeaderMap) -> bool {
+    h.get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// A gRPC call to a service this server does not have: grpc-go's
+/// Unimplemented answer (not the HTTP 404 the other paths get), so clients
+/// report it cleanly.
+fn unknown_service(path: &str) -> axum::response::Response {
+    let service = path
+        .trim_start_matches('/')
+        .rsplit_once('/')
+        .map_or(path, |(s, _)| s);
+    let (parts, _) = tonic::Status::unimplemented(format!("unknown service {service}"))
+        .into_http()
+        .into_parts();
+    axum::response::Response::from_parts(parts, axum::body::Body::empty())
 }
 
 /// Serves `--listen-metrics-urls`: `/metrics` and `/health`, as etcd.
