@@ -36,6 +36,7 @@ pub mod put;
 pub mod role;
 mod session;
 pub mod snapshot;
+mod snapshot_pick;
 mod snapshot_save;
 pub mod stubs;
 pub mod txn;

@@ -312,12 +312,17 @@ pub async fn save(ctx: &mut Ctx) -> Result<()> {
             "snapshot save expects one argument".into(),
         ));
     }
-    let cfg = ctx.client_config_only()?;
-    if cfg.endpoints.len() != 1 {
-        return Err(CtlError::Interrupted(format!(
-            "snapshot must be requested to one selected node, not multiple [{}]",
-            cfg.endpoints.join(" ")
-        )));
+    let mut cfg = ctx.client_config_only()?;
+    if cfg.endpoints.len() > 1 {
+        let (ep, why) = super::snapshot_pick::pick(&cfg).await?;
+        zap_info(
+            &mut ctx.w,
+            None,
+            "command/snapshot_pick.rs",
+            "chose the endpoint to save from",
+            &[("endpoint", &ep), ("reason", why)],
+        );
+        cfg.endpoints = vec![ep];
     }
     // etcdctl: no deadline unless --command-timeout was given (pflag's
     // `Changed`, which ETCDCTL_COMMAND_TIMEOUT also sets).
