@@ -47,7 +47,10 @@ fn choose(seen: Vec<(String, StatusResponse)>) -> Option<(String, &'static str)>
     }
     let mut best: Option<(String, u64)> = None;
     for (ep, s) in seen {
-        if best.as_ref().is_none_or(|(_, b)| s.raft_applied_index > *b) {
+        if best
+            .as_ref()
+            .map_or(true, |(_, b)| s.raft_applied_index > *b)
+        {
             best = Some((ep, s.raft_applied_index));
         }
     }
