@@ -1061,6 +1061,19 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_su
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l prefix -d 'Key-value prefix to mirror' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l rev -d 'Specify the kv revision to start to mirror' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l max-txn-ops -d 'Maximum number of operations permitted in a transaction during syncing updates.' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l dest-prefix -d 'destination prefix to mirror a prefix to a different prefix in the destination cluster' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l no-dest-prefix -d 'mirror key-values to the root of the destination cluster' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l dest-cert -d 'Identify secure client using this TLS certificate file for the destination cluster' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l dest-key -d 'Identify secure client using this TLS key file' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l dest-cacert -d 'Verify certificates of TLS enabled secure servers using this CA bundle' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l dest-insecure-transport -d 'Disable transport security for client connections' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l dest-user -d 'Destination username[:password] for authentication (prompt if password is not supplied)' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l dest-password -d 'Destination password for authentication (if this option is used, --user option shouldn\'t include password)' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand make-mirror" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"

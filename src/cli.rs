@@ -16,8 +16,8 @@
 use clap::{Arg, Command, CommandFactory, Parser, Subcommand};
 
 use crate::command::{
-    alarm, auth, compaction, defrag, del, elect, endpoint, get, lease, lock, member, put, role,
-    snapshot, stubs, txn, user, watch,
+    alarm, auth, compaction, defrag, del, elect, endpoint, get, lease, lock, make_mirror, member,
+    put, role, snapshot, stubs, txn, user, watch,
 };
 use crate::etcdctl::VERSION;
 use crate::global::GlobalFlags;
@@ -91,7 +91,7 @@ pub enum Cmd {
     Snapshot(snapshot::SnapshotCmd),
     /// Makes a mirror at the destination etcd cluster
     #[command(override_usage = "make-mirror [options] <destination>")]
-    MakeMirror,
+    MakeMirror(make_mirror::MakeMirrorArgs),
     /// Acquires a named lock
     #[command(override_usage = "lock <lockname> [exec-command arg1 arg2 ...]")]
     Lock(lock::LockArgs),

@@ -25,6 +25,7 @@ pub mod get;
 pub mod kvops;
 pub mod lease;
 pub mod lock;
+pub mod make_mirror;
 pub mod member;
 pub mod member_add;
 mod member_common;
@@ -129,6 +130,7 @@ pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
         ["role", "revoke-permission"] => role::revoke_permission(ctx).await,
         ["lock"] => lock::run(ctx).await,
         ["elect"] => elect::run(ctx).await,
+        ["make-mirror"] => make_mirror::run(ctx).await,
         ["move-leader"] => move_leader::run(ctx).await,
         ["snapshot", "save"] => snapshot_save::save(ctx).await,
         ["snapshot", "status"] => snapshot::status(ctx),
