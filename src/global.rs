@@ -264,7 +264,7 @@ fn build_config(
         }
     }
     let gf: GlobalFlags = fs.get();
-    let endpoints = endpoints(&gf)?;
+    let endpoints = endpoints(&gf, stderr)?;
     let cfg_tls = secure_cfg(fs)?;
     let auth = auth_cfg(&gf)?;
     let printer = match with_printer {
@@ -289,19 +289,52 @@ pub fn printer_from(g: &GlobalFlags) -> Result<Box<dyn Printer>> {
         .ok_or_else(|| CtlError::BadFeature("unsupported output format".into()))
 }
 
-fn endpoints(g: &GlobalFlags) -> Result<Vec<String>> {
+/// `--endpoints`, unless `-d/--discovery-srv` finds some (etcdctl's
+/// `endpointsFromCmd`).
+fn endpoints(g: &GlobalFlags, stderr: &mut dyn Write) -> Result<Vec<String>> {
     let domain = &g.discovery_srv.0;
     if !domain.is_empty() {
-        // DNS SRV discovery needs a resolver oxctl does not ship.
-        return Err(CtlError::General(format!(
-            "lookup _etcd-client._tcp.{domain}: DNS SRV discovery is not supported by oxctl"
-        )));
+        let found = discover(
+            domain,
+            &g.discovery_srv_name.0,
+            *g.insecure_discovery,
+            stderr,
+        )?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
     }
     Ok(g.endpoints
         .iter()
         .flat_map(|l| l.iter())
         .map(|e| e.trim().to_string())
         .collect())
+}
+
+/// [`crate::discovery::endpoints`] from synchronous code: on a thread of
+/// its own with a runtime of its own, whatever runtime the caller is on.
+fn discover(
+    domain: &str,
+    name: &str,
+    insecure: bool,
+    stderr: &mut dyn Write,
+) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    let found = std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CtlError::General(e.to_string()))?;
+            rt.block_on(crate::discovery::endpoints(
+                domain, name, insecure, &mut notes,
+            ))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(CtlError::General("DNS SRV discovery failed".into())))
+    });
+    let _ = stderr.write_all(&notes);
+    found
 }
 
 /// `--user name[:password]` / `--password`: with `--password` the whole

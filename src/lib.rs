@@ -11,6 +11,7 @@ pub mod clap_error;
 pub mod cli;
 pub mod client;
 pub mod command;
+pub mod discovery;
 pub mod error;
 pub mod etcdctl;
 pub mod flags;
