@@ -1756,6 +1756,12 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand check; and not __fish_seen_s
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and not __fish_seen_subcommand_from perf datascale" -s h -l help -d 'Print help'
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and not __fish_seen_subcommand_from perf datascale" -f -a "perf" -d 'Check the performance of the etcd cluster'
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and not __fish_seen_subcommand_from perf datascale" -f -a "datascale" -d 'Check the memory usage of holding data for different workloads on a given server endpoint.'
+complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from perf" -l load -d 'The performance check\'s workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from perf" -l prefix -d 'The prefix for writing the performance check\'s keys.' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from perf" -l auto-compact -d 'Compact storage with last revision after test is finished.' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from perf" -l auto-defrag -d 'Defragment storage after test is finished.' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from perf" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from perf" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -1784,6 +1790,12 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subco
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from perf" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from perf" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from perf" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -l load -d 'The datascale check\'s workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -l prefix -d 'The prefix for writing the datascale check\'s keys.' -r
+complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -l auto-compact -d 'Compact storage with last revision after test is finished.' -r -f -a "true\t''
+false\t''"
+complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -l auto-defrag -d 'Defragment storage after test is finished.' -r -f -a "true\t''
+false\t''"
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"
@@ -1811,7 +1823,7 @@ complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subco
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -l password -d 'password for authentication (if this option is used, --user option shouldn\'t include password)' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -s d -l discovery-srv -d 'domain name to query for SRV records describing cluster endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -l discovery-srv-name -d 'service name to query when using DNS discovery' -r
-complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -s h -l help -d 'Print help'
+complete -c oxctl -n "__fish_oxctl_using_subcommand check; and __fish_seen_subcommand_from datascale" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c oxctl -n "__fish_oxctl_using_subcommand completion; and not __fish_seen_subcommand_from bash zsh fish" -l endpoints -d 'gRPC endpoints' -r
 complete -c oxctl -n "__fish_oxctl_using_subcommand completion; and not __fish_seen_subcommand_from bash zsh fish" -l debug -d 'enable client-side debug logging' -r -f -a "true\t''
 false\t''"

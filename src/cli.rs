@@ -16,8 +16,8 @@
 use clap::{Arg, Command, CommandFactory, Parser, Subcommand};
 
 use crate::command::{
-    alarm, auth, compaction, defrag, del, elect, endpoint, get, lease, lock, make_mirror, member,
-    put, role, snapshot, stubs, txn, user, watch,
+    alarm, auth, check, compaction, defrag, del, elect, endpoint, get, lease, lock, make_mirror,
+    member, put, role, snapshot, txn, user, watch,
 };
 use crate::etcdctl::VERSION;
 use crate::global::GlobalFlags;
@@ -109,7 +109,7 @@ pub enum Cmd {
     Role(role::RoleCmd),
     /// commands for checking properties of the etcd cluster
     #[command(subcommand, override_usage = "check <subcommand>")]
-    Check(stubs::CheckCmd),
+    Check(check::CheckCmd),
     /// Generates shell completion scripts
     #[command(subcommand, override_usage = "completion <bash|zsh|fish>")]
     Completion(CompletionCmd),

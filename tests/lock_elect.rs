@@ -2,28 +2,37 @@
 //! compared with real etcd 3.5.1:
 //!
 //! - four ways: every CLI scenario runs with etcdctl → etcd (the reference),
-//!   oxctl → etcd, oxctl → oxcd and etcdctl → oxcd, each on a fresh server,
-//!   so revisions agree exactly. The transcripts (stdout, stderr and exit
-//!   code of every step) must be byte-identical once lease IDs are
-//!   normalised: every lease seen as 15–16 hex digits after a `/` becomes
-//!   `<L1>`, `<L2>`, … in order of appearance, in hex and in decimal. JSON
-//!   keys are shown decoded, and `remaining(Ns)` is bounded. The reference
-//!   transcript must also equal the etcd behaviour written down here. The
-//!   scenarios are: a lock around a command (ETCD_LOCK_*, the child's exit
-//!   status, a signal, an exec failure, bad arguments), holders and waiters
-//!   with SIGINT, a revoked holder lease, `-w json`, `--ttl`, and `elect`
-//!   campaigns, observers and argument errors;
+//!   oxctl → etcd, oxctl → oxcd and etcdctl → oxcd, in parallel, each on a
+//!   fresh server, so revisions agree exactly. The transcripts (stdout,
+//!   stderr and exit code of every step, and the keys left) must be
+//!   byte-identical once lease IDs are normalised: every lease seen as
+//!   15–16 hex digits after a `/` becomes `<L1>`, `<L2>`, … in order of
+//!   appearance, in hex and in decimal. JSON keys are shown decoded, and
+//!   `remaining(Ns)` is bounded. Cluster and member IDs and raft terms are
+//!   compared as they are. The reference transcript must also equal the
+//!   etcd behaviour written down here. The scenarios (those of the manual
+//!   comparison script) are: a lock around a command (ETCD_LOCK_*, the
+//!   child's exit status, a signal, exec failures, bad arguments), holders
+//!   and waiters with SIGINT, a revoked holder lease, `-w json`, `--ttl`,
+//!   and `elect` campaigns, observers and argument errors;
 //! - proofs with oxctl, on oxcd and on etcd: mutual exclusion of three
-//!   looping lockers; a SIGKILLed holder released by its lease's expiry;
-//!   `elect` handing over when the leader exits and when a killed leader's
-//!   lease is revoked;
-//! - the gRPC services, called directly with the same requests on etcd and
-//!   oxcd, side by side. The results must be equal: codes, messages, headers,
-//!   keys with the leases named, and revisions. The etcd results must also
-//!   equal the expectations written here.
+//!   looping lockers (their checker is tested on overlapping input too); a
+//!   SIGKILLed holder released by its lease's expiry; `elect` handing over
+//!   when the leader exits and when a killed leader's lease is revoked;
+//! - the gRPC services, called with the `oxcd_proto` stubs with the same
+//!   requests on etcd and oxcd, side by side. The results must be equal:
+//!   codes, messages, headers, keys with the leases named, revisions, and
+//!   when the Observe call is answered. The etcd results must also equal the
+//!   expectations written here.
+//!
+//! Every server listens on 127.0.0.1, on ports from `testkit`, and is
+//! stopped when its test ends. Waits poll with deadlines. Two short grace
+//! periods remain where nothing can be observed: the observer of an empty
+//! election before its SIGTERM, and an Observe call before it is answered.
 //!
 //! Run: `cargo build -p oxcd && cargo test -p oxctl --test lock_elect`
-//! (needs etcd 3.5.1 under `.ci/etcd/v3.5.1`, or `ETCD_BIN_DIR`).
+//! (needs etcd 3.5.1 under `.ci/etcd/v3.5.1`, or `ETCD_BIN_DIR`; about
+//! 15 s).
 
 mod common;
 
@@ -859,18 +868,59 @@ fn wait_keys_of(srv: &Server, prefix: &str, n: usize) -> Vec<String> {
 const LOCKERS: usize = 3;
 const ROUNDS: usize = 10;
 
+/// Checks a sections file (lines `start <locker> <pid> <rev>` and
+/// `end <locker> <pid>`): every section whole (its own end right after its
+/// start), `ROUNDS` sections per locker, lock revisions rising. Returns how
+/// often the lock passed from one locker to another.
+fn check_sections(lines: &[String]) -> Result<usize, String> {
+    if lines.len() != 2 * LOCKERS * ROUNDS {
+        return Err(format!("{} lines", lines.len()));
+    }
+    let mut last_rev = 0i64;
+    let mut per_locker = [0usize; LOCKERS];
+    let mut switches = 0;
+    let mut last_locker = None;
+    for (i, pair) in lines.chunks(2).enumerate() {
+        let start: Vec<&str> = pair[0].split(' ').collect();
+        if start.len() != 4 || start[0] != "start" {
+            return Err(format!("section {i} does not begin with a start: {pair:?}"));
+        }
+        if pair[1] != format!("end {} {}", start[1], start[2]) {
+            return Err(format!("section {i} was interleaved: {pair:?}"));
+        }
+        let locker: usize = start[1].parse().map_err(|_| format!("locker {pair:?}"))?;
+        *per_locker
+            .get_mut(locker)
+            .ok_or_else(|| format!("locker {locker}"))? += 1;
+        if last_locker.is_some_and(|l| l != locker) {
+            switches += 1;
+        }
+        last_locker = Some(locker);
+        let rev: i64 = start[3].parse().map_err(|_| format!("revision {pair:?}"))?;
+        if rev <= last_rev {
+            return Err(format!("section {i}: lock revision {rev} after {last_rev}"));
+        }
+        last_rev = rev;
+    }
+    if per_locker != [ROUNDS; LOCKERS] {
+        return Err(format!("sections per locker: {per_locker:?}"));
+    }
+    Ok(switches)
+}
+
 /// `LOCKERS` shells each take the lock `ROUNDS` times around a critical
-/// section that appends `start <pid> <rev>`, sleeps 50 ms and appends
-/// `end <pid>`: the file must hold every section whole, one after another,
-/// and the lock revisions must rise.
+/// section that appends `start <locker> <pid> <rev>`, sleeps 50 ms and
+/// appends `end <locker> <pid>` ([`check_sections`]). The lockers must also
+/// have taken turns, which shows that they contended.
 fn mutual_exclusion(kind: ServerKind) {
     let srv = Server::start(kind, &[]);
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("sections");
-    let section =
-        "echo \"start $$ $ETCD_LOCK_REV\" >> \"$F\"; sleep 0.05; echo \"end $$\" >> \"$F\"";
+    let section = "echo \"start $W $$ $ETCD_LOCK_REV\" >> \"$F\"; sleep 0.05; \
+                   echo \"end $W $$\" >> \"$F\"";
     let script = format!(
-        "for i in $(seq {ROUNDS}); do \"$CTL\" --endpoints={} lock L -- sh -c '{section}' || exit 1; done",
+        "for i in $(seq {ROUNDS}); do \
+         \"$CTL\" --endpoints={} lock L -- sh -c '{section}' || exit 1; done",
         srv.endpoint()
     );
     let oxctl = testkit::bins::oxctl();
@@ -883,7 +933,8 @@ fn mutual_exclusion(kind: ServerKind) {
                 Some(dir.path()),
             )
             .env("CTL", oxctl.to_str().expect("UTF-8 path"))
-            .env("F", file.to_str().expect("UTF-8 path"));
+            .env("F", file.to_str().expect("UTF-8 path"))
+            .env("W", &i.to_string());
             p.spawn();
             p
         })
@@ -900,34 +951,43 @@ fn mutual_exclusion(kind: ServerKind) {
         .lines()
         .map(str::to_string)
         .collect();
-    assert_eq!(lines.len(), 2 * LOCKERS * ROUNDS, "{lines:#?}");
-    let mut last_rev = 0i64;
-    for (i, pair) in lines.chunks(2).enumerate() {
-        let start: Vec<&str> = pair[0].split(' ').collect();
-        assert!(
-            start.len() == 3 && start[0] == "start",
-            "section {i}: {pair:?}\n{lines:#?}"
-        );
-        assert_eq!(
-            pair[1],
-            format!("end {}", start[1]),
-            "section {i} was interleaved on {}:\n{lines:#?}",
-            kind.name()
-        );
-        let rev: i64 = start[2].parse().expect("ETCD_LOCK_REV");
-        assert!(
-            rev > last_rev,
-            "section {i}: lock revision {rev} after {last_rev}:\n{lines:#?}"
-        );
-        last_rev = rev;
-    }
+    let switches =
+        check_sections(&lines).unwrap_or_else(|e| panic!("on {}: {e}\n{lines:#?}", kind.name()));
+    assert!(
+        switches >= 2,
+        "the lockers never contended on {} ({switches} hand-overs):\n{lines:#?}",
+        kind.name()
+    );
     assert!(keys_of(&srv, "L").is_empty(), "lock keys left behind");
     eprintln!(
-        "{} sections on {} in {:?}",
+        "{} sections on {} in {:?}, {switches} hand-overs between lockers",
         LOCKERS * ROUNDS,
         kind.name(),
         started.elapsed()
     );
+}
+
+/// The checker of the mutual exclusion proofs rejects overlapping sections
+/// and accepts whole ones.
+#[test]
+fn check_sections_rejects_overlaps() {
+    let whole: Vec<String> = (0..LOCKERS * ROUNDS)
+        .flat_map(|i| {
+            let (w, pid) = (i % LOCKERS, 100 + i);
+            [
+                format!("start {w} {pid} {}", 2 * i + 2),
+                format!("end {w} {pid}"),
+            ]
+        })
+        .collect();
+    assert_eq!(check_sections(&whole), Ok(LOCKERS * ROUNDS - 1));
+    let mut overlap = whole.clone();
+    overlap.swap(1, 2);
+    assert!(check_sections(&overlap).is_err());
+    let mut reused = whole.clone();
+    reused[2] = reused[0].clone();
+    reused[3] = reused[1].clone();
+    assert!(check_sections(&reused).is_err(), "revisions must rise");
 }
 
 /// Mutual exclusion: 3 × 10 `oxctl lock` critical sections never overlap

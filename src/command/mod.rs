@@ -14,6 +14,9 @@ use crate::printer::{Printer, Streams};
 
 pub mod alarm;
 pub mod auth;
+pub mod check;
+mod check_load;
+mod check_metrics;
 mod child;
 pub mod compaction;
 pub mod completion;
@@ -39,7 +42,6 @@ mod session;
 pub mod snapshot;
 mod snapshot_pick;
 mod snapshot_save;
-pub mod stubs;
 pub mod txn;
 pub mod user;
 pub mod version;
@@ -130,6 +132,8 @@ pub async fn dispatch(ctx: &mut Ctx) -> Result<()> {
         ["role", "revoke-permission"] => role::revoke_permission(ctx).await,
         ["lock"] => lock::run(ctx).await,
         ["elect"] => elect::run(ctx).await,
+        ["check", "perf"] => check::perf(ctx).await,
+        ["check", "datascale"] => check::datascale(ctx).await,
         ["make-mirror"] => make_mirror::run(ctx).await,
         ["move-leader"] => move_leader::run(ctx).await,
         ["snapshot", "save"] => snapshot_save::save(ctx).await,

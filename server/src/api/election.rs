@@ -11,7 +11,7 @@ use oxcd_proto::mvccpb::{event::EventType, KeyValue};
 use oxcd_proto::v3electionpb::election_server::Election;
 use oxcd_proto::v3electionpb::*;
 use std::pin::Pin;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 const NOT_LEADER: &str = "election: not leader";
@@ -125,8 +125,13 @@ impl Election for Api {
                 _ = closed.closed() => {}
             }
         });
+        // gRPC-go sends a stream's headers with its first message: the call
+        // answers once there is a leader, as etcd's does
+        let mut rx = rx;
+        let first = rx.recv().await;
+        let rest = tokio_stream::wrappers::ReceiverStream::new(rx);
         Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
+            tokio_stream::iter(first).chain(rest),
         )))
     }
 
