@@ -134,6 +134,10 @@ pub async fn perf(ctx: &mut Ctx) -> Result<()> {
     .await;
     watcher.abort();
     let interrupted = interrupted.load(Ordering::Relaxed);
+    if !interrupted {
+        // the bar counts its 60 seconds whatever the puts did, as etcdctl's
+        tokio::time::sleep_until((started + Duration::from_secs(PERF_SECS)).into()).await;
+    }
     let frames = bar.end(PERF_SECS, !interrupted, started).await;
     ctx.w.print(&frames);
     load::clean_up(ctx, &c, &prefix, *a.auto_compact).await?;
