@@ -34,6 +34,14 @@ fn oxctl(dns: &Dns, args: &[&str]) -> testkit::Output {
     )
 }
 
+fn port_of(srv: &Server) -> u16 {
+    srv.endpoint()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("endpoint port")
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -44,12 +52,7 @@ fn plain_records_find_the_server() {
         return;
     }
     let srv_ = Server::start(ServerKind::Oxcd, &[]);
-    let port: u16 = srv_
-        .endpoint()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("endpoint port");
+    let port = port_of(&srv_);
     // only the plain service exists: the failed https lookup is ignored
     let dns = Dns::start(vec![srv("etcd-client", port, "localhost")]);
     let out = oxctl(&dns, &["-d", DOMAIN, "put", "k", "v"]);
@@ -107,12 +110,7 @@ fn the_service_name_suffix_and_both_schemes() {
         return;
     }
     let srv_ = Server::start(ServerKind::Oxcd, &[]);
-    let port: u16 = srv_
-        .endpoint()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("endpoint port");
+    let port = port_of(&srv_);
     // nothing listens on the https one: the client moves on to the next
     let dead = testkit::free_port();
     let dns = Dns::start(vec![

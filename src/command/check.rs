@@ -40,20 +40,8 @@ pub struct PerfArgs {
         help = "The prefix for writing the performance check's keys."
     )]
     pub prefix: crate::flags::Text,
-    #[arg(
-        long = "auto-compact",
-        id = "auto-compact",
-        default_value = "false",
-        help = "Compact storage with last revision after test is finished."
-    )]
-    pub auto_compact: crate::flags::Bool,
-    #[arg(
-        long = "auto-defrag",
-        id = "auto-defrag",
-        default_value = "false",
-        help = "Defragment storage after test is finished."
-    )]
-    pub auto_defrag: crate::flags::Bool,
+    #[command(flatten)]
+    pub after: AfterArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -70,6 +58,13 @@ pub struct DatascaleArgs {
         help = "The prefix for writing the datascale check's keys."
     )]
     pub prefix: crate::flags::Text,
+    #[command(flatten)]
+    pub after: AfterArgs,
+}
+
+/// What both checks do once done.
+#[derive(clap::Args, Debug)]
+pub struct AfterArgs {
     #[arg(
         long = "auto-compact",
         id = "auto-compact",
@@ -140,8 +135,8 @@ pub async fn perf(ctx: &mut Ctx) -> Result<()> {
     }
     let frames = bar.end(PERF_SECS, !interrupted, started).await;
     ctx.w.print(&frames);
-    load::clean_up(ctx, &c, &prefix, *a.auto_compact).await?;
-    if *a.auto_defrag {
+    load::clean_up(ctx, &c, &prefix, *a.after.auto_compact).await?;
+    if *a.after.auto_defrag {
         load::defrag_all(ctx, &cfg).await?;
     }
     let mut ok = true;
@@ -234,10 +229,10 @@ pub async fn datascale(ctx: &mut Ctx) -> Result<()> {
         .await?
         .header
         .map_or(0, |h| h.revision);
-    if *a.auto_compact {
+    if *a.after.auto_compact {
         load::compact_at(ctx, &c, rev).await?;
     }
-    if *a.auto_defrag {
+    if *a.after.auto_defrag {
         load::defrag_all(ctx, &cfg).await?;
     }
     if !stats.errors.is_empty() {
