@@ -37,6 +37,8 @@ mod compat_normalise;
 mod env_file;
 #[path = "compat_cluster/normalise.rs"]
 mod normalise;
+#[path = "compat_cluster/snapshot_save.rs"]
+mod snapshot_save;
 #[path = "compat_cluster/tls.rs"]
 mod tls;
 

@@ -41,7 +41,7 @@ filters=("$@")
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ETCD_BIN=${ETCD_BIN:-$ROOT/.ci/etcd/v3.5.1/etcd}
 ETCDCTL_BIN=${ETCDCTL_BIN:-$ROOT/.ci/etcd/v3.5.1/etcdctl}
-OXCD_BIN=${OXCD_BIN:-$ROOT/target/debug/oxcd}
+OXCD_BIN=${OXCD_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/oxcd}
 TEST_TIMEOUT=${TEST_TIMEOUT:-120}
 CACHE=${OXCD_CLIENT_SUITES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oxcd-client-suites}
 

@@ -5,7 +5,7 @@
 # Usage: bash scripts/client-suites/python-etcd3.sh etcd|oxcd [pytest args...]
 #   e.g. ... oxcd -k 'lease or lock'      (extra args go to every pytest run)
 # Env:   ETCD_BIN    (default .ci/etcd/v3.5.1/etcd)
-#        OXCD_BIN    (default target/debug/oxcd)
+#        OXCD_BIN    (default $CARGO_TARGET_DIR or target/, debug/oxcd)
 #        ETCDCTL_BIN (default .ci/etcd/v3.5.1/etcdctl; the tests shell out to it)
 #        CLIENT_SUITES_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/oxcd-client-suites)
 #        HYPOTHESIS_SEED (default 0: the same generated keys/values every run)
@@ -34,7 +34,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET=${1:-}
 case "$TARGET" in
   etcd) BIN=${ETCD_BIN:-$ROOT/.ci/etcd/v3.5.1/etcd} ;;
-  oxcd) BIN=${OXCD_BIN:-$ROOT/target/debug/oxcd} ;;
+  oxcd) BIN=${OXCD_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/oxcd} ;;
   *) echo "usage: $0 etcd|oxcd [pytest args...]" >&2; exit 2 ;;
 esac
 shift
