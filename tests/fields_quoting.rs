@@ -69,8 +69,8 @@ fn every_byte_quoted_as_etcdctl() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let mut kv = KvClient::connect(endpoint).await.expect("connect");
-        let mut put = |key: Vec<u8>, value: Vec<u8>| {
+        let kv = KvClient::connect(endpoint).await.expect("connect");
+        let put = |key: Vec<u8>, value: Vec<u8>| {
             let req = PutRequest {
                 key,
                 value,
