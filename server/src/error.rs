@@ -35,6 +35,8 @@ pub enum EtcdError {
     RequestTooLarge,
     #[error("etcdserver: member not found")]
     MemberNotFound,
+    #[error("etcdserver: given member URLs are invalid")]
+    MemberBadUrls,
     #[error("etcdserver: authentication is not enabled")]
     AuthNotEnabled,
     #[error("etcdserver: not supported yet: {0}")]
@@ -57,8 +59,6 @@ pub enum EtcdError {
     NotEnoughStarted,
     #[error("etcdserver: Peer URLs already exists")]
     PeerUrlExist,
-    #[error("etcdserver: ID removed")]
-    MemberRemoved,
     #[error("etcdserver: too many learner members in cluster")]
     TooManyLearners,
     #[error("etcdserver: can only promote a learner member")]
@@ -79,6 +79,8 @@ pub enum EtcdError {
     UserNotFound,
     #[error("etcdserver: role name already exists")]
     RoleAlreadyExist,
+    #[error("etcdserver: permission not given")]
+    PermissionNotGiven,
     #[error("etcdserver: role name not found")]
     RoleNotFound,
     #[error("etcdserver: role name is empty")]
@@ -115,7 +117,7 @@ impl EtcdError {
         match self {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
             | RequestTooLarge | BadRequest(_) | UserEmpty | RoleEmpty | AuthFailed
-            | InvalidAuthMgmt => Code::InvalidArgument,
+            | InvalidAuthMgmt | MemberBadUrls | PermissionNotGiven => Code::InvalidArgument,
             RootUserNotExist | RootRoleNotExist | UserAlreadyExist | UserNotFound
             | RoleAlreadyExist | RoleNotFound | RoleNotGranted | PermissionNotGranted => {
                 Code::FailedPrecondition
@@ -132,8 +134,8 @@ impl EtcdError {
             Stopped | NoLeader | Timeout | TransferTimeout | Unhealthy | NotEnoughStarted => {
                 Code::Unavailable
             }
-            NotLeader | BadLeaderTransferee | PeerUrlExist | MemberRemoved | TooManyLearners
-            | NotLearner | LearnerNotReady | MemberExist => Code::FailedPrecondition,
+            NotLeader | BadLeaderTransferee | PeerUrlExist | TooManyLearners | NotLearner
+            | LearnerNotReady | MemberExist => Code::FailedPrecondition,
             Storage(_) => Code::Internal,
         }
     }

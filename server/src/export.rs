@@ -63,7 +63,9 @@ impl Shared {
             let st = self.state.read().map_err(|_| lock())?;
             let mut leases: Vec<(i64, i64)> =
                 st.lessor.leases.values().map(|l| (l.id, l.ttl)).collect();
-            leases.sort_unstable();
+            // bbolt's order: the IDs' big-endian bytes (a negative ID,
+            // which etcd grants too, sorts last)
+            leases.sort_unstable_by_key(|(id, _)| *id as u64);
             (
                 self.begin_read()?,
                 st.store.pending.clone(),

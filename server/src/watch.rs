@@ -155,13 +155,18 @@ impl Hub {
         let Ok(mut m) = self.watchers.lock() else {
             return;
         };
+        // etcd's shape: the header without a revision, no reason (clients
+        // read the compact revision)
+        let header = ResponseHeader {
+            revision: 0,
+            ..header
+        };
         for w in m.values() {
             let _ = w.out.send(Ok(WatchResponse {
                 header: Some(header),
                 watch_id: w.id,
                 canceled: true,
                 compact_revision,
-                cancel_reason: crate::error::EtcdError::Compacted.to_string(),
                 ..Default::default()
             }));
         }

@@ -75,6 +75,20 @@ pub(crate) fn populate(srv: &Server) {
         oxctl(Some(&ep), &["put", "c", "leased", &format!("--lease={id}")]),
         "put --lease",
     );
+    // a lease with a negative ID (etcd grants one when asked): its key
+    // sorts last in the snapshot's lease bucket
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut lc =
+            oxcd_proto::etcdserverpb::lease_client::LeaseClient::connect(format!("http://{ep}"))
+                .await
+                .expect("connect");
+        let g = oxcd_proto::etcdserverpb::LeaseGrantRequest { ttl: 600, id: -7 };
+        lc.lease_grant(g).await.expect("lease grant -7");
+    });
 }
 
 /// `get "" --prefix -w json`, with the raft term (election timing) left

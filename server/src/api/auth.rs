@@ -315,6 +315,9 @@ impl Auth for Api {
         req: Request<AuthRoleGrantPermissionRequest>,
     ) -> Answer<AuthRoleGrantPermissionResponse> {
         let sender = self.admin(&req)?;
+        if req.get_ref().perm.is_none() {
+            return Err(EtcdError::PermissionNotGiven.into());
+        }
         self.change_auth(Op::RoleGrantPermission(req.into_inner()), sender)
             .await?;
         Ok(Response::new(AuthRoleGrantPermissionResponse {

@@ -83,9 +83,13 @@ fn members_of(a: Applied) -> Result<Vec<Member>, EtcdError> {
     }
 }
 
+/// The peer URLs of an add or update: etcd answers any it cannot parse
+/// (or none at all) with `given member URLs are invalid`. (etcd 3.5
+/// applies an update's URLs unchecked and can crash on them: oxcd checks
+/// them for updates too.)
 fn check_urls(urls: &[String]) -> Result<Vec<String>, EtcdError> {
     let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
-    etcd_format::member::parse_urls(&refs).map_err(EtcdError::BadRequest)
+    etcd_format::member::parse_urls(&refs).map_err(|_| EtcdError::MemberBadUrls)
 }
 
 impl Api {
@@ -102,24 +106,14 @@ impl Api {
         Ok(members_of(self.srv.conf_change(cc).await?)?)
     }
 
+    /// A member by ID; a removed one is not found either (etcd's gRPC
+    /// layer answers its `ID removed` as `member not found`).
     fn find(&self, id: u64) -> Result<Member, EtcdError> {
         self.srv
             .members_sorted()
             .into_iter()
             .find(|m| m.id == id)
-            .ok_or_else(|| {
-                if self
-                    .srv
-                    .removed
-                    .lock()
-                    .map(|r| r.contains(&id))
-                    .unwrap_or(false)
-                {
-                    EtcdError::MemberRemoved
-                } else {
-                    EtcdError::MemberNotFound
-                }
-            })
+            .ok_or(EtcdError::MemberNotFound)
     }
 }
 

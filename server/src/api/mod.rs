@@ -50,10 +50,19 @@ impl Api {
             .read()
             .map_err(|_| EtcdError::Storage("state lock poisoned".into()))?;
         let a = &st.auth;
+        let token = req.metadata().get("token");
         if !a.enabled {
+            // etcd looks a token up with auth off too: one it does not
+            // know (the tokens went with `auth disable`) is refused
+            if let Some(t) = token {
+                let t = t.to_str().map_err(|_| EtcdError::InvalidAuthToken)?;
+                if a.tokens.info(t).is_none() {
+                    return Err(EtcdError::InvalidAuthToken);
+                }
+            }
             return Ok(AuthHeader::default());
         }
-        if let Some(t) = req.metadata().get("token") {
+        if let Some(t) = token {
             let t = t.to_str().map_err(|_| EtcdError::InvalidAuthToken)?;
             let (username, revision) = a.tokens.info(t).ok_or(EtcdError::InvalidAuthToken)?;
             return Ok(AuthHeader {

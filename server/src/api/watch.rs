@@ -8,13 +8,16 @@ use crate::watch::{Outbox, Watcher, MAX_EVENTS_PER_RESPONSE};
 use oxcd_proto::authpb::permission::Type as PermType;
 use oxcd_proto::etcdserverpb::watch_server::Watch;
 use oxcd_proto::etcdserverpb::{
-    watch_create_request::FilterType, watch_request::RequestUnion, WatchCreateRequest,
-    WatchRequest, WatchResponse,
+    watch_create_request::FilterType, watch_request::RequestUnion, ResponseHeader,
+    WatchCreateRequest, WatchRequest, WatchResponse,
 };
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
+
+/// etcd's text for a watch ID already in use on the stream.
+const DUPLICATE_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
 
 pub(super) type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
 
@@ -47,6 +50,18 @@ impl Api {
             while let Some(Ok(msg)) = inbound.next().await {
                 match msg.request_union {
                     Some(RequestUnion::CreateRequest(c)) => {
+                        if c.watch_id != 0 && srv.hub.contains(stream, c.watch_id) {
+                            // etcd refuses a watch ID in use on the stream
+                            let _ = out.send(Ok(WatchResponse {
+                                header: Some(srv.header(srv.current_rev())),
+                                watch_id: -1,
+                                created: true,
+                                canceled: true,
+                                cancel_reason: DUPLICATE_ID.into(),
+                                ..Default::default()
+                            }));
+                            continue;
+                        }
                         let id = if c.watch_id != 0 { c.watch_id } else { next_id };
                         next_id = next_id.max(id + 1);
                         if let Err(e) = create(&srv, stream, id, c, &out, &sender) {
@@ -132,12 +147,15 @@ fn create(
         }
         let start = c.start_revision;
         if start > 0 && start < st.store.compact_rev {
+            // etcd's shape: the header without a revision, no reason
             let _ = out.send(Ok(WatchResponse {
-                header: Some(header),
+                header: Some(ResponseHeader {
+                    revision: 0,
+                    ..header
+                }),
                 watch_id: id,
                 canceled: true,
                 compact_revision: st.store.compact_rev,
-                cancel_reason: EtcdError::Compacted.to_string(),
                 ..Default::default()
             }));
             return Ok(());
