@@ -214,6 +214,36 @@ const EXCHANGES: &[(&str, &str)] = &[
     ("/v3/maintenance/defragment", "{}"),
     ("/v3/maintenance/hash", "{}"),
     ("/v3/auth/status", "{}"),
+    ("/v3/auth/role/add", r#"{"name":"r1"}"#),
+    ("/v3/auth/role/grant", r#"{"name":"r1"}"#),
+    (
+        "/v3/maintenance/downgrade",
+        r#"{"action":"VALIDATE","version":"3.4.0"}"#,
+    ),
+    (
+        "/v3/maintenance/downgrade",
+        r#"{"action":"VALIDATE","version":"3.6.0"}"#,
+    ),
+    (
+        "/v3/maintenance/downgrade",
+        r#"{"action":"VALIDATE","version":"abc"}"#,
+    ),
+    ("/v3/maintenance/downgrade", r#"{"action":"CANCEL"}"#),
+    ("/v3/cluster/member/remove", r#"{"ID":"1"}"#),
+    (
+        "/v3/cluster/member/add",
+        r#"{"peerURLs":["not a url"],"isLearner":true}"#,
+    ),
+    ("/v3/lock/unlock", r#"{"key":"bm9uZQ=="}"#),
+    ("/v3/lock/unlock", "{}"),
+    ("/v3/lock/lock", r#"{"name":"bA==","lease":"12345"}"#),
+    ("/v3/election/leader", r#"{"name":"ZQ=="}"#),
+    ("/v3/election/proclaim", r#"{"value":"dg=="}"#),
+    ("/v3/election/resign", "{}"),
+    (
+        "/v3/election/campaign",
+        r#"{"name":"ZQ==","lease":"12345","value":"dg=="}"#,
+    ),
     ("/v3beta/kv/range", r#"{"key":"Zm9v","keys_only":true}"#),
     ("/v3/kv/nothing", "{}"),
 ];

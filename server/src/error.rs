@@ -37,6 +37,12 @@ pub enum EtcdError {
     MemberNotFound,
     #[error("etcdserver: given member URLs are invalid")]
     MemberBadUrls,
+    #[error("etcdserver: wrong downgrade target version format")]
+    WrongDowngradeVersionFormat,
+    #[error("etcdserver: invalid downgrade target version")]
+    InvalidDowngradeTarget,
+    #[error("etcdserver: no inflight downgrade job")]
+    NoInflightDowngrade,
     #[error("etcdserver: authentication is not enabled")]
     AuthNotEnabled,
     #[error("etcdserver: not supported yet: {0}")]
@@ -115,9 +121,22 @@ impl EtcdError {
     fn code(&self) -> Code {
         use EtcdError::*;
         match self {
-            EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
-            | RequestTooLarge | BadRequest(_) | UserEmpty | RoleEmpty | AuthFailed
-            | InvalidAuthMgmt | MemberBadUrls | PermissionNotGiven => Code::InvalidArgument,
+            EmptyKey
+            | KeyNotFound
+            | ValueProvided
+            | LeaseProvided
+            | TooManyOps
+            | DuplicateKey
+            | RequestTooLarge
+            | BadRequest(_)
+            | UserEmpty
+            | RoleEmpty
+            | AuthFailed
+            | InvalidAuthMgmt
+            | MemberBadUrls
+            | PermissionNotGiven
+            | WrongDowngradeVersionFormat
+            | InvalidDowngradeTarget => Code::InvalidArgument,
             RootUserNotExist | RootRoleNotExist | UserAlreadyExist | UserNotFound
             | RoleAlreadyExist | RoleNotFound | RoleNotGranted | PermissionNotGranted => {
                 Code::FailedPrecondition
@@ -129,7 +148,7 @@ impl EtcdError {
             NoSpace => Code::ResourceExhausted,
             Corrupt => Code::DataLoss,
             LeaseNotFound | MemberNotFound => Code::NotFound,
-            LeaseExist | AuthNotEnabled => Code::FailedPrecondition,
+            LeaseExist | AuthNotEnabled | NoInflightDowngrade => Code::FailedPrecondition,
             Unsupported(_) => Code::Unimplemented,
             Stopped | NoLeader | Timeout | TransferTimeout | Unhealthy | NotEnoughStarted => {
                 Code::Unavailable

@@ -4,6 +4,7 @@ use super::Api;
 use crate::apply::{Applied, Op};
 use crate::auth::AuthHeader;
 use crate::error::EtcdError;
+use oxcd_proto::etcdserverpb::downgrade_request::DowngradeAction;
 use oxcd_proto::etcdserverpb::maintenance_server::Maintenance;
 use oxcd_proto::etcdserverpb::*;
 use std::pin::Pin;
@@ -205,10 +206,72 @@ impl Maintenance for Api {
         Ok(Response::new(MoveLeaderResponse { header: None }))
     }
 
+    /// etcd's answers to VALIDATE (the one target allowed is 3.4) and
+    /// CANCEL (there is never a downgrade in flight). ENABLE is refused
+    /// after the same checks: oxcd cannot run at 3.4's version.
     async fn downgrade(
         &self,
-        _: Request<DowngradeRequest>,
+        req: Request<DowngradeRequest>,
     ) -> Result<Response<DowngradeResponse>, Status> {
-        Err(EtcdError::Unsupported("downgrade").into())
+        self.sender(&req)?;
+        let r = req.into_inner();
+        match DowngradeAction::try_from(r.action) {
+            Ok(DowngradeAction::Cancel) => Err(EtcdError::NoInflightDowngrade.into()),
+            Ok(action) => {
+                let (major, minor) =
+                    semver_minor(&r.version).ok_or(EtcdError::WrongDowngradeVersionFormat)?;
+                if !self.srv.sole_voter() {
+                    self.srv.linearize().await?;
+                }
+                if (major, minor) != (3, 4) {
+                    return Err(EtcdError::InvalidDowngradeTarget.into());
+                }
+                if action == DowngradeAction::Enable {
+                    return Err(EtcdError::Unsupported("downgrade").into());
+                }
+                Ok(Response::new(DowngradeResponse {
+                    header: Some(self.srv.header(self.srv.current_rev())),
+                    version: "3.5.0".into(),
+                }))
+            }
+            Err(_) => Err(EtcdError::BadRequest("unknown method".into()).into()),
+        }
+    }
+}
+
+/// The major and minor of a version `X.Y[.Z][-pre][+build]`, as etcd
+/// reads a downgrade target.
+fn semver_minor(v: &str) -> Option<(u64, u64)> {
+    let core = v.split(['-', '+']).next()?;
+    let parts: Vec<&str> = core.split('.').collect();
+    let num = |p: &str| {
+        let ok = !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && (p == "0" || !p.starts_with('0'));
+        ok.then(|| p.parse::<u64>().ok()).flatten()
+    };
+    // etcd takes `3.4` as well as `3.4.0`
+    match parts.as_slice() {
+        [a, b, c] => {
+            num(c)?;
+            Some((num(a)?, num(b)?))
+        }
+        [a, b] => Some((num(a)?, num(b)?)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod downgrade_tests {
+    use super::semver_minor;
+
+    #[test]
+    fn targets_parse_as_semver() {
+        assert_eq!(semver_minor("3.4.0"), Some((3, 4)));
+        assert_eq!(semver_minor("3.4.7-rc.1"), Some((3, 4)));
+        assert_eq!(semver_minor("3.4"), Some((3, 4)));
+        assert_eq!(semver_minor("3"), None);
+        assert_eq!(semver_minor("abc"), None);
+        assert_eq!(semver_minor("03.4.0"), None);
     }
 }
