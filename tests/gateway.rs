@@ -211,6 +211,11 @@ const EXCHANGES: &[(&str, &str)] = &[
     ("/v3/lease/keepalive", r#"{"ID":"999"}{"ID":"998"}"#),
     ("/v3/cluster/member/list", ""),
     ("/v3/maintenance/alarm", r#"{"action":"GET"}"#),
+    (
+        "/v3/maintenance/alarm",
+        r#"{"action":"ACTIVATE","alarm":"NONE"}"#,
+    ),
+    ("/v3/maintenance/alarm", r#"{"action":"GET"}"#),
     ("/v3/maintenance/defragment", "{}"),
     ("/v3/maintenance/hash", "{}"),
     ("/v3/auth/status", "{}"),

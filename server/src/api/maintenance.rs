@@ -133,35 +133,39 @@ impl Maintenance for Api {
         let mut file = tokio::task::spawn_blocking(move || srv.export_snapshot())
             .await
             .map_err(|e| Status::internal(format!("snapshot task: {e}")))??;
-        let header = self.srv.header(self.srv.current_rev());
+        // the file is the database and etcd's SHA-256 trailer: the
+        // database goes in chunks counting down to 0, the trailer alone
+        // last, and no message carries a header — as etcd 3.5 sends it
+        let trailer = etcd_format::snapshot::TRAILER_LEN as u64;
         let total = file
             .metadata()
             .map_err(|e| Status::internal(format!("snapshot file: {e}")))?
-            .len();
+            .len()
+            .saturating_sub(trailer);
         // read the file in chunks on a blocking thread, a few chunks ahead
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::task::spawn_blocking(move || {
             use std::io::Read;
             let mut sent = 0u64;
             loop {
-                let mut buf = vec![0u8; SNAPSHOT_CHUNK];
-                let n = match file.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ =
-                            tx.blocking_send(Err(Status::internal(format!("snapshot read: {e}"))));
-                        break;
-                    }
+                let want = if sent < total {
+                    (total - sent).min(SNAPSHOT_CHUNK as u64)
+                } else {
+                    trailer
                 };
-                buf.truncate(n);
-                sent += n as u64;
+                let mut buf = vec![0u8; want as usize];
+                if let Err(e) = file.read_exact(&mut buf) {
+                    let _ = tx.blocking_send(Err(Status::internal(format!("snapshot read: {e}"))));
+                    break;
+                }
+                let last = sent >= total;
+                sent += want;
                 let chunk = SnapshotResponse {
-                    header: Some(header),
+                    header: None,
                     remaining_bytes: total.saturating_sub(sent),
                     blob: buf,
                 };
-                if tx.blocking_send(Ok(chunk)).is_err() {
+                if tx.blocking_send(Ok(chunk)).is_err() || last {
                     break;
                 }
             }

@@ -313,6 +313,9 @@ impl State {
         let key = (r.member_id, r.alarm);
         let mut changed = Vec::new();
         match r.action() {
+            // raising NONE does nothing (etcd)
+            AlarmAction::Activate
+                if r.alarm == oxcd_proto::etcdserverpb::AlarmType::None as i32 => {}
             AlarmAction::Activate => {
                 if self.alarms.insert(key) {
                     t.alarm.insert(key, ())?;
