@@ -185,7 +185,12 @@ impl Cluster for Api {
         let id = req.into_inner().id;
         self.find(id)?;
         if self.srv.cfg.strict_reconfig_check {
-            may_remove(&self.srv, &self.srv.members_sorted(), id)?;
+            // etcd 3.5.1 answers this refusal with code Unknown (seen
+            // through its gateway), not its mapped FailedPrecondition
+            may_remove(&self.srv, &self.srv.members_sorted(), id).map_err(|e| match e {
+                EtcdError::NotEnoughStarted => Status::unknown(e.to_string()),
+                other => other.into(),
+            })?;
         }
         let members = self
             .change(ConfChangeType::RemoveNode, id, Vec::new())

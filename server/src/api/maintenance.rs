@@ -59,7 +59,9 @@ impl Maintenance for Api {
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let srv = &self.srv;
         let db = srv.db_size() as i64;
-        let errors = srv
+        // etcd lists a missing leader first, then the alarms
+        let no_leader = (srv.leader() == 0).then(|| EtcdError::NoLeader.to_string());
+        let alarms: Vec<String> = srv
             .state
             .read()
             .map(|s| {
@@ -74,6 +76,7 @@ impl Maintenance for Api {
                     .collect()
             })
             .unwrap_or_default();
+        let errors = no_leader.into_iter().chain(alarms).collect();
         Ok(Response::new(StatusResponse {
             header: Some(srv.header(srv.current_rev())),
             version: ETCD_VERSION.to_string(),
