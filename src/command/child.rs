@@ -1,24 +1,8 @@
 //! What the commands that run a program or wait for Ctrl-C share (`lock`,
-//! `elect`, `watch -- cmd`, `snapshot save`): SIGINT/SIGTERM as a future,
+//! `elect`, `watch -- cmd`, `snapshot save`): SIGINT/SIGTERM caught,
 //! and a finished child described as Go's `exec` package describes it.
 
 use crate::gofmt::quote;
-
-/// Resolves when SIGINT or SIGTERM arrives; never when no handler can be
-/// installed.
-pub async fn interrupted() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-}
 
 /// SIGINT and SIGTERM caught from now on (so that one arriving between
 /// two waits is not lost).

@@ -101,9 +101,7 @@ async fn campaign(
         _ = sig.recv() => {
             // the server withdraws the candidate when the call is dropped;
             // deleting it here too means it is gone on exit
-            let mut key = name;
-            key.push(b'/');
-            key.extend_from_slice(format!("{:x}", session.lease).as_bytes());
+            let key = session.key(&name);
             let del = oxcd_proto::etcdserverpb::DeleteRangeRequest { key, ..Default::default() };
             let _ = c.call_untimed(c.kv().delete_range(c.req_untimed(del))).await;
             return Err(CtlError::General("context canceled".into()));

@@ -44,9 +44,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         _ = sig.recv() => {
             // the server withdraws the waiting key when the call is
             // dropped; deleting it here too means it is gone on exit
-            let mut key = name;
-            key.push(b'/');
-            key.extend_from_slice(format!("{:x}", session.lease).as_bytes());
+            let key = session.key(&name);
             let _ = unlock(&c, key).await;
             return Err(CtlError::General(CANCELED.into()));
         }

@@ -30,6 +30,12 @@ impl Session {
         Ok(Session { lease, keeper })
     }
 
+    /// The key this session holds under `name` (the server's
+    /// `name/<lease hex>`).
+    pub fn key(&self, name: &[u8]) -> Vec<u8> {
+        [name, b"/", format!("{:x}", self.lease).as_bytes()].concat()
+    }
+
     /// Resolves when the lease is lost (expired, revoked, or not renewed
     /// in time).
     pub async fn done(&mut self) {

@@ -378,10 +378,11 @@ pub async fn save(ctx: &mut Ctx) -> Result<()> {
             None => work.await,
         }
     };
+    let mut sig = super::child::Interrupts::catch();
     let res = tokio::select! {
         biased;
         r = bounded => r,
-        _ = super::child::interrupted() => Err(CtlError::Interrupted(
+        _ = sig.recv() => Err(CtlError::Interrupted(
             "interrupted by a signal; snapshot not saved".into(),
         )),
     };
