@@ -1,6 +1,18 @@
 //! The redb tables behind the MVCC store, named after etcd's bbolt buckets.
 
-use redb::TableDefinition;
+use redb::{Builder, Database, DatabaseError, TableDefinition};
+use std::path::Path;
+
+/// The store's page cache. redb's default (1 GiB) keeps every page read
+/// once, which at a million keys made the cache more than half of a member's
+/// memory. Pages beyond it are read again from the file, which the OS keeps
+/// in its page cache (as etcd's bbolt relies on its mmap).
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Opens (creating when missing) a store file with oxcd's cache size.
+pub fn open(path: &Path) -> Result<Database, DatabaseError> {
+    Builder::new().set_cache_size(CACHE_BYTES).create(path)
+}
 
 /// revision bytes (see `revision.rs`) → encoded `mvccpb.KeyValue`
 pub const KEY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key");

@@ -124,7 +124,7 @@ pub fn import(data_dir: &Path, wal_dir: &Path, db_path: &Path) -> Result<(), Str
     let tmp = db_path.with_extension("redb.importing");
     let _ = fs::remove_file(&tmp);
     let se = |e: redb::Error| format!("store {}: {e}", tmp.display());
-    let db = Database::create(&tmp).map_err(|e| se(e.into()))?;
+    let db = crate::backend::open(&tmp).map_err(|e| se(e.into()))?;
     let mut w = db.begin_write().map_err(|e| se(e.into()))?;
     w.set_durability(Durability::Immediate);
     fill(&w, &r, &meta, Some((wal.cluster_id, wal.member_id)))

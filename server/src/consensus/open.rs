@@ -198,7 +198,7 @@ fn open_store(
     if !db_path.exists() && crate::import::etcd_db(&cfg.data_dir).exists() {
         crate::import::import(&cfg.data_dir, wal_dir, &db_path)?;
     }
-    let db = Database::create(&db_path)
+    let db = crate::backend::open(&db_path)
         .map_err(|e| format!("cannot open store {}: {e}", db_path.display()))?;
     let shown = db_path.display().to_string();
     let se = |e: EtcdError| format!("store {shown}: {e}");

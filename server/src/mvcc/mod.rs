@@ -65,6 +65,20 @@ pub struct RangeKeys {
     pub rev: i64,
 }
 
+/// The fields of a stored `mvccpb.KeyValue` the index is built from:
+/// decoding only these skips the value (no copy of it) when a store loads.
+#[derive(Clone, PartialEq, prost::Message)]
+struct KeyMeta {
+    #[prost(bytes = "vec", tag = "1")]
+    key: Vec<u8>,
+    #[prost(int64, tag = "2")]
+    create_revision: i64,
+    #[prost(int64, tag = "4")]
+    version: i64,
+    #[prost(int64, tag = "6")]
+    lease: i64,
+}
+
 /// Builds a store's index from its records in revision order (the `key`
 /// table's order), noting which live keys hold a lease, in one pass.
 pub struct Loader {
@@ -89,8 +103,8 @@ impl Loader {
         let Some((rev, tomb)) = Rev::from_bytes(k) else {
             return Err(EtcdError::Storage("malformed revision key".into()));
         };
-        let kv = KeyValue::decode(v)?;
-        let ki = s.index.keys.entry(kv.key.clone()).or_default();
+        let kv = KeyMeta::decode(v)?;
+        let ki = s.index.entry(&kv.key);
         if tomb {
             ki.tombstone(rev);
         } else {
