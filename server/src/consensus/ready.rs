@@ -38,8 +38,11 @@ const COMMIT_EVERY: Duration = Duration::from_millis(25);
 const SPIN: Duration = Duration::from_micros(200);
 /// Commit early when this many records wait in the pending overlay.
 const MAX_PENDING: usize = 20_000;
-/// How often the store's in-use size is measured.
-const STATS_EVERY: Duration = Duration::from_secs(5);
+/// How often the store's in-use size is measured besides after a
+/// compaction or a defragment: redb counts it by walking every page, which
+/// at a million keys took a twentieth of the loop's time when done every
+/// few seconds.
+pub(super) const STATS_EVERY: Duration = Duration::from_secs(300);
 /// A ReadIndex raft dropped (no leader yet) is asked again after this.
 const READ_RETRY: Duration = Duration::from_millis(500);
 
@@ -69,6 +72,8 @@ pub(super) struct Loop<'a> {
     pub(super) released: u64,
     pub(super) last_snap: u64,
     pub(super) last_stats: Instant,
+    /// the compacted revision when the in-use size was last measured
+    pub(super) stats_compact_rev: i64,
     /// set once this member applied its own removal: when to stop
     pub(super) stop_at: Option<Instant>,
 }
@@ -106,6 +111,7 @@ pub fn run(srv: &Shared, parts: NodeParts, net: Arc<dyn Network>) -> Result<(), 
         last_stats: Instant::now()
             .checked_sub(STATS_EVERY)
             .unwrap_or_else(Instant::now),
+        stats_compact_rev: 0,
         stop_at: None,
     };
     l.run(rx)
@@ -516,7 +522,14 @@ impl Loop<'_> {
         };
         // what the store's pages hold (etcd's "db size in use"), measured
         // now and then: redb walks its trees to count them
-        if durable && self.last_stats.elapsed() >= STATS_EVERY {
+        let compact_rev = match self.srv.state.read() {
+            Ok(st) => st.store.compact_rev,
+            Err(_) => self.stats_compact_rev,
+        };
+        if durable
+            && (self.last_stats.elapsed() >= STATS_EVERY || compact_rev != self.stats_compact_rev)
+        {
+            self.stats_compact_rev = compact_rev;
             if let Ok(st) = txn.stats() {
                 let used = st.allocated_pages() * st.page_size() as u64;
                 self.srv.db_in_use.store(used, Ordering::Relaxed);

@@ -101,6 +101,10 @@ impl Loop<'_> {
             return Ok(Err(EtcdError::Storage(format!("defragment: {e}"))));
         }
         drop(db);
+        // the in-use size is measured again at the next durable commit
+        self.last_stats = std::time::Instant::now()
+            .checked_sub(super::ready::STATS_EVERY)
+            .unwrap_or(self.last_stats);
         if let Ok(m) = std::fs::metadata(&self.srv.db_path) {
             self.srv.db_size.store(m.len(), Ordering::Relaxed);
         }

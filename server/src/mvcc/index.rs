@@ -259,6 +259,12 @@ impl TreeIndex {
         self.keys.entry(key.into()).or_default()
     }
 
+    /// As [`TreeIndex::entry`] for a key already owned (loading a store,
+    /// where most keys are new): one walk of the map, no copy of the key.
+    pub fn entry_owned(&mut self, key: Vec<u8>) -> &mut KeyIndex {
+        self.keys.entry(key.into_boxed_slice()).or_default()
+    }
+
     pub fn put(&mut self, key: &[u8], rev: Rev) {
         self.entry(key).put(rev);
     }

@@ -103,19 +103,24 @@ impl Loader {
         let Some((rev, tomb)) = Rev::from_bytes(k) else {
             return Err(EtcdError::Storage("malformed revision key".into()));
         };
-        let kv = KeyMeta::decode(v)?;
-        let ki = s.index.entry(&kv.key);
+        let KeyMeta {
+            key,
+            create_revision,
+            version,
+            lease,
+        } = KeyMeta::decode(v)?;
+        if lease != 0 && !tomb {
+            self.leases.insert(key.clone(), lease);
+        } else if !self.leases.is_empty() {
+            self.leases.remove(&key);
+        }
+        let ki = s.index.entry_owned(key);
         if tomb {
             ki.tombstone(rev);
         } else {
-            ki.restore(rev, Rev::new(kv.create_revision, 0), kv.version);
+            ki.restore(rev, Rev::new(create_revision, 0), version);
         }
         s.current_rev = s.current_rev.max(rev.main);
-        if kv.lease != 0 && !tomb {
-            self.leases.insert(kv.key, kv.lease);
-        } else {
-            self.leases.remove(&kv.key);
-        }
         Ok(())
     }
 

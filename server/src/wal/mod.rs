@@ -65,6 +65,15 @@ pub struct Entry {
     pub kind: u32,
 }
 
+/// An [`Entry`]'s position alone (decoding skips the request).
+#[derive(Clone, PartialEq, prost::Message)]
+struct EntryHead {
+    #[prost(uint64, tag = "1")]
+    term: u64,
+    #[prost(uint64, tag = "2")]
+    index: u64,
+}
+
 /// What a reopened log holds past the store's index.
 #[derive(Debug, Default)]
 pub struct Replay {
@@ -217,7 +226,18 @@ impl Wal {
                                 }
                             }
                             REC_ENTRY => {
-                                let e = decode_entry(payload, path)?;
+                                // an entry the store already holds is only
+                                // counted: its request is not copied out
+                                let head: EntryHead = decode_entry(payload, path)?;
+                                let e = if head.index > after {
+                                    decode_entry(payload, path)?
+                                } else {
+                                    Entry {
+                                        term: head.term,
+                                        index: head.index,
+                                        ..Default::default()
+                                    }
+                                };
                                 if last_index != 0 && e.index > last_index + 1 {
                                     return Err(WalError::BadEntry {
                                         file: path.clone(),
@@ -235,7 +255,7 @@ impl Wal {
                             }
                             REC_STATE => state = Some(payload.to_vec()),
                             REC_SNAPSHOT => {
-                                let e = decode_entry(payload, path)?;
+                                let e: Entry = decode_entry(payload, path)?;
                                 entries.clear();
                                 last_index = e.index;
                                 last_term = e.term;
@@ -463,8 +483,8 @@ fn tail_is_single_record(data: &[u8], off: usize) -> bool {
 
 type Record<'a> = (u8, &'a [u8], u32, usize);
 
-fn decode_entry(payload: &[u8], file: &Path) -> Result<Entry, WalError> {
-    <Entry as prost::Message>::decode(payload).map_err(|e| WalError::BadEntry {
+fn decode_entry<M: prost::Message + Default>(payload: &[u8], file: &Path) -> Result<M, WalError> {
+    M::decode(payload).map_err(|e| WalError::BadEntry {
         file: file.to_path_buf(),
         why: e.to_string(),
     })
