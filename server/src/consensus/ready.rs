@@ -563,7 +563,13 @@ impl Loop<'_> {
             self.last_durable = self.last_commit;
             if applied > self.released {
                 self.released = applied;
-                if let Err(e) = self.wal.release(applied, srv.cfg.max_wals) {
+                // etcd must keep its WAL back to its last snapshot (up to
+                // --snapshot-count entries, --max-wals files); oxcd's store
+                // is durable up to `applied`, so only the entries a slow
+                // follower may still be sent from the log are worth keeping:
+                // at most one released segment, fewer than --max-wals
+                let keep_from = applied.saturating_sub(srv.cfg.snapshot_catchup_entries);
+                if let Err(e) = self.wal.release(keep_from, srv.cfg.max_wals.min(1)) {
                     tracing::warn!(error = %e, "failed to purge old WAL files");
                 }
             }
