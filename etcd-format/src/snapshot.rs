@@ -103,6 +103,16 @@ impl<W: Read + Write + Seek> SnapshotWriter<W> {
         self.inner.bucket(name, entries)
     }
 
+    /// Finishes the database without the trailer, for a caller that
+    /// hashes the bytes as it reads them anyway (a snapshot being sent):
+    /// the output, positioned where the database began.
+    pub fn finish_database(self) -> Result<W> {
+        let mut out = self.inner.finish()?;
+        out.flush().map_err(io_error)?;
+        out.seek(SeekFrom::Start(self.base)).map_err(io_error)?;
+        Ok(out)
+    }
+
     /// Finishes the database, hashes it and appends the trailer. Returns
     /// the output (positioned after the trailer) and the trailer.
     pub fn finish(self) -> Result<(W, [u8; TRAILER_LEN])> {

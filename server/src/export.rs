@@ -54,6 +54,12 @@ impl Shared {
         self.snapshot_view()?.write()
     }
 
+    /// As [`Shared::export_snapshot`] without the SHA-256 trailer, for a
+    /// sender that hashes the database as it streams it.
+    pub fn export_database(&self) -> Result<std::fs::File> {
+        self.snapshot_view()?.write_database()
+    }
+
     /// A consistent view of the store as applied now, cheap to take: the
     /// node loop takes one when raft asks for a snapshot, so that the
     /// database sent matches the snapshot's index exactly.
@@ -124,6 +130,17 @@ pub struct SnapshotView {
 impl SnapshotView {
     /// Lays the view out as an etcd snapshot file (see `export_snapshot`).
     pub fn write(self) -> Result<std::fs::File> {
+        let (mut file, _) = self.lay_out()?.finish().map_err(snapshot_error)?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(file)
+    }
+
+    /// The database alone, positioned at its start (see `export_database`).
+    pub fn write_database(self) -> Result<std::fs::File> {
+        self.lay_out()?.finish_database().map_err(snapshot_error)
+    }
+
+    fn lay_out(self) -> Result<SnapshotWriter<std::fs::File>> {
         let SnapshotView {
             rtxn,
             pending,
@@ -221,7 +238,7 @@ impl SnapshotView {
                 .map(|(k, v)| Ok((Cow::Owned(k), Cow::Owned(v))))
                 .collect::<Vec<etcd_format::Result<KeyValue>>>()
         };
-        let fmt = |e: etcd_format::Error| EtcdError::Storage(format!("snapshot: {e}"));
+        let fmt = snapshot_error;
         let file = tempfile::tempfile_in(&dir)?;
         let mut w = SnapshotWriter::new(file).map_err(fmt)?;
         // buckets in name order, as bbolt keeps them
@@ -251,10 +268,12 @@ impl SnapshotView {
         w.bucket(schema::MEMBERS_REMOVED, owned(removed_rows))
             .map_err(fmt)?;
         w.bucket(schema::META, owned(meta)).map_err(fmt)?;
-        let (mut file, _) = w.finish().map_err(fmt)?;
-        file.seek(SeekFrom::Start(0))?;
-        Ok(file)
+        Ok(w)
     }
+}
+
+fn snapshot_error(e: etcd_format::Error) -> EtcdError {
+    EtcdError::Storage(format!("snapshot: {e}"))
 }
 
 /// Two key-sorted streams of records merged into one (a key in both is

@@ -133,45 +133,47 @@ impl Maintenance for Api {
     ) -> Result<Response<Self::SnapshotStream>, Status> {
         self.maintenance_admin(&req)?;
         let srv = self.srv.clone();
-        let mut file = tokio::task::spawn_blocking(move || srv.export_snapshot())
+        let mut file = tokio::task::spawn_blocking(move || srv.export_database())
             .await
             .map_err(|e| Status::internal(format!("snapshot task: {e}")))??;
-        // the file is the database and etcd's SHA-256 trailer: the
-        // database goes in chunks counting down to 0, the trailer alone
-        // last, and no message carries a header — as etcd 3.5 sends it
-        let trailer = etcd_format::snapshot::TRAILER_LEN as u64;
+        // the database goes in chunks counting down to 0, then etcd's
+        // SHA-256 trailer alone, and no message carries a header — as etcd
+        // 3.5 sends it; the trailer is hashed here as the chunks are read
+        // (not by reading the file back before the first chunk can go)
         let total = file
             .metadata()
             .map_err(|e| Status::internal(format!("snapshot file: {e}")))?
-            .len()
-            .saturating_sub(trailer);
+            .len();
         // read the file in chunks on a blocking thread, a few chunks ahead
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::task::spawn_blocking(move || {
             use std::io::Read;
+            let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
             let mut sent = 0u64;
-            loop {
-                let want = if sent < total {
-                    (total - sent).min(SNAPSHOT_CHUNK as u64)
-                } else {
-                    trailer
-                };
+            while sent < total {
+                let want = (total - sent).min(SNAPSHOT_CHUNK as u64);
                 let mut buf = vec![0u8; want as usize];
                 if let Err(e) = file.read_exact(&mut buf) {
                     let _ = tx.blocking_send(Err(Status::internal(format!("snapshot read: {e}"))));
-                    break;
+                    return;
                 }
-                let last = sent >= total;
+                sha.update(&buf);
                 sent += want;
                 let chunk = SnapshotResponse {
                     header: None,
-                    remaining_bytes: total.saturating_sub(sent),
+                    remaining_bytes: total - sent,
                     blob: buf,
                 };
-                if tx.blocking_send(Ok(chunk)).is_err() || last {
-                    break;
+                if tx.blocking_send(Ok(chunk)).is_err() {
+                    return;
                 }
             }
+            let trailer = SnapshotResponse {
+                header: None,
+                remaining_bytes: 0,
+                blob: sha.finish().as_ref().to_vec(),
+            };
+            let _ = tx.blocking_send(Ok(trailer));
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
