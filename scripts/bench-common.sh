@@ -1,6 +1,14 @@
-# Shared by the single-member benchmarks (sourced): a work dir cleaned up
-# on exit, free ports, and start/stop of a fresh single member. Expects
-# ETCDCTL to be set.
+# Shared by the single-member benchmarks (sourced from the repository's
+# root): etcd 3.5.1 installed and the release binaries built, their paths
+# (ETCD, ETCDCTL, OXCTL, OXCD, BENCH), a work dir cleaned up on exit, free
+# ports, and start/stop of a fresh single member.
+bash .ci/install-etcd.sh >/dev/null
+cargo build --release --workspace --bins -q
+ETCD=.ci/etcd/v3.5.1/etcd
+ETCDCTL=.ci/etcd/v3.5.1/etcdctl
+OXCTL=target/release/oxctl
+OXCD=target/release/oxcd
+BENCH=target/release/oxbench
 work=$(mktemp -d -p "$PWD/target" bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]+"${pids[@]}"}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }

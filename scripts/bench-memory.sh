@@ -22,12 +22,6 @@ COUNTS=${1:-100000 1000000}
 for n in $COUNTS; do
   [[ $n =~ ^[0-9]+$ && $n -ge 1 ]] || { echo "usage: bash scripts/bench-memory.sh [\"N1 N2 ...\"]" >&2; exit 2; }
 done
-bash .ci/install-etcd.sh >/dev/null
-cargo build --release --workspace --bins -q
-ETCD=.ci/etcd/v3.5.1/etcd
-ETCDCTL=.ci/etcd/v3.5.1/etcdctl
-OXCD=target/release/oxcd
-BENCH=target/release/oxbench
 . scripts/bench-common.sh
 FLAGS=(--quota-backend-bytes=8589934592)
 START_TRIES=3000 # a restart on a big store may take a while

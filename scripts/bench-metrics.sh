@@ -8,12 +8,6 @@ cd "$(dirname "$0")/.."
 SECS=${1:-5}
 ROUNDS=${2:-3}
 CLIENTS=${3:-16}
-bash .ci/install-etcd.sh >/dev/null
-cargo build --release -p oxcd -p oxbench -q
-ETCD=.ci/etcd/v3.5.1/etcd
-ETCDCTL=.ci/etcd/v3.5.1/etcdctl
-OXCD=target/release/oxcd
-BENCH=target/release/oxbench
 . scripts/bench-common.sh
 
 # run <bin> <name> <scrape 0|1>: puts/s of one run

@@ -30,12 +30,6 @@ SECS=${1:-5}
 ROUNDS=${2:-3}
 [[ $SECS =~ ^[0-9]+$ && $SECS -ge 1 && $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 ]] || {
   echo "usage: bash scripts/bench-table.sh [seconds-per-run >= 1] [rounds >= 1]" >&2; exit 2; }
-bash .ci/install-etcd.sh >/dev/null
-cargo build --release --workspace --bins -q
-ETCD=.ci/etcd/v3.5.1/etcd
-ETCDCTL=.ci/etcd/v3.5.1/etcdctl
-OXCD=target/release/oxcd
-BENCH=target/release/oxbench
 . scripts/bench-common.sh
 FLAGS=(--quota-backend-bytes=8589934592)
 

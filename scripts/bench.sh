@@ -5,13 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}
-bash .ci/install-etcd.sh >/dev/null
-cargo build --release --workspace --bins -q
-ETCD=.ci/etcd/v3.5.1/etcd
-ETCDCTL=.ci/etcd/v3.5.1/etcdctl
-OXCTL=target/release/oxctl
-OXCD=target/release/oxcd
-BENCH=target/release/oxbench
 . scripts/bench-common.sh
 
 # time_cmd N cmd...: wall seconds for N sequential runs
