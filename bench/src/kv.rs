@@ -7,7 +7,10 @@ use oxcd_proto::etcdserverpb::{kv_client::KvClient, PutRequest, RangeRequest};
 use std::time::Instant;
 use tonic::transport::Channel;
 
-/// Each client puts `bench/<client>/<i>` as fast as it can.
+/// Each client puts `bench/<client>/<i>` as fast as it can, or with
+/// `--key-space N` overwrites `bench/<n>`, n counting round the N keys
+/// from a different start in each client (etcd's `benchmark put
+/// --key-space-size`).
 pub async fn put(o: &Opts, chans: &[Channel], token: &Token) -> Result<Report, String> {
     let limit = Limit::new(o);
     let value = vec![b'x'; o.value_size];
@@ -18,13 +21,19 @@ pub async fn put(o: &Opts, chans: &[Channel], token: &Token) -> Result<Report, S
         let value = value.clone();
         let limit = limit.clone();
         let token = token.clone();
+        let space = o.key_space;
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = 0u64;
             while limit.next().is_some() {
                 let t = Instant::now();
+                let key = if space == 0 {
+                    format!("bench/{c}/{i}")
+                } else {
+                    format!("bench/{}", (c as u64 + i) % space)
+                };
                 let req = PutRequest {
-                    key: format!("bench/{c}/{i}").into_bytes(),
+                    key: key.into_bytes(),
                     value: value.clone(),
                     ..Default::default()
                 };

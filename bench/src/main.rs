@@ -4,7 +4,8 @@
 //! (`--seconds`) or a fixed count (`--total`).
 //!
 //! `--op` picks the workload (like etcd's `benchmark` tool):
-//! - `put` (the default): puts `bench/<client>/<i>` of `--value-size` bytes;
+//! - `put` (the default): puts `bench/<client>/<i>` of `--value-size` bytes
+//!   (or, with `--key-space N`, overwrites N keys `bench/<n>`);
 //!   prints `clients=N puts=M seconds=S puts_per_sec=R p50_ms=X p99_ms=Y`;
 //! - `range`: reads the one key `bench-range-key` (put once first),
 //!   `--consistency l` (linearizable, the default) or `s` (serializable);

@@ -3,7 +3,7 @@
 pub const USAGE: &str = "\
 usage: oxbench [--op put|range|keepalive|grant|watch] [--endpoint HOST:PORT[,...]]
                [--clients N] [--conns N] [--seconds S | --total N] [--value-size B]
-               [--consistency l|s] [--watchers N] [--streams N]
+               [--key-space N] [--consistency l|s] [--watchers N] [--streams N]
                [--cacert F] [--cert F --key F] [--user NAME:PASSWORD]";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -41,6 +41,8 @@ pub struct Opts {
     /// watch: watchers in all, and the streams they are spread over
     pub watchers: usize,
     pub streams: usize,
+    /// put: overwrite `bench/<i mod key_space>` instead of new keys (0)
+    pub key_space: u64,
     pub cacert: Option<String>,
     pub cert: Option<String>,
     pub key: Option<String>,
@@ -67,6 +69,7 @@ pub fn parse() -> Result<Option<Opts>, String> {
         serializable: false,
         watchers: 1000,
         streams: 0,
+        key_space: 0,
         cacert: None,
         cert: None,
         key: None,
@@ -106,6 +109,7 @@ pub fn parse() -> Result<Option<Opts>, String> {
             "--total" => o.total = num("--total", val("--total")?)?,
             "--watchers" => o.watchers = num("--watchers", val("--watchers")?)?,
             "--streams" => o.streams = num("--streams", val("--streams")?)?,
+            "--key-space" => o.key_space = num("--key-space", val("--key-space")?)?,
             "--cacert" => o.cacert = Some(val("--cacert")?),
             "--cert" => o.cert = Some(val("--cert")?),
             "--key" => o.key = Some(val("--key")?),

@@ -71,7 +71,16 @@ impl State {
         ctx: &mut WriteCtx,
         r: PutRequest,
     ) -> Result<PutResponse> {
-        let prev = self.store.get(&t.kv, &r.key, ctx.read_rev())?;
+        // the previous record is read from the store only when something
+        // needs it: the caller (prev_kv, ignore_*), or the lease it may be
+        // attached to — and with no lease at all, it has none
+        let need_prev =
+            r.prev_kv || r.ignore_value || r.ignore_lease || !self.lessor.leases.is_empty();
+        let prev = if need_prev {
+            self.store.get(&t.kv, &r.key, ctx.read_rev())?
+        } else {
+            None
+        };
         let (value, lease) = match &prev {
             Some(p) => (
                 if r.ignore_value {
