@@ -522,14 +522,17 @@ impl Loop<'_> {
         };
         // what the store's pages hold (etcd's "db size in use"), measured
         // now and then: redb walks its trees to count them
-        let compact_rev = match self.srv.state.read() {
-            Ok(st) => st.store.compact_rev,
-            Err(_) => self.stats_compact_rev,
+        // (the compacted revision is looked up only for a durable commit:
+        // the others, every few milliseconds, never measure)
+        let compacted_since = || match self.srv.state.read() {
+            Ok(st) => Some(st.store.compact_rev).filter(|&r| r != self.stats_compact_rev),
+            Err(_) => None,
         };
-        if durable
-            && (self.last_stats.elapsed() >= STATS_EVERY || compact_rev != self.stats_compact_rev)
-        {
-            self.stats_compact_rev = compact_rev;
+        let compacted = if durable { compacted_since() } else { None };
+        if durable && (self.last_stats.elapsed() >= STATS_EVERY || compacted.is_some()) {
+            if let Some(rev) = compacted {
+                self.stats_compact_rev = rev;
+            }
             if let Ok(st) = txn.stats() {
                 let used = st.allocated_pages() * st.page_size() as u64;
                 self.srv.db_in_use.store(used, Ordering::Relaxed);
