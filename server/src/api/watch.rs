@@ -4,7 +4,7 @@ use super::Api;
 use crate::auth::AuthHeader;
 use crate::error::EtcdError;
 use crate::node::Server;
-use crate::watch::{Outbox, Watcher, MAX_EVENTS_PER_RESPONSE};
+use crate::watch::{Msg, Outbox, Watcher, MAX_EVENTS_PER_RESPONSE};
 use oxcd_proto::authpb::permission::Type as PermType;
 use oxcd_proto::etcdserverpb::watch_server::Watch;
 use oxcd_proto::etcdserverpb::{
@@ -42,9 +42,8 @@ impl Api {
     where
         S: Stream<Item = Result<WatchRequest, Status>> + Send + Unpin + 'static,
     {
-        let (out, rx) = tokio::sync::mpsc::unbounded_channel();
         let srv = self.srv.clone();
-        let stream = srv.hub.new_stream();
+        let (stream, out, delivery) = srv.hub.open();
         tokio::spawn(async move {
             let mut next_id = 0i64;
             while let Some(Ok(msg)) = inbound.next().await {
@@ -52,44 +51,44 @@ impl Api {
                     Some(RequestUnion::CreateRequest(c)) => {
                         if c.watch_id != 0 && srv.hub.contains(stream, c.watch_id) {
                             // etcd refuses a watch ID in use on the stream
-                            let _ = out.send(Ok(WatchResponse {
+                            let _ = out.send(Msg::Response(Ok(WatchResponse {
                                 header: Some(srv.header(srv.current_rev())),
                                 watch_id: -1,
                                 created: true,
                                 canceled: true,
                                 cancel_reason: DUPLICATE_ID.into(),
                                 ..Default::default()
-                            }));
+                            })));
                             continue;
                         }
                         let id = if c.watch_id != 0 { c.watch_id } else { next_id };
                         next_id = next_id.max(id + 1);
                         if let Err(e) = create(&srv, stream, id, c, &out, &sender) {
-                            let _ = out.send(Err(e.into()));
+                            let _ = out.send(Msg::Response(Err(e.into())));
                         }
                     }
                     Some(RequestUnion::CancelRequest(c)) if srv.hub.remove(stream, c.watch_id) => {
-                        let _ = out.send(Ok(WatchResponse {
+                        let _ = out.send(Msg::Response(Ok(WatchResponse {
                             header: Some(srv.header(srv.current_rev())),
                             watch_id: c.watch_id,
                             canceled: true,
                             ..Default::default()
-                        }));
+                        })));
                     }
                     Some(RequestUnion::ProgressRequest(_)) => {
                         // a progress notification carries no watch ID (-1)
-                        let _ = out.send(Ok(WatchResponse {
+                        let _ = out.send(Msg::Response(Ok(WatchResponse {
                             header: Some(srv.header(srv.current_rev())),
                             watch_id: -1,
                             ..Default::default()
-                        }));
+                        })));
                     }
                     Some(RequestUnion::CancelRequest(_)) | None => {}
                 }
             }
-            srv.hub.remove_stream(stream);
+            srv.hub.close(stream);
         });
-        Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))
+        Box::pin(delivery)
     }
 }
 
@@ -112,8 +111,10 @@ fn create(
         progress_notify: c.progress_notify,
         key: c.key,
         end: c.range_end,
-        out: out.clone(),
+        // its history is selected first; live events from the next revision
+        from_rev: 0,
     };
+    let mut w = w;
     srv.read(|st, kv| {
         let cur = st.store.current_rev;
         let header = srv.header(cur);
@@ -124,7 +125,7 @@ fn create(
         {
             // etcd cancels such a watch at once, with the gRPC error's text
             let _ =
-                out.send(Ok(WatchResponse {
+                out.send(Msg::Response(Ok(WatchResponse {
                     header: Some(header),
                     watch_id: id,
                     created: true,
@@ -133,7 +134,7 @@ fn create(
                         "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
                             .into(),
                     ..Default::default()
-                }));
+                })));
             return Ok(());
         }
         let created = WatchResponse {
@@ -142,13 +143,13 @@ fn create(
             created: true,
             ..Default::default()
         };
-        if out.send(Ok(created)).is_err() {
+        if out.send(Msg::Response(Ok(created))).is_err() {
             return Ok(());
         }
         let start = c.start_revision;
         if start > 0 && start < st.store.compact_rev {
             // etcd's shape: the header without a revision, no reason
-            let _ = out.send(Ok(WatchResponse {
+            let _ = out.send(Msg::Response(Ok(WatchResponse {
                 header: Some(ResponseHeader {
                     revision: 0,
                     ..header
@@ -157,22 +158,28 @@ fn create(
                 canceled: true,
                 compact_revision: st.store.compact_rev,
                 ..Default::default()
-            }));
+            })));
             return Ok(());
         }
         if start > 0 && start <= cur {
+            let send = |events: Vec<oxcd_proto::mvccpb::Event>| {
+                for r in w.responses(&header, events) {
+                    let _ = out.send(Msg::Response(Ok(r)));
+                }
+            };
             let mut events = Vec::new();
             crate::watch::for_each_event(&st.store, kv, start, cur, w.prev_kv, |e| {
                 events.extend(w.select([&e]));
                 if events.len() >= MAX_EVENTS_PER_RESPONSE {
-                    w.send(&header, std::mem::take(&mut events));
+                    send(std::mem::take(&mut events));
                 }
                 Ok(())
             })?;
             if !events.is_empty() {
-                w.send(&header, events);
+                send(events);
             }
         }
+        w.from_rev = cur + 1;
         srv.hub.add(stream, w);
         Ok(())
     })

@@ -81,7 +81,7 @@ impl Loop<'_> {
             srv.applied_index.store(last.0, Ordering::SeqCst);
             if let Some(events) = st.store.events.take() {
                 if !events.is_empty() {
-                    srv.hub.notify(&events, srv.header(st.store.current_rev));
+                    srv.hub.notify(events, srv.header(st.store.current_rev));
                 }
             }
             b

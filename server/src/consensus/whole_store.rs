@@ -138,7 +138,7 @@ impl Loop<'_> {
             events.push(e);
             Ok(())
         })?;
-        hub.notify(&events, header);
+        hub.notify(events, header);
         Ok(())
     }
 
