@@ -35,6 +35,9 @@ pub const ETCD_AUTH: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::ne
 pub const META_CONSISTENT_INDEX: &str = "consistent_index";
 pub const META_TERM: &str = "term";
 pub const META_COMPACT_REV: &str = "finishedCompactRev";
+/// a compaction applied whose unreachable records may not all be deleted
+/// yet (see `mvcc::compaction`)
+pub const META_SCHEDULED_COMPACT_REV: &str = "scheduledCompactRev";
 pub const META_CLUSTER_ID: &str = "cluster_id";
 pub const META_MEMBER_ID: &str = "member_id";
 /// the raft term of the entry at the consistent index

@@ -65,7 +65,7 @@ impl Shared {
     /// database sent matches the snapshot's index exactly.
     pub fn snapshot_view(&self) -> Result<SnapshotView> {
         let lock = || EtcdError::Storage("state lock poisoned".into());
-        let (rtxn, pending, leases, alarms, current, compact, index) = {
+        let (rtxn, pending, leases, alarms, current, (compact, finished), index) = {
             let st = self.state.read().map_err(|_| lock())?;
             let mut leases: Vec<(i64, i64)> =
                 st.lessor.leases.values().map(|l| (l.id, l.ttl)).collect();
@@ -78,7 +78,7 @@ impl Shared {
                 leases,
                 st.alarms.clone(),
                 st.store.current_rev,
-                st.store.compact_rev,
+                (st.store.compact_rev, st.store.finished_compact_rev()),
                 self.applied_index.load(Ordering::SeqCst),
             )
         };
@@ -99,6 +99,7 @@ impl Shared {
             alarms,
             current,
             compact,
+            finished,
             index,
             term: self.term.load(Ordering::SeqCst),
             members,
@@ -119,6 +120,9 @@ pub struct SnapshotView {
     alarms: std::collections::BTreeSet<(u64, i32)>,
     current: i64,
     compact: i64,
+    /// the compaction swept to its end (below `compact` while one is
+    /// under way: the file then holds records a restore sweeps)
+    finished: i64,
     /// the consistent index the file records
     pub index: u64,
     term: u64,
@@ -148,6 +152,7 @@ impl SnapshotView {
             alarms,
             current,
             compact,
+            finished,
             index,
             term,
             members,
@@ -202,9 +207,12 @@ impl SnapshotView {
             schema::META_CONF_STATE.to_vec(),
             conf.to_string().into_bytes(),
         ));
+        if finished > 0 {
+            let mark = Rev::new(finished, 0).to_bytes(false);
+            meta.push((schema::META_FINISHED_COMPACT.to_vec(), mark));
+        }
         if compact > 0 {
             let mark = Rev::new(compact, 0).to_bytes(false);
-            meta.push((schema::META_FINISHED_COMPACT.to_vec(), mark.clone()));
             meta.push((schema::META_SCHEDULED_COMPACT.to_vec(), mark));
         }
         meta.sort();

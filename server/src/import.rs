@@ -222,11 +222,14 @@ fn fill(
                 .map_err(|e| se(e.into()))
         })?;
     }
-    let compact = compacted(meta);
+    // a compaction etcd had not finished sweeping is swept here (the
+    // store loads it as scheduled)
+    let finished = meta.finished_compact.unwrap_or(0).max(0) as u64;
     let mut values = vec![
         (META_CONSISTENT_INDEX, meta.consistent_index),
         (META_TERM, meta.term),
-        (META_COMPACT_REV, compact),
+        (META_COMPACT_REV, finished),
+        (META_SCHEDULED_COMPACT_REV, compacted(meta)),
     ];
     if let Some((cluster, member)) = ids {
         values.push((META_CLUSTER_ID, cluster));

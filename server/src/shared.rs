@@ -45,6 +45,9 @@ pub struct Shared {
     pub(crate) db_size: AtomicU64,
     /// bytes of the store's pages in use (0: not measured yet)
     pub(crate) db_in_use: AtomicU64,
+    /// the revision whose compaction sweep last finished (a physical
+    /// compaction answers once it passes its revision)
+    pub(crate) compacted: tokio::sync::watch::Sender<i64>,
     pub(crate) hub: crate::watch::Hub,
     pub(crate) lease_ids: Mutex<u64>,
     pub(crate) req_ids: AtomicU64,

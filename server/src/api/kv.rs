@@ -208,8 +208,18 @@ impl Kv for Api {
     ) -> Result<Response<CompactionResponse>, Status> {
         let sender = self.sender(&req)?;
         let r = req.into_inner();
+        let (rev, physical) = (r.revision, r.physical);
+        let mut swept = self.srv.compacted.subscribe();
         match self.srv.propose_by(Op::Compaction(r), sender).await? {
             Applied::Compaction(mut c) => {
+                if physical {
+                    // etcd answers a physical compaction once its records
+                    // are gone from this member's store
+                    swept
+                        .wait_for(|&done| done >= rev)
+                        .await
+                        .map_err(|_| Status::unavailable("member is stopping"))?;
+                }
                 self.srv.fill(&mut c.header);
                 Ok(Response::new(c))
             }

@@ -217,14 +217,16 @@ impl State {
             return Err(EtcdError::FutureRev);
         }
         let started = std::time::Instant::now();
-        tracing::info!(revision = r.revision, "compact tree index");
-        self.store.compact(&mut t.kv, r.revision)?;
-        t.meta
-            .insert(META_COMPACT_REV, u64_bytes(r.revision as u64).as_slice())?;
+        self.store.compact(r.revision);
+        // the records themselves are deleted after (the node loop's sweep)
+        t.meta.insert(
+            META_SCHEDULED_COMPACT_REV,
+            u64_bytes(r.revision as u64).as_slice(),
+        )?;
         tracing::info!(
-            "compact-revision" = r.revision,
+            revision = r.revision,
             took = ?started.elapsed(),
-            "finished scheduled compaction"
+            "compact tree index"
         );
         Ok(CompactionResponse {
             header: rev_header(self.store.current_rev),

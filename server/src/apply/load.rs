@@ -39,6 +39,17 @@ pub fn state_from(
     key_leases: std::collections::HashMap<Vec<u8>, i64>,
     tokens: Tokens,
 ) -> Result<(State, Vec<Member>)> {
+    let mut store = store;
+    // a compaction whose sweep a stop (or the member that sent this store)
+    // did not finish is swept again
+    {
+        let meta = rtxn.open_table(META)?;
+        let finished = meta_u64(&meta, META_COMPACT_REV)?.unwrap_or(0) as i64;
+        let scheduled = meta_u64(&meta, META_SCHEDULED_COMPACT_REV)?.unwrap_or(0) as i64;
+        if scheduled > finished {
+            store.resume_compaction(scheduled, finished);
+        }
+    }
     let mut state = State {
         store,
         lessor: Lessor::default(),

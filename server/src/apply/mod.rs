@@ -18,7 +18,7 @@ pub use reads::{range, read_only_txn, txn_is_read_only};
 use membership::{apply_member_change, write_applied, write_members, AppliedAt, MemberChange};
 
 use crate::auth::{AuthHeader, AuthStore};
-use crate::backend::{u64_bytes, META_COMPACT_REV};
+use crate::backend::{u64_bytes, META_SCHEDULED_COMPACT_REV};
 use crate::backend::{ALARM, ETCD_AUTH, KEY, LEASE, META};
 use crate::error::{EtcdError, Result};
 use crate::lease::Lessor;

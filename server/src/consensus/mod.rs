@@ -14,6 +14,7 @@ pub mod open;
 mod ready;
 pub mod snapfile;
 pub mod storage;
+mod sweep;
 mod whole_store;
 
 pub use ready::run;

@@ -140,6 +140,7 @@ pub fn open(
     let (tx, rx) = std::sync::mpsc::channel();
     let db_size = std::fs::metadata(&st.db_path).map(|m| m.len()).unwrap_or(0);
     let applied_index = a.index;
+    let compacted = st.state.store.finished_compact_rev();
     let shared = Shared {
         cluster_id: st.cluster_id,
         member_id: st.member_id,
@@ -155,6 +156,7 @@ pub fn open(
         durable_index: AtomicU64::new(applied_index),
         db_size: AtomicU64::new(db_size),
         db_in_use: AtomicU64::new(0),
+        compacted: tokio::sync::watch::Sender::new(compacted),
         hub: Default::default(),
         lease_ids: Mutex::new(id_seed(st.member_id)),
         req_ids: AtomicU64::new(id_seed(st.member_id)),

@@ -76,6 +76,7 @@ pub(super) struct Loop<'a> {
     pub(super) stats_compact_rev: i64,
     /// set once this member applied its own removal: when to stop
     pub(super) stop_at: Option<Instant>,
+    pub(super) sweep: super::sweep::Sweep,
 }
 
 /// The node loop: runs until its [`super::NodeSender`] is closed or this
@@ -113,6 +114,7 @@ pub fn run(srv: &Shared, parts: NodeParts, net: Arc<dyn Network>) -> Result<(), 
             .unwrap_or_else(Instant::now),
         stats_compact_rev: 0,
         stop_at: None,
+        sweep: Default::default(),
     };
     l.run(rx)
 }
@@ -144,6 +146,7 @@ impl Loop<'_> {
                 if self.txn.is_some() {
                     wait = wait.min(COMMIT_EVERY);
                 }
+                wait = self.sweep.cap_wait(wait);
                 match rx.recv_timeout(wait) {
                     Ok(m) => first = Some(m),
                     Err(RecvTimeoutError::Timeout) => {}
@@ -175,6 +178,7 @@ impl Loop<'_> {
             }
             self.issue_reads();
             self.on_ready()?;
+            self.sweep_compaction()?;
             self.maybe_commit(idle)?;
             if self.stop_at.is_some_and(|t| now >= t) {
                 self.srv.stopped_removed.store(true, Ordering::SeqCst);
@@ -525,7 +529,9 @@ impl Loop<'_> {
         // (the compacted revision is looked up only for a durable commit:
         // the others, every few milliseconds, never measure)
         let compacted_since = || match self.srv.state.read() {
-            Ok(st) => Some(st.store.compact_rev).filter(|&r| r != self.stats_compact_rev),
+            Ok(st) => {
+                Some(st.store.finished_compact_rev()).filter(|&r| r != self.stats_compact_rev)
+            }
             Err(_) => None,
         };
         let compacted = if durable { compacted_since() } else { None };

@@ -2,6 +2,7 @@
 //! revision; values live in the redb `key` table under their revision, and the
 //! in-memory [`index::TreeIndex`] maps keys to their revision history.
 
+pub mod compaction;
 pub mod index;
 pub mod revision;
 
@@ -154,6 +155,8 @@ pub struct Store {
     pub current_rev: i64,
     /// last compacted revision; 0 when never compacted
     pub compact_rev: i64,
+    /// the records a compaction left unreachable, still being deleted
+    pub compacting: Option<compaction::Compaction>,
 }
 
 impl Store {
@@ -407,28 +410,6 @@ impl Store {
         f: impl FnMut(Rev, bool, &[u8]) -> Result<()>,
     ) -> Result<()> {
         merge_records(&self.pending, t, from, to, f)
-    }
-
-    /// Compacts history up to `rev`: older revisions of every key are dropped
-    /// from the index and the backend, keeping each key's state at `rev`.
-    pub fn compact(&mut self, t: &mut KvTable<'_>, rev: i64) -> Result<()> {
-        let keep = self.index.compact(rev);
-        let end = Rev::new(rev + 1, 0).to_bytes(false);
-        let mut doomed = Vec::new();
-        for item in t.range::<&[u8]>(..end.as_slice())? {
-            let (k, _) = item?;
-            let kb = k.value().to_vec();
-            if let Some((r, _)) = Rev::from_bytes(&kb) {
-                if !keep.contains(&r) {
-                    doomed.push(kb);
-                }
-            }
-        }
-        for k in doomed {
-            t.remove(k.as_slice())?;
-        }
-        self.compact_rev = rev;
-        Ok(())
     }
 }
 
