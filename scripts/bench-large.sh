@@ -12,6 +12,7 @@
 #   5. `etcdctl defrag`: how long, and the data dir before and after.
 # etcd runs first, then oxcd (one round: loading 4 GB twice takes minutes).
 # Usage: bash scripts/bench-large.sh [KEYS (1000000)] [VALUE bytes (4096)]
+# Env: SERVERS (default "etcd oxcd"): run only these.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEYS=${1:-1000000}
@@ -37,7 +38,7 @@ bench() {
 }
 
 echo "== large store: $KEYS keys of $VALUE bytes, a quarter overwritten, oxcd vs etcd 3.5.1 =="
-for server in etcd oxcd; do
+for server in ${SERVERS:-etcd oxcd}; do
   bin=$ETCD; [ $server = oxcd ] && bin=$OXCD
   start "$bin" "$server" "${FLAGS[@]}"
   out=$(bench --clients 64 --total "$KEYS")
@@ -95,11 +96,12 @@ rows = [  # (label, metric, scale, format)
     ("data dir MB after defrag", "data_dir_defragged", 1 / MB, ".0f"),
     ("RSS MB at the end", "rss_kb", 1 / 1024, ".0f"),
 ]
-e, o = v["etcd"], v["oxcd"]
+e, o = v.get("etcd", {}), v.get("oxcd", {})
 out = [("metric", "etcd", "oxcd", "ratio")]
 for label, m, scale, fmt in rows:
-    ratio = f"{o[m] / e[m]:.2f}" if e[m] else "-"
-    out.append((label, format(e[m] * scale, fmt), format(o[m] * scale, fmt), ratio))
+    ratio = f"{o[m] / e[m]:.2f}" if m in e and m in o and e[m] else "-"
+    show = lambda d: format(d[m] * scale, fmt) if m in d else "-"
+    out.append((label, show(e), show(o), ratio))
 w = [max(len(r[i]) for r in out) for i in range(4)]
 for i, r in enumerate(out):
     print("  ".join([r[0].ljust(w[0])] + [c.rjust(w[j + 1]) for j, c in enumerate(r[1:])]))

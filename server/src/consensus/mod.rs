@@ -27,6 +27,7 @@ use raft::eraftpb::{ConfChange, Message};
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// What the node loop needs of the network: the peer transport queues
@@ -105,3 +106,33 @@ pub enum NodeMsg {
     /// a snapshot sent to a peer was delivered (or not)
     SnapshotSent { to: u64, ok: bool },
 }
+
+/// Where the node loop stands with a compaction sweep (`sweep.rs`).
+pub(crate) struct Sweep {
+    /// a sweep was under way at the last look (the loop then wakes for
+    /// its next step)
+    pub(super) active: bool,
+    /// no step before this
+    pub(super) next: Instant,
+}
+
+impl Default for Sweep {
+    fn default() -> Self {
+        Sweep {
+            active: false,
+            next: Instant::now(),
+        }
+    }
+}
+
+impl Sweep {
+    /// How long the loop may sleep: not past the next step.
+    pub(super) fn cap_wait(&self, wait: Duration) -> Duration {
+        if self.active {
+            wait.min(self.next.saturating_duration_since(Instant::now()))
+        } else {
+            wait
+        }
+    }
+}
+

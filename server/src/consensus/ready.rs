@@ -76,7 +76,7 @@ pub(super) struct Loop<'a> {
     pub(super) stats_compact_rev: i64,
     /// set once this member applied its own removal: when to stop
     pub(super) stop_at: Option<Instant>,
-    pub(super) sweep: super::sweep::Sweep,
+    pub(super) sweep: super::Sweep,
 }
 
 /// The node loop: runs until its [`super::NodeSender`] is closed or this

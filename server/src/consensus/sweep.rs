@@ -15,35 +15,6 @@ const STEP: Duration = Duration::from_millis(3);
 /// Shortest pause between two steps.
 const GAP: Duration = Duration::from_millis(5);
 
-/// Where the loop stands with a sweep.
-pub(super) struct Sweep {
-    /// a sweep was under way at the last look (the loop then wakes for
-    /// its next step)
-    active: bool,
-    /// no step before this
-    next: Instant,
-}
-
-impl Default for Sweep {
-    fn default() -> Self {
-        Sweep {
-            active: false,
-            next: Instant::now(),
-        }
-    }
-}
-
-impl Sweep {
-    /// How long the loop may sleep: not past the next step.
-    pub(super) fn cap_wait(&self, wait: Duration) -> Duration {
-        if self.active {
-            wait.min(self.next.saturating_duration_since(Instant::now()))
-        } else {
-            wait
-        }
-    }
-}
-
 impl Loop<'_> {
     /// One step of the compaction sweep, if one is under way and due.
     /// (Called every turn: a compaction applied in the turn starts its
