@@ -207,8 +207,6 @@ fn fill(
             .map(|_| ())
             .map_err(|e| se(e.into()))
     })?;
-    // etcd finishes a scheduled compaction when it boots; so do we (reads
-    // below it are refused; its records go at the next compaction)
     // users, roles and whether auth is on: oxcd's auth store is kept in
     // etcd's encoding
     for (bucket, name) in [

@@ -194,3 +194,24 @@ fn missing_segment_refuses_to_open() {
         Err(WalError::Corrupt { .. })
     ));
 }
+
+#[test]
+fn entries_with_long_zero_runs_are_read_whole() {
+    // a segment is read as far as its records need: an entry holding more
+    // zeros than the read-ahead window must not look like the segment's end
+    let d = tempfile::tempdir().expect("tmp");
+    let (mut w, _) = Wal::open(d.path(), 0).expect("open");
+    let big = Entry {
+        term: 1,
+        index: 1,
+        data: vec![0; 3 * CHECK_WINDOW],
+        kind: 0,
+    };
+    w.append(&[big, entry(2)]).expect("append");
+    w.sync().expect("sync");
+    drop(w);
+    let (w, es) = Wal::open(d.path(), 0).expect("reopen");
+    assert_eq!(es.entries.len(), 2);
+    assert_eq!(es.entries[0].data.len(), 3 * CHECK_WINDOW);
+    assert_eq!(w.last_index, 2);
+}
