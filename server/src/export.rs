@@ -6,7 +6,7 @@
 //! of the small pending overlay) taken under the state lock, then lays the
 //! file out without holding it, so writers carry on meanwhile.
 
-use crate::backend::{ETCD_AUTH, KEY};
+use crate::backend::{bytes_u64, ETCD_AUTH, KEY, META, META_COMPACT_REV};
 use crate::error::{EtcdError, Result};
 use crate::mvcc::revision::Rev;
 use crate::shared::Shared;
@@ -65,7 +65,7 @@ impl Shared {
     /// database sent matches the snapshot's index exactly.
     pub fn snapshot_view(&self) -> Result<SnapshotView> {
         let lock = || EtcdError::Storage("state lock poisoned".into());
-        let (rtxn, pending, leases, alarms, current, (compact, finished), index) = {
+        let (rtxn, pending, leases, alarms, current, compact, index) = {
             let st = self.state.read().map_err(|_| lock())?;
             let mut leases: Vec<(i64, i64)> =
                 st.lessor.leases.values().map(|l| (l.id, l.ttl)).collect();
@@ -78,9 +78,16 @@ impl Shared {
                 leases,
                 st.alarms.clone(),
                 st.store.current_rev,
-                (st.store.compact_rev, st.store.finished_compact_rev()),
+                st.store.compact_rev,
                 self.applied_index.load(Ordering::SeqCst),
             )
+        };
+        // the sweep finished as of the records this view holds (a sweep
+        // may have ended in the store transaction not committed yet)
+        let finished = {
+            let meta = rtxn.open_table(META)?;
+            let v = meta.get(META_COMPACT_REV)?;
+            v.and_then(|v| bytes_u64(v.value())).unwrap_or(0) as i64
         };
         let members = self.members.read().map_err(|_| lock())?.clone();
         let mut removed: Vec<u64> = self

@@ -179,7 +179,9 @@ fn create(
                 send(events);
             }
         }
-        w.from_rev = cur + 1;
+        // live events from the next revision, or from the one asked for
+        // when it lies in the future
+        w.from_rev = (cur + 1).max(start);
         srv.hub.add(stream, w);
         Ok(())
     })

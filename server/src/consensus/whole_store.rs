@@ -60,6 +60,10 @@ impl Loop<'_> {
         })()
         .or_fatal("loading an installed snapshot")?;
         *st = state;
+        // a physical compaction waiting here is answered if the installed
+        // store has swept past it
+        let swept = st.store.finished_compact_rev();
+        srv.compacted.send_modify(|f| *f = (*f).max(swept));
         self.catch_up_watchers(&st, old_rev)
             .or_fatal("loading an installed snapshot")?;
         drop(st);

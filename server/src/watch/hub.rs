@@ -19,7 +19,14 @@ type Watchers = Arc<Mutex<HashMap<i64, Watcher>>>;
 struct Stream {
     out: Outbox,
     watchers: Watchers,
+    /// batches queued and not yet taken by the stream's [`Delivery`]
+    backlog: Arc<AtomicUsize>,
 }
+
+/// Batches a stream may have queued: past this (a client that stopped
+/// reading) the node thread queues only the events its watchers want, as
+/// responses, so what waits is bounded by what the client asked for.
+const MAX_BACKLOG: usize = 1024;
 
 #[derive(Default)]
 pub struct Hub {
@@ -36,18 +43,21 @@ impl Hub {
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let (out, rx) = tokio::sync::mpsc::unbounded_channel();
         let watchers = Watchers::default();
+        let backlog = Arc::new(AtomicUsize::new(0));
         if let Ok(mut m) = self.streams.lock() {
             m.insert(
                 id,
                 Stream {
                     out: out.clone(),
                     watchers: watchers.clone(),
+                    backlog: backlog.clone(),
                 },
             );
         }
         let delivery = Delivery {
             rx,
             watchers,
+            backlog,
             pending: VecDeque::new(),
         };
         (id, out, delivery)
@@ -159,15 +169,32 @@ impl Hub {
         }
     }
 
-    /// Hands a batch's events to every stream; forgets streams whose
-    /// client is gone.
+    /// Hands a batch's events to every stream with watchers; forgets
+    /// streams whose client is gone.
     pub fn notify(&self, events: Vec<Event>, header: ResponseHeader) {
         let Ok(mut m) = self.streams.lock() else {
             return;
         };
         let batch = Arc::new(Batch { header, events });
         m.retain(|_, s| {
-            let open = s.out.send(Msg::Batch(batch.clone())).is_ok();
+            let open = match s.watchers.lock() {
+                Ok(ws) if ws.is_empty() => !s.out.is_closed(),
+                Ok(ws) if s.backlog.load(Ordering::Relaxed) >= MAX_BACKLOG => {
+                    // a stream not read for a while: its watchers' events
+                    // only, picked here
+                    ws.values().all(|w| {
+                        let mine = w.select(&batch.events);
+                        mine.is_empty()
+                            || w.responses(&batch.header, mine)
+                                .all(|r| s.out.send(Msg::Response(Ok(r))).is_ok())
+                    })
+                }
+                Ok(_) => {
+                    s.backlog.fetch_add(1, Ordering::Relaxed);
+                    s.out.send(Msg::Batch(batch.clone())).is_ok()
+                }
+                Err(_) => false,
+            };
             if !open {
                 self.forget(s);
             }
@@ -182,6 +209,7 @@ impl Hub {
 pub struct Delivery {
     rx: UnboundedReceiver<Msg>,
     watchers: Watchers,
+    backlog: Arc<AtomicUsize>,
     pending: VecDeque<Result<WatchResponse, Status>>,
 }
 
@@ -210,7 +238,10 @@ impl tokio_stream::Stream for Delivery {
             }
             match std::task::ready!(self.rx.poll_recv(cx)) {
                 Some(Msg::Response(r)) => return Poll::Ready(Some(r)),
-                Some(Msg::Batch(b)) => self.expand(&b),
+                Some(Msg::Batch(b)) => {
+                    self.backlog.fetch_sub(1, Ordering::Relaxed);
+                    self.expand(&b)
+                }
                 None => return Poll::Ready(None),
             }
         }
@@ -314,6 +345,36 @@ mod tests {
         hub.notify(vec![put("k", 3)], header(3));
         assert!(hub.is_empty());
         assert!(!hub.contains(s2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_stream_not_read_gets_only_its_watchers_events_queued() {
+        let hub = Hub::default();
+        let (s, _out, mut d) = hub.open();
+        // no watcher yet: nothing is queued for the stream
+        hub.notify(vec![put("b", 1)], header(1));
+        assert_eq!(d.backlog.load(Ordering::Relaxed), 0);
+        hub.add(s, watcher(1, "a", "", 2));
+        let n = MAX_BACKLOG as i64;
+        for rev in 2..2 + 2 * n {
+            // every tenth batch has an event the watcher wants
+            let key = if rev % 10 == 0 { "a" } else { "b" };
+            hub.notify(vec![put(key, rev)], header(rev));
+        }
+        // past the bound, batches are no longer queued whole
+        assert_eq!(d.backlog.load(Ordering::Relaxed), MAX_BACKLOG);
+        let mut got = Vec::new();
+        while got.len() < (2 * n / 10) as usize {
+            let r = d.next().await.expect("open").expect("no error");
+            got.extend(
+                r.events
+                    .iter()
+                    .map(|e| e.kv.as_ref().map_or(0, |k| k.mod_revision)),
+            );
+        }
+        let want: Vec<i64> = (2..2 + 2 * n).filter(|r| r % 10 == 0).collect();
+        assert_eq!(got, want, "every wanted event once, in order");
+        assert_eq!(d.backlog.load(Ordering::Relaxed), 0);
     }
 
     #[test]
