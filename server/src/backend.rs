@@ -52,3 +52,11 @@ pub fn u64_bytes(v: u64) -> [u8; 8] {
 pub fn bytes_u64(b: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(b.try_into().ok()?))
 }
+
+/// A `u64` the `meta` table holds under `k`, if any.
+pub fn meta_u64(
+    t: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+    k: &str,
+) -> Result<Option<u64>, redb::StorageError> {
+    Ok(t.get(k)?.and_then(|v| bytes_u64(v.value())))
+}

@@ -6,7 +6,7 @@
 //! of the small pending overlay) taken under the state lock, then lays the
 //! file out without holding it, so writers carry on meanwhile.
 
-use crate::backend::{bytes_u64, ETCD_AUTH, KEY, META, META_COMPACT_REV};
+use crate::backend::{meta_u64, ETCD_AUTH, KEY, META, META_COMPACT_REV};
 use crate::error::{EtcdError, Result};
 use crate::mvcc::revision::Rev;
 use crate::shared::Shared;
@@ -84,11 +84,7 @@ impl Shared {
         };
         // the sweep finished as of the records this view holds (a sweep
         // may have ended in the store transaction not committed yet)
-        let finished = {
-            let meta = rtxn.open_table(META)?;
-            let v = meta.get(META_COMPACT_REV)?;
-            v.and_then(|v| bytes_u64(v.value())).unwrap_or(0) as i64
-        };
+        let finished = meta_u64(&rtxn.open_table(META)?, META_COMPACT_REV)?.unwrap_or(0) as i64;
         let members = self.members.read().map_err(|_| lock())?.clone();
         let mut removed: Vec<u64> = self
             .removed

@@ -103,7 +103,7 @@ fn create(
     out: &Outbox,
     sender: &AuthHeader,
 ) -> Result<(), EtcdError> {
-    let w = Watcher {
+    let mut w = Watcher {
         id,
         prev_kv: c.prev_kv,
         no_put: c.filters.contains(&(FilterType::Noput as i32)),
@@ -114,7 +114,6 @@ fn create(
         // its history is selected first; live events from the next revision
         from_rev: 0,
     };
-    let mut w = w;
     srv.read(|st, kv| {
         let cur = st.store.current_rev;
         let header = srv.header(cur);

@@ -15,13 +15,6 @@ use raft::eraftpb::ConfState;
 use redb::{Database, ReadOnlyTable, ReadableTable};
 use std::collections::HashSet;
 
-pub(crate) fn meta_u64(
-    t: &impl ReadableTable<&'static str, &'static [u8]>,
-    k: &str,
-) -> Result<Option<u64>> {
-    Ok(t.get(k)?.and_then(|v| bytes_u64(v.value())))
-}
-
 /// The store's tables loaded into memory: applied state and members.
 pub fn load_state(db: &Database, compact_rev: u64, tokens: Tokens) -> Result<(State, Vec<Member>)> {
     let rtxn = db.begin_read()?;

@@ -5,7 +5,7 @@
 
 use super::storage::{from_wal, AppliedPoint, LogStore};
 use super::{NodeMsg, NodeSender};
-use crate::apply::load::{load_removed, load_state, meta_u64, read_applied, AppliedMeta};
+use crate::apply::load::{load_removed, load_state, read_applied, AppliedMeta};
 use crate::apply::State;
 use crate::backend::*;
 use crate::config::Config;

@@ -38,11 +38,11 @@ const COMMIT_EVERY: Duration = Duration::from_millis(25);
 const SPIN: Duration = Duration::from_micros(200);
 /// Commit early when this many records wait in the pending overlay.
 const MAX_PENDING: usize = 20_000;
-/// How often the store's in-use size is measured besides after a
-/// compaction or a defragment: redb counts it by walking every page, which
-/// at a million keys took a twentieth of the loop's time when done every
-/// few seconds.
-pub(super) const STATS_EVERY: Duration = Duration::from_secs(300);
+/// How often the store's in-use size is measured besides when it is due
+/// (`Loop::stats_due`): redb counts it by walking every page, which at a
+/// million keys took a twentieth of the loop's time when done every few
+/// seconds.
+const STATS_EVERY: Duration = Duration::from_secs(300);
 /// A ReadIndex raft dropped (no leader yet) is asked again after this.
 const READ_RETRY: Duration = Duration::from_millis(500);
 
@@ -72,8 +72,10 @@ pub(super) struct Loop<'a> {
     pub(super) released: u64,
     pub(super) last_snap: u64,
     pub(super) last_stats: Instant,
-    /// the compacted revision when the in-use size was last measured
-    pub(super) stats_compact_rev: i64,
+    /// the in-use size is measured at the next durable commit: the first
+    /// one, and after a compaction's sweep, a defragment or a snapshot
+    /// install
+    pub(super) stats_due: bool,
     /// set once this member applied its own removal: when to stop
     pub(super) stop_at: Option<Instant>,
     pub(super) sweep: super::Sweep,
@@ -108,11 +110,8 @@ pub fn run(srv: &Shared, parts: NodeParts, net: Arc<dyn Network>) -> Result<(), 
         last_durable: Instant::now(),
         released: 0,
         last_snap: applied,
-        // measured at the first durable commit
-        last_stats: Instant::now()
-            .checked_sub(STATS_EVERY)
-            .unwrap_or_else(Instant::now),
-        stats_compact_rev: 0,
+        last_stats: Instant::now(),
+        stats_due: true,
         stop_at: None,
         sweep: Default::default(),
     };
@@ -526,19 +525,8 @@ impl Loop<'_> {
         };
         // what the store's pages hold (etcd's "db size in use"), measured
         // now and then: redb walks its trees to count them
-        // (the compacted revision is looked up only for a durable commit:
-        // the others, every few milliseconds, never measure)
-        let compacted_since = || match self.srv.state.read() {
-            Ok(st) => {
-                Some(st.store.finished_compact_rev()).filter(|&r| r != self.stats_compact_rev)
-            }
-            Err(_) => None,
-        };
-        let compacted = if durable { compacted_since() } else { None };
-        if durable && (self.last_stats.elapsed() >= STATS_EVERY || compacted.is_some()) {
-            if let Some(rev) = compacted {
-                self.stats_compact_rev = rev;
-            }
+        if durable && (self.stats_due || self.last_stats.elapsed() >= STATS_EVERY) {
+            self.stats_due = false;
             if let Ok(st) = txn.stats() {
                 let used = st.allocated_pages() * st.page_size() as u64;
                 self.srv.db_in_use.store(used, Ordering::Relaxed);

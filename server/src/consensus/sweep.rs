@@ -48,6 +48,8 @@ impl Loop<'_> {
             srv.compacted.send_replace(rev);
             tracing::info!("compact-revision" = rev, "finished scheduled compaction");
         }
+        // the in-use size is measured again once the records are gone
+        self.stats_due |= finished.is_some();
         self.sweep.active = finished.is_none();
         self.sweep.next = Instant::now() + GAP;
         Ok(())

@@ -64,6 +64,8 @@ impl Loop<'_> {
         // store has swept past it
         let swept = st.store.finished_compact_rev();
         srv.compacted.send_modify(|f| *f = (*f).max(swept));
+        // a new store: its in-use size is measured at the next durable commit
+        self.stats_due = true;
         self.catch_up_watchers(&st, old_rev)
             .or_fatal("loading an installed snapshot")?;
         drop(st);
@@ -105,10 +107,7 @@ impl Loop<'_> {
             return Ok(Err(EtcdError::Storage(format!("defragment: {e}"))));
         }
         drop(db);
-        // the in-use size is measured again at the next durable commit
-        self.last_stats = std::time::Instant::now()
-            .checked_sub(super::ready::STATS_EVERY)
-            .unwrap_or(self.last_stats);
+        self.stats_due = true;
         if let Ok(m) = std::fs::metadata(&self.srv.db_path) {
             self.srv.db_size.store(m.len(), Ordering::Relaxed);
         }

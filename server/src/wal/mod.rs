@@ -330,42 +330,38 @@ impl Wal {
                     Ok(None) => break,
                     Err(why) => why,
                 };
-                {
-                    // what follows a zero or damaged record, within the window
-                    let upto = seg.data.len().max(off + HEADER) + CHECK_WINDOW;
-                    seg.ensure(upto)?;
-                    let data = &seg.data;
-                    // the preallocated, never written rest of the segment
-                    if data[off..].iter().all(|&b| b == 0) {
-                        break;
-                    }
-                    {
-                        // damage is a torn tail only if nothing written follows it
-                        let torn = is_last && tail_is_single_record(data, off);
-                        if !torn {
-                            return Err(WalError::Corrupt {
-                                file: path.clone(),
-                                offset: off as u64,
-                                why,
-                            });
-                        }
-                        let mut broken = path.clone().into_os_string();
-                        broken.push(".broken");
-                        fs::copy(path, &broken)?;
-                        let f = OpenOptions::new().write(true).open(path)?;
-                        f.set_len(off as u64)?;
-                        preallocate(&f, SEGMENT_BYTES)?;
-                        f.sync_all()?;
-                        tracing::warn!(
-                            path = %path.display(),
-                            offset = off,
-                            "broken-copy" = %Path::new(&broken).display(),
-                            "repaired WAL: cut a torn tail off {} at offset {off}",
-                            path.display()
-                        );
-                        break;
-                    }
+                // what follows a zero or damaged record, within the window
+                let upto = seg.data.len().max(off + HEADER) + CHECK_WINDOW;
+                seg.ensure(upto)?;
+                let data = &seg.data;
+                // the preallocated, never written rest of the segment
+                if data[off..].iter().all(|&b| b == 0) {
+                    break;
                 }
+                // damage is a torn tail only if nothing written follows it
+                let torn = is_last && tail_is_single_record(data, off);
+                if !torn {
+                    return Err(WalError::Corrupt {
+                        file: path.clone(),
+                        offset: off as u64,
+                        why,
+                    });
+                }
+                let mut broken = path.clone().into_os_string();
+                broken.push(".broken");
+                fs::copy(path, &broken)?;
+                let f = OpenOptions::new().write(true).open(path)?;
+                f.set_len(off as u64)?;
+                preallocate(&f, SEGMENT_BYTES)?;
+                f.sync_all()?;
+                tracing::warn!(
+                    path = %path.display(),
+                    offset = off,
+                    "broken-copy" = %Path::new(&broken).display(),
+                    "repaired WAL: cut a torn tail off {} at offset {off}",
+                    path.display()
+                );
+                break;
             }
             if is_last {
                 end_of_last = off as u64;

@@ -183,10 +183,8 @@ impl Hub {
                     // a stream not read for a while: its watchers' events
                     // only, picked here
                     ws.values().all(|w| {
-                        let mine = w.select(&batch.events);
-                        mine.is_empty()
-                            || w.responses(&batch.header, mine)
-                                .all(|r| s.out.send(Msg::Response(Ok(r))).is_ok())
+                        w.responses_to(&batch)
+                            .all(|r| s.out.send(Msg::Response(Ok(r))).is_ok())
                     })
                 }
                 Ok(_) => {
@@ -219,11 +217,7 @@ impl Delivery {
             return;
         };
         for w in ws.values() {
-            let mine = w.select(&batch.events);
-            if !mine.is_empty() {
-                self.pending
-                    .extend(w.responses(&batch.header, mine).map(Ok));
-            }
+            self.pending.extend(w.responses_to(batch).map(Ok));
         }
     }
 }

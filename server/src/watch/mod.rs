@@ -82,6 +82,12 @@ impl Watcher {
             .collect()
     }
 
+    /// What of `batch` this watcher asked for, as responses (none when
+    /// nothing).
+    pub fn responses_to(&self, batch: &Batch) -> impl Iterator<Item = WatchResponse> + '_ {
+        self.responses(&batch.header, self.select(&batch.events))
+    }
+
     /// `events` as responses of bounded size.
     pub fn responses(
         &self,
