@@ -10,6 +10,7 @@ use crate::backend::{meta_u64, ETCD_AUTH, KEY, META, META_COMPACT_REV};
 use crate::error::{EtcdError, Result};
 use crate::mvcc::revision::Rev;
 use crate::shared::Shared;
+use crate::snapstream;
 use etcd_format::bolt::KeyValue;
 use etcd_format::schema;
 use etcd_format::snapshot::SnapshotWriter;
@@ -137,32 +138,93 @@ pub struct SnapshotView {
 impl SnapshotView {
     /// Lays the view out as an etcd snapshot file (see `export_snapshot`).
     pub fn write(self) -> Result<std::fs::File> {
-        let (mut file, _) = self.lay_out()?.finish().map_err(snapshot_error)?;
+        let kv = self.rtxn.open_table(KEY)?;
+        let file = tempfile::tempfile_in(&self.dir)?;
+        let w = self.lay_out(file, self.key_records(&kv)?)?;
+        let (mut file, _) = w.finish().map_err(snapshot_error)?;
         file.seek(SeekFrom::Start(0))?;
         Ok(file)
     }
 
     /// The database alone, positioned at its start (see `export_database`).
     pub fn write_database(self) -> Result<std::fs::File> {
-        self.lay_out()?.finish_database().map_err(snapshot_error)
+        let kv = self.rtxn.open_table(KEY)?;
+        let file = tempfile::tempfile_in(&self.dir)?;
+        let w = self.lay_out(file, self.key_records(&kv)?)?;
+        w.finish_database().map_err(snapshot_error)
     }
 
-    fn lay_out(self) -> Result<SnapshotWriter<std::fs::File>> {
+    /// The view as one member sends it to another (`snapstream`): each
+    /// piece goes to `out` as soon as it is laid out, `true` with the last.
+    /// An error from `out` (the receiver went away) stops the stream.
+    pub fn stream(self, out: &mut dyn FnMut(Vec<u8>, bool) -> Result<()>) -> Result<()> {
+        let mut sum = snapstream::Checksum::default();
+        let head = self.lay_out(std::io::Cursor::new(Vec::new()), std::iter::empty())?;
+        let (head, _) = head.finish().map_err(snapshot_error)?;
+        let head = head.into_inner();
+        sum.add(&head);
+        out(head, false)?;
+        let kv = self.rtxn.open_table(KEY)?;
+        let mut batch = Vec::with_capacity(snapstream::BATCH + 4096);
+        for r in self.key_records(&kv)? {
+            let (k, v) = r.map_err(snapshot_error)?;
+            snapstream::push(&mut batch, &k, &v).map_err(EtcdError::Storage)?;
+            if batch.len() >= snapstream::BATCH {
+                sum.add(&batch);
+                out(std::mem::take(&mut batch), false)?;
+                batch.reserve(snapstream::BATCH + 4096);
+            }
+        }
+        if !batch.is_empty() {
+            sum.add(&batch);
+            out(batch, false)?;
+        }
+        out(sum.to_bytes(), true)
+    }
+
+    /// The `key` bucket's records as of the view: the committed ones merged
+    /// by key bytes with the overlay's (few: the store commits every few
+    /// ms) as the caller pulls them.
+    fn key_records<'t>(
+        &self,
+        kv: &'t redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    ) -> Result<impl Iterator<Item = etcd_format::Result<(Vec<u8>, Vec<u8>)>> + 't> {
+        let current = self.current;
+        let extra: Rows = self
+            .pending
+            .range(..Rev::new(current + 1, 0))
+            .map(|(r, (kv, tomb))| (r.to_bytes(*tomb), kv.encode_to_vec()))
+            .collect();
+        let upper = Rev::new(current + 1, 0).to_bytes(false);
+        let committed = kv.range::<&[u8]>(..upper.as_slice())?.map(|item| {
+            item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                .map_err(|e| etcd_format::Error::Io(e.to_string()))
+        });
+        Ok(MergeByKey {
+            a: committed.peekable(),
+            b: extra.into_iter().peekable(),
+        })
+    }
+
+    /// Writes every bucket to `out`, the `key` bucket from `keys`.
+    fn lay_out<W, I>(&self, out: W, keys: I) -> Result<SnapshotWriter<W>>
+    where
+        W: std::io::Read + std::io::Write + Seek,
+        I: Iterator<Item = etcd_format::Result<(Vec<u8>, Vec<u8>)>>,
+    {
         let SnapshotView {
             rtxn,
-            pending,
             leases,
             alarms,
-            current,
             compact,
             finished,
             index,
             term,
             members,
             removed,
-            dir,
+            ..
         } = self;
-        let kv = rtxn.open_table(KEY)?;
+        let (compact, finished) = (*compact, *finished);
         // users and roles carried from an imported etcd data dir
         let mut auth_rows: std::collections::BTreeMap<String, Rows> = Default::default();
         for item in rtxn.open_table(ETCD_AUTH)?.iter()? {
@@ -179,25 +241,9 @@ impl SnapshotView {
             // a fresh etcd's auth store: revision 1, auth off
             auth.push((schema::AUTH_REVISION.to_vec(), be(1)));
         }
-        // the overlay's records (few: the store commits every few ms), merged
-        // by key bytes with the committed ones as the writer pulls them
-        let extra: Rows = pending
-            .range(..Rev::new(current + 1, 0))
-            .map(|(r, (kv, tomb))| (r.to_bytes(*tomb), kv.encode_to_vec()))
-            .collect();
-        let upper = Rev::new(current + 1, 0).to_bytes(false);
-        let committed = kv.range::<&[u8]>(..upper.as_slice())?.map(|item| {
-            item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
-                .map_err(|e| etcd_format::Error::Io(e.to_string()))
-        });
-        let keys = MergeByKey {
-            a: committed.peekable(),
-            b: extra.into_iter().peekable(),
-        };
-
         let mut meta = vec![
-            (schema::META_CONSISTENT_INDEX.to_vec(), be(index)),
-            (schema::META_TERM.to_vec(), be(term)),
+            (schema::META_CONSISTENT_INDEX.to_vec(), be(*index)),
+            (schema::META_TERM.to_vec(), be(*term)),
         ];
         let mut voters: Vec<u64> = members
             .iter()
@@ -221,8 +267,8 @@ impl SnapshotView {
         meta.sort();
 
         let lease: Rows = leases
-            .into_iter()
-            .map(|(id, ttl)| {
+            .iter()
+            .map(|&(id, ttl)| {
                 let rec = schema::Lease {
                     id,
                     ttl,
@@ -250,8 +296,7 @@ impl SnapshotView {
                 .collect::<Vec<etcd_format::Result<KeyValue>>>()
         };
         let fmt = snapshot_error;
-        let file = tempfile::tempfile_in(&dir)?;
-        let mut w = SnapshotWriter::new(file).map_err(fmt)?;
+        let mut w = SnapshotWriter::new(out).map_err(fmt)?;
         // buckets in name order, as bbolt keeps them
         w.bucket(schema::ALARM, owned(alarm_rows)).map_err(fmt)?;
         w.bucket(schema::AUTH, owned(auth)).map_err(fmt)?;

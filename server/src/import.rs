@@ -10,6 +10,7 @@
 
 use crate::backend::*;
 use crate::mvcc::Loader;
+use crate::snapstream;
 use etcd_format::bolt::Reader;
 use etcd_format::raftpb::Metadata;
 use etcd_format::schema::{self, MetaInfo};
@@ -240,39 +241,49 @@ fn fill(
     Ok(())
 }
 
-/// Replaces the whole store with a snapshot's database received from a
-/// peer (an etcd snapshot file, trailer included), in one durable
-/// transaction with `extra_meta`, if it holds `expect_index`. Returns the
-/// store's index built on the way (with the live keys' leases).
-pub fn install_snapshot(
+/// Replaces the whole store with a snapshot streamed from a peer
+/// (`snapstream`), in one durable transaction with `extra_meta`, if it
+/// holds `expect_index`: `head` first, then each piece `next` hands over
+/// (`true` with the last, the checksum), inserted as it arrives. Returns
+/// the store's index, built on the other core meanwhile (with the live
+/// keys' leases), and what `lock` returned just before the commit: the
+/// caller's readers keep going while the pieces arrive, and wait only for
+/// the commit. Any error aborts the transaction: the store stays as it was.
+pub fn install_stream<G>(
     db: &Database,
-    file: &Path,
-    expect_index: u64,
-    extra_meta: &[(&str, Vec<u8>)],
-) -> Result<Installed, String> {
-    let bytes = fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let bad = |e: etcd_format::Error| format!("snapshot {} is not usable: {e}", file.display());
-    let body = etcd_format::snapshot::verify_trailer(&bytes).map_err(bad)?;
+    head: &[u8],
+    next: &mut dyn FnMut() -> Result<(Vec<u8>, bool), String>,
+    (expect_index, extra_meta): (u64, &[(&str, Vec<u8>)]),
+    lock: impl FnOnce() -> Result<G, String>,
+) -> Result<(Installed, G), String> {
+    let bad = |e: etcd_format::Error| format!("the snapshot's head is not usable: {e}");
+    let mut sum = snapstream::Checksum::default();
+    sum.add(head);
+    let body = etcd_format::snapshot::verify_trailer(head).map_err(bad)?;
     let r = Reader::new(body).map_err(bad)?;
     let meta = MetaInfo::read(&r).map_err(bad)?;
     if meta.consistent_index != expect_index {
         return Err(format!(
-            "snapshot {} holds index {}, its raft message says {expect_index}",
-            file.display(),
+            "the snapshot holds index {}, its raft message says {expect_index}",
             meta.consistent_index
         ));
     }
+    // key records travel after the head, never in it
+    if let Some(b) = r.bucket(schema::KEY).map_err(bad)? {
+        if b.iter().next().is_some() {
+            return Err("the snapshot's head carries key records".into());
+        }
+    }
     let se = |e: redb::Error| format!("store: {e}");
-    // the index is built on the other core while the tables are written
+    let compact = compacted(&meta) as i64;
     std::thread::scope(|scope| {
-        let index = scope.spawn(|| -> Result<Loader, String> {
-            let mut loader = Loader::new(compacted(&meta) as i64);
-            if let Some(b) = r.bucket(schema::KEY).map_err(bad)? {
-                for e in b.iter() {
-                    let e = e.map_err(bad)?;
-                    loader
-                        .add(e.key, e.value)
-                        .map_err(|e| format!("key record: {e}"))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(16);
+        let index = scope.spawn(move || -> Result<Loader, String> {
+            let mut loader = Loader::new(compact);
+            for batch in rx {
+                for rec in snapstream::records(&batch) {
+                    let (k, v) = rec?;
+                    loader.add(k, v).map_err(|e| format!("key record: {e}"))?;
                 }
             }
             Ok(loader)
@@ -287,6 +298,40 @@ pub fn install_snapshot(
         w.delete_table(ETCD_AUTH).map_err(|e| se(e.into()))?;
         fill(&w, &r, &meta, None)?;
         {
+            let mut kv = w.open_table(KEY).map_err(|e| se(e.into()))?;
+            // the index is built in revision order: a stream out of order
+            // is refused
+            let mut last: Option<Vec<u8>> = None;
+            loop {
+                let (piece, end) = next()?;
+                if end {
+                    if !sum.matches(&piece) {
+                        return Err("the snapshot stream's checksum does not match".into());
+                    }
+                    break;
+                }
+                sum.add(&piece);
+                let piece = std::sync::Arc::new(piece);
+                // a loader that stopped reports its error at the join
+                let _ = tx.send(piece.clone());
+                for rec in snapstream::records(&piece) {
+                    let (k, v) = rec?;
+                    match &mut last {
+                        Some(l) if l.as_slice() >= k => {
+                            return Err("the snapshot's key records are out of order".into())
+                        }
+                        Some(l) => {
+                            l.clear();
+                            l.extend_from_slice(k);
+                        }
+                        None => last = Some(k.to_vec()),
+                    }
+                    kv.insert(k, v).map_err(|e| se(e.into()))?;
+                }
+            }
+        }
+        drop(tx);
+        {
             let mut m = w.open_table(META).map_err(|e| se(e.into()))?;
             for (k, v) in extra_meta {
                 m.insert(*k, v.as_slice()).map_err(|e| se(e.into()))?;
@@ -298,16 +343,18 @@ pub fn install_snapshot(
             .join()
             .map_err(|_| "building the index failed".to_string())??
             .finish();
+        let guard = lock()?;
         w.commit().map_err(|e| se(e.into()))?;
-        Ok(Installed {
+        let installed = Installed {
             index: meta.consistent_index,
             store,
             key_leases,
-        })
+        };
+        Ok((installed, guard))
     })
 }
 
-/// What [`install_snapshot`] put in place.
+/// What [`install_stream`] put in place.
 pub struct Installed {
     pub index: u64,
     pub store: crate::mvcc::Store,
@@ -321,4 +368,188 @@ fn compacted(meta: &MetaInfo) -> u64 {
         .max(meta.scheduled_compact)
         .unwrap_or(0)
         .max(0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mvcc::revision::Rev;
+    use etcd_format::snapshot::SnapshotWriter;
+    use oxcd_proto::mvccpb::KeyValue;
+    use redb::{ReadableTable, ReadableTableMetadata};
+
+    /// An etcd snapshot of `index` with no key records (and `keys` if any).
+    fn head(index: u64, keys: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut w = SnapshotWriter::new(std::io::Cursor::new(Vec::new())).unwrap();
+        let kv = keys
+            .iter()
+            .map(|(k, v)| Ok((k.as_slice().into(), v.as_slice().into())));
+        w.bucket(schema::KEY, kv).unwrap();
+        let meta = MetaInfo {
+            consistent_index: index,
+            term: 2,
+            ..Default::default()
+        };
+        let rows = meta.entries();
+        let rows = rows
+            .iter()
+            .map(|(k, v)| Ok((k.as_slice().into(), v.as_slice().into())));
+        w.bucket(schema::META, rows).unwrap();
+        w.finish().unwrap().0.into_inner()
+    }
+
+    fn record(rev: i64, key: &str) -> (Vec<u8>, Vec<u8>) {
+        let kv = KeyValue {
+            key: key.as_bytes().to_vec(),
+            create_revision: rev,
+            mod_revision: rev,
+            version: 1,
+            value: b"v".to_vec(),
+            lease: 0,
+        };
+        (Rev::new(rev, 0).to_bytes(false), kv.encode_to_vec())
+    }
+
+    fn batch(recs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (k, v) in recs {
+            snapstream::push(&mut b, k, v).unwrap();
+        }
+        b
+    }
+
+    /// The pieces after `head` with a right checksum.
+    fn pieces(head: &[u8], batches: Vec<Vec<u8>>) -> Vec<(Vec<u8>, bool)> {
+        let mut sum = snapstream::Checksum::default();
+        sum.add(head);
+        let mut out = Vec::new();
+        for b in batches {
+            sum.add(&b);
+            out.push((b, false));
+        }
+        out.push((sum.to_bytes(), true));
+        out
+    }
+
+    /// A store holding one record (revision 1, key "old").
+    fn store(dir: &tempfile::TempDir) -> Database {
+        let db = crate::backend::open(&dir.path().join("s.redb")).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let mut t = w.open_table(KEY).unwrap();
+            let (k, v) = record(1, "old");
+            t.insert(k.as_slice(), v.as_slice()).unwrap();
+        }
+        w.commit().unwrap();
+        db
+    }
+
+    fn install(
+        db: &Database,
+        head: &[u8],
+        pieces: Vec<Result<(Vec<u8>, bool), String>>,
+        index: u64,
+    ) -> Result<Installed, String> {
+        let mut it = pieces.into_iter();
+        let mut next = || it.next().unwrap_or_else(|| Err("ended early".into()));
+        install_stream(db, head, &mut next, (index, &[]), || Ok(())).map(|(i, _)| i)
+    }
+
+    fn keys(db: &Database) -> Vec<Vec<u8>> {
+        let r = db.begin_read().unwrap();
+        let t = r.open_table(KEY).unwrap();
+        let n = t.len().unwrap();
+        let mut out = Vec::new();
+        for item in t.iter().unwrap() {
+            let (_, v) = item.unwrap();
+            out.push(KeyValue::decode(v.value()).unwrap().key);
+        }
+        assert_eq!(out.len() as u64, n);
+        out
+    }
+
+    #[test]
+    fn a_stream_replaces_the_store_and_builds_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = store(&dir);
+        let h = head(9, &[]);
+        let recs: Vec<_> = (2..=7).map(|r| record(r, &format!("k{r}"))).collect();
+        let ps = pieces(&h, vec![batch(&recs[..3]), batch(&recs[3..])]);
+        let got = install(&db, &h, ps.into_iter().map(Ok).collect(), 9).unwrap();
+        assert_eq!(got.index, 9);
+        assert_eq!(got.store.current_rev, 7);
+        let want: Vec<Vec<u8>> = (2..=7).map(|r| format!("k{r}").into_bytes()).collect();
+        assert_eq!(keys(&db), want);
+    }
+
+    /// name, head, pieces, the index expected, what the error says
+    type Case<'a> = (&'a str, Vec<u8>, Vec<Piece>, u64, &'a str);
+    type Piece = Result<(Vec<u8>, bool), String>;
+
+    #[test]
+    fn a_bad_or_cut_stream_leaves_the_store_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = store(&dir);
+        let h = head(9, &[]);
+        let (r2, r3) = (record(2, "a"), record(3, "b"));
+        let good = pieces(&h, vec![batch(&[r2.clone(), r3.clone()])]);
+        let mut wrong_sum = good.clone();
+        wrong_sum[1].0[0] ^= 1;
+        let cut = vec![Ok(good[0].clone()), Err("the snapshot stream broke".into())];
+        let mut short = batch(std::slice::from_ref(&r2));
+        short.pop();
+        let cases: Vec<Case> = vec![
+            (
+                "checksum",
+                h.clone(),
+                wrong_sum.into_iter().map(Ok).collect(),
+                9,
+                "checksum",
+            ),
+            ("cut", h.clone(), cut, 9, "broke"),
+            (
+                "order",
+                h.clone(),
+                pieces(&h, vec![batch(&[r3.clone(), r2.clone()])])
+                    .into_iter()
+                    .map(Ok)
+                    .collect(),
+                9,
+                "out of order",
+            ),
+            (
+                "short batch",
+                h.clone(),
+                pieces(&h, vec![short]).into_iter().map(Ok).collect(),
+                9,
+                "cut short",
+            ),
+            (
+                "index",
+                h.clone(),
+                good.clone().into_iter().map(Ok).collect(),
+                8,
+                "index 9",
+            ),
+            (
+                "keys in head",
+                head(9, std::slice::from_ref(&r2)),
+                good.clone().into_iter().map(Ok).collect(),
+                9,
+                "carries key records",
+            ),
+            (
+                "garbage head",
+                vec![7u8; 100],
+                vec![],
+                9,
+                "head is not usable",
+            ),
+        ];
+        for (name, h, ps, index, want) in cases {
+            let err = install(&db, &h, ps, index).err().unwrap_or_default();
+            assert!(err.contains(want), "{name}: {err:?}");
+            assert_eq!(keys(&db), vec![b"old".to_vec()], "{name}");
+        }
+    }
 }

@@ -31,6 +31,7 @@ pub mod net;
 pub mod node;
 pub mod run;
 pub mod shared;
+pub mod snapstream;
 pub mod tls;
 pub mod transport;
 pub mod wal;

@@ -4,7 +4,7 @@
 //! txns) and loading the applied state from the store (`load.rs`). The
 //! node loop hands it committed entries. Only two other writers touch the
 //! tables: seeding a fresh data dir (`consensus/open.rs`) and installing a
-//! leader's snapshot (`import::install_snapshot`), which replaces them.
+//! leader's snapshot (`import::install_stream`), which replaces them.
 
 mod auth;
 mod kv;

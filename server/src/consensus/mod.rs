@@ -24,7 +24,6 @@ use crate::error::{EtcdError, Result};
 use crate::export::SnapshotView;
 use oxcd_proto::etcdserverpb::Member;
 use raft::eraftpb::{ConfChange, Message};
-use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -70,6 +69,11 @@ impl NodeSender {
     }
 }
 
+/// A snapshot's pieces after its head as the transport receives them:
+/// `(piece, last)`, or why the stream broke. The channel closing early
+/// means the stream ended early.
+pub type SnapshotPieces = tokio::sync::mpsc::Receiver<std::result::Result<(Vec<u8>, bool), String>>;
+
 /// Everything the node loop acts on, from gRPC handlers, the peer
 /// transport and timers.
 pub enum NodeMsg {
@@ -93,10 +97,12 @@ pub enum NodeMsg {
     Transfer { to: u64 },
     /// a message from a peer
     Step(Message),
-    /// a snapshot's database arrived in `path`; `msg` is its raft message
+    /// a snapshot is arriving (`msg` its raft message, `head` its first
+    /// piece, the rest to come through `rest`: see `snapstream`)
     InstallSnapshot {
         msg: Message,
-        path: PathBuf,
+        head: Vec<u8>,
+        rest: SnapshotPieces,
         done: oneshot::Sender<Result<()>>,
     },
     /// the transport could not reach a peer

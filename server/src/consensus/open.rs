@@ -189,7 +189,8 @@ fn open_store(
     std::fs::create_dir_all(&snap_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", snap_dir.display()))?;
     let db_path = snap_dir.join("oxcd.redb");
-    // a snapshot transfer cut short by a crash
+    // a snapshot transfer cut short by a crash (earlier oxcd versions
+    // received a snapshot into a file first)
     if let Ok(rd) = std::fs::read_dir(&snap_dir) {
         for e in rd.flatten() {
             if e.file_name().to_string_lossy().ends_with(".snap.db.part") {

@@ -228,8 +228,13 @@ impl Loop<'_> {
                 // messages from unknown or stale peers are refused by raft itself
                 let _ = self.raw.step(msg);
             }
-            NodeMsg::InstallSnapshot { msg, path, done } => {
-                let r = self.install_db(&msg, &path)?;
+            NodeMsg::InstallSnapshot {
+                msg,
+                head,
+                rest,
+                done,
+            } => {
+                let r = self.install_db(&msg, &head, rest)?;
                 let ok = r.is_ok();
                 let _ = done.send(r);
                 if ok {

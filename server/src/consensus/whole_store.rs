@@ -4,6 +4,7 @@
 //! log compacted), and defragmentation.
 
 use super::ready::Loop;
+use super::SnapshotPieces;
 use crate::apply::load::{load_removed, state_from};
 use crate::backend::*;
 use crate::error::{EtcdError, Fatal, OrFatal, Result};
@@ -13,15 +14,17 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 impl Loop<'_> {
-    /// Replaces the store with a snapshot's database from the leader,
-    /// unless this member already holds that much. The inner error refuses
-    /// this snapshot (a bad transfer leaves the store as it was); the outer
-    /// one stops the member: the store could not be committed, or it holds
-    /// the snapshot while the applied state could not follow it.
+    /// Replaces the store with a snapshot's database as the leader streams
+    /// it (`head`, then the pieces from `rest`), unless this member already
+    /// holds that much. The inner error refuses this snapshot (a bad or cut
+    /// transfer leaves the store as it was); the outer one stops the
+    /// member: the store could not be committed, or it holds the snapshot
+    /// while the applied state could not follow it.
     pub(super) fn install_db(
         &mut self,
         msg: &Message,
-        path: &std::path::Path,
+        head: &[u8],
+        mut rest: SnapshotPieces,
     ) -> Result<Result<()>, Fatal> {
         let md = msg.get_snapshot().get_metadata();
         if md.index <= self.srv.applied_index.load(Ordering::SeqCst) {
@@ -39,15 +42,42 @@ impl Loop<'_> {
             (META_APPLIED_TERM, u64_bytes(md.term).to_vec()),
         ];
         let srv = self.srv;
-        // readers wait until store and state match again
-        let mut st = srv.state.write().or_fatal("installing a snapshot")?;
-        let installed = {
-            let store = srv.store().or_fatal("installing a snapshot")?;
-            match crate::import::install_snapshot(&store, path, md.index, &extra) {
-                Ok(i) => i,
-                Err(e) => return Ok(Err(EtcdError::Storage(e))),
+        let store = srv.store().or_fatal("installing a snapshot")?;
+        // the transport bounds the wait for each piece
+        let mut size = head.len();
+        let mut next = || {
+            let p = rest
+                .blocking_recv()
+                .unwrap_or_else(|| Err("the snapshot stream ended early".into()));
+            if let Ok((piece, _)) = &p {
+                size += piece.len();
             }
+            p
         };
+        // readers go on while the pieces arrive (gRPC handlers block on
+        // the state lock, and the transport needs them to hand over the
+        // pieces); from the commit on they wait until store and state
+        // match again
+        let lock = || {
+            srv.state
+                .write()
+                .map_err(|_| "the state lock is poisoned".to_string())
+        };
+        let installed =
+            crate::import::install_stream(&store, head, &mut next, (md.index, &extra), lock);
+        drop(store);
+        let (installed, mut st) = match installed {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(EtcdError::Storage(e))),
+        };
+        // etcd's line once the database is in (its operators grep for it)
+        tracing::info!(
+            "remote-snapshot-sender-id" = %crate::log::Id(msg.from),
+            "incoming-snapshot-index" = md.index,
+            "received-snapshot-size-bytes" = size,
+            took = ?started.elapsed(),
+            "received and saved database snapshot"
+        );
         let ci = installed.index;
         let old_rev = st.store.current_rev;
         // the tokens this member issued stay valid (memory only, as etcd's)
@@ -81,12 +111,6 @@ impl Loop<'_> {
             took = ?started.elapsed(),
             "applied snapshot"
         );
-        // the newest received database is kept (for inspection), older ones go
-        if let Some(dir) = path.parent() {
-            if let Err(e) = super::snapfile::prune(dir, ".snap.db", 1) {
-                tracing::warn!(error = %e, "failed to remove old snapshot databases");
-            }
-        }
         Ok(Ok(()))
     }
 

@@ -4,6 +4,7 @@
 use super::Host;
 use crate::consensus::open::Join;
 use crate::consensus::NodeMsg;
+use crate::error::EtcdError;
 use crate::export::SnapshotView;
 use crate::tls::TlsInfo;
 use oxcd_proto::oxcdpeerpb::peer_client::PeerClient;
@@ -17,7 +18,6 @@ use tonic::Status;
 
 /// Largest batch or chunk we send; receivers accept more than this.
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
-const CHUNK: usize = 1024 * 1024;
 const RECONNECT: Duration = Duration::from_millis(50);
 
 pub struct PeerCtx {
@@ -137,7 +137,8 @@ pub async fn run_peer(ctx: &PeerCtx, mut rx: mpsc::Receiver<Message>) {
     }
 }
 
-/// Streams a snapshot: the raft message, then the database in chunks.
+/// Streams a snapshot: the raft message with the view's head, then its
+/// key records as the view reads them (see `snapstream`).
 pub async fn send_snapshot(
     url: String,
     cluster_id: u64,
@@ -148,47 +149,37 @@ pub async fn send_snapshot(
 ) -> Result<(), String> {
     let to = m.to;
     let started = std::time::Instant::now();
-    let file = tokio::task::spawn_blocking(move || view.write())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
     let msg = m.write_to_bytes().map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel::<SnapshotChunk>(4);
     let reader = tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut file = file;
         let mut first = Some(msg);
-        loop {
-            let mut buf = vec![0u8; CHUNK];
-            let n = match file.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) => return Err(e.to_string()),
-            };
-            buf.truncate(n);
+        view.stream(&mut |data, done| {
             let chunk = SnapshotChunk {
                 cluster_id,
                 from,
                 to,
                 msg: first.take().unwrap_or_default(),
-                data: buf,
-                done: n == 0,
+                data,
+                done,
             };
-            if tx.blocking_send(chunk).is_err() {
-                return Err("peer closed the snapshot stream".into());
-            }
-            if n == 0 {
-                return Ok(());
-            }
-        }
+            tx.blocking_send(chunk)
+                .map_err(|_| EtcdError::Storage("peer closed the snapshot stream".into()))
+        })
+        .map_err(|e| e.to_string())
     });
     let mut c = client(&url, tls)?;
     let r = c
-        .snapshot(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .snapshot_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await;
     let read = reader.await.map_err(|e| e.to_string())?;
+    // the receiver's answer decides: it may stop reading once it knows it
+    // holds that much already
     r.map_err(|s| s.message().to_string())?;
+    if let Err(e) = read {
+        tracing::debug!(error = %e, "snapshot stream stopped early");
+    }
     tracing::info!("remote-peer-id" = %crate::log::Id(to), took = ?started.elapsed(), "sent database snapshot to peer");
-    read
+    Ok(())
 }
 
 /// Asks one peer for its HashKV at `revision`, within `wait`.

@@ -8,9 +8,11 @@ use oxcd_proto::oxcdpeerpb::peer_server::{Peer, PeerServer};
 use oxcd_proto::oxcdpeerpb::*;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
-use std::io::Write;
 use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
+
+/// How long a snapshot stream may go quiet before it is dropped.
+const PIECE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct PeerService {
     host: Host,
@@ -94,15 +96,15 @@ impl Peer for PeerService {
         Ok(Response::new(Ack {}))
     }
 
-    async fn snapshot(
+    async fn snapshot_stream(
         &self,
         req: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<Ack>, Status> {
         let mut stream = req.into_inner();
-        let first = stream
-            .message()
-            .await?
-            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        let first = match tokio::time::timeout(PIECE_WAIT, stream.message()).await {
+            Ok(m) => m?.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?,
+            Err(_) => return Err(Status::deadline_exceeded("snapshot stream stalled")),
+        };
         if let Some(e) = self.refuse(first.cluster_id, first.from) {
             return Err(e);
         }
@@ -115,44 +117,38 @@ impl Peer for PeerService {
                 "snapshot message for another member",
             ));
         }
-        let md = msg.get_snapshot().get_metadata();
-        let dir = self.host.shared.cfg.data_dir.join("member").join("snap");
-        let path = dir.join(format!("{:016x}-{:016x}.snap.db", md.term, md.index));
-        let part = dir.join(format!("{:016x}-{:016x}.snap.db.part", md.term, md.index));
-        let io = |e: std::io::Error| Status::internal(format!("snapshot file: {e}"));
-        // a transfer cut short leaves nothing behind
-        let received = async {
-            let mut f = std::fs::File::create(&part).map_err(io)?;
-            let mut chunk = Some(first);
-            while let Some(c) = match chunk.take() {
-                Some(c) => Some(c),
-                None => stream.message().await?,
-            } {
-                f.write_all(&c.data).map_err(io)?;
-                // no fsync: the file only carries the data to the store,
-                // whose commit is the durable step
-                if c.done {
-                    return Ok(());
-                }
-            }
-            Err(Status::aborted("snapshot stream ended early"))
+        if first.done {
+            return Err(Status::invalid_argument("snapshot stream without records"));
         }
-        .await;
-        if let Err(e) = received {
-            let _ = std::fs::remove_file(&part);
-            return Err(e);
-        }
-        std::fs::rename(&part, &path).map_err(io)?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        // the node loop inserts each piece as it comes
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         self.host
             .node
             .send(NodeMsg::InstallSnapshot {
                 msg,
-                path,
-                done: tx,
+                head: first.data,
+                rest: rx,
+                done: done_tx,
             })
             .map_err(|_| Status::unavailable("member is stopping"))?;
-        match rx.await {
+        // every wait is bounded: the node loop waits on these pieces while
+        // it holds the store
+        loop {
+            let piece = match tokio::time::timeout(PIECE_WAIT, stream.message()).await {
+                Ok(Ok(Some(c))) => Ok((c.data, c.done)),
+                Ok(Ok(None)) => Err("the snapshot stream ended early".to_string()),
+                Ok(Err(s)) => Err(format!("the snapshot stream broke: {}", s.message())),
+                Err(_) => Err("the snapshot stream stalled".to_string()),
+            };
+            let stop = !matches!(piece, Ok((_, false)));
+            // a node loop that no longer reads has its answer ready
+            if tx.send(piece).await.is_err() || stop {
+                break;
+            }
+        }
+        drop(tx);
+        match done_rx.await {
             Ok(Ok(())) => Ok(Response::new(Ack {})),
             Ok(Err(e)) => Err(Status::internal(e.to_string())),
             Err(_) => Err(Status::unavailable("member is stopping")),
