@@ -51,6 +51,10 @@ for n in $COUNTS; do
     rec "$n" $server hwm_kb "$(status_kb VmHWM)"
     rec "$n" $server data_dir_bytes "$(du -sb "$work/$name" | cut -f1)"
     rec "$n" $server data_dir_disk_bytes "$(( $(du -sk "$work/$name" | cut -f1) * 1024 ))"
+    # the split: the store (etcd's bbolt db, oxcd's redb file and raft
+    # snapshot files) and the WAL, on disk
+    rec "$n" $server snap_dir_disk_bytes "$(( $(du -sk "$work/$name/member/snap" | cut -f1) * 1024 ))"
+    rec "$n" $server wal_dir_disk_bytes "$(( $(du -sk "$work/$name/member/wal" | cut -f1) * 1024 ))"
     t0=$(now)
     "$ETCDCTL" --endpoints="127.0.0.1:$PORT" snapshot save "$work/snap.db" >/dev/null 2>"$work/snap.err" || {
       echo "etcdctl snapshot save from $server failed:" >&2; cat "$work/snap.err" >&2; exit 1; }
@@ -93,6 +97,8 @@ metrics = [  # (label, metric, scale, format)
     ("peak RSS MB (VmHWM) after the load", "hwm_kb", 1024 / MB, ".1f"),
     ("data dir MB (du -sb, apparent)", "data_dir_bytes", 1 / MB, ".1f"),
     ("data dir MB on disk (du -sk)", "data_dir_disk_bytes", 1 / MB, ".1f"),
+    ("  of which member/snap (the store) MB", "snap_dir_disk_bytes", 1 / MB, ".1f"),
+    ("  of which member/wal MB", "wal_dir_disk_bytes", 1 / MB, ".1f"),
     ("etcdctl snapshot save s", "snapshot_save_s", 1, ".2f"),
     ("snapshot MB", "snapshot_bytes", 1 / MB, ".1f"),
     ("peak RSS MB after snapshot save", "hwm_after_snapshot_kb", 1024 / MB, ".1f"),

@@ -53,6 +53,10 @@ pub enum EtcdError {
     NoLeader,
     #[error("etcdserver: request timed out")]
     Timeout,
+    /// a write that found no leader to take it in the request timeout:
+    /// etcd 3.5 answers its context's error as is (code UNKNOWN)
+    #[error("context deadline exceeded")]
+    ContextDeadline,
     #[error("etcdserver: not leader")]
     NotLeader,
     #[error("etcdserver: bad leader transferee")]
@@ -143,7 +147,7 @@ impl EtcdError {
             }
             PermissionDenied => Code::PermissionDenied,
             InvalidAuthToken => Code::Unauthenticated,
-            AuthUnmapped(_) | AuthOldRevision => Code::Unknown,
+            AuthUnmapped(_) | AuthOldRevision | ContextDeadline => Code::Unknown,
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
             NoSpace => Code::ResourceExhausted,
             Corrupt => Code::DataLoss,

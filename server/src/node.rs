@@ -35,8 +35,8 @@ impl Server {
     async fn wait<T>(&self, rx: oneshot::Receiver<Result<T>>) -> Result<T> {
         match tokio::time::timeout(request_timeout(&self.cfg), rx).await {
             Ok(r) => r.map_err(|_| EtcdError::Stopped)?,
-            // leader or not, what etcd 3.5.1 answers a request that did
-            // not commit in time (compared with a quorum lost)
+            // what etcd 3.5.1 answers a read or change that did not go
+            // through in time, leader or not
             Err(_) => Err(EtcdError::Timeout),
         }
     }
@@ -81,7 +81,12 @@ impl Server {
             done,
             leader_only,
         }) {
-            Ok(()) => self.wait(rx).await,
+            // etcd's raft takes no proposal without a leader, and a write
+            // left waiting on that answers its context's own error
+            Ok(()) => match self.wait(rx).await {
+                Err(EtcdError::Timeout) if self.leader() == 0 => Err(EtcdError::ContextDeadline),
+                r => r,
+            },
             Err(e) => Err(e),
         };
         m.proposals_pending.dec();
@@ -89,7 +94,10 @@ impl Server {
         // a failed proposal; one that never applied is
         if matches!(
             r,
-            Err(EtcdError::Timeout | EtcdError::NoLeader | EtcdError::Stopped)
+            Err(EtcdError::Timeout
+                | EtcdError::ContextDeadline
+                | EtcdError::NoLeader
+                | EtcdError::Stopped)
         ) {
             m.proposals_failed.inc();
         }

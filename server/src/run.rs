@@ -137,7 +137,7 @@ pub async fn run(
         "now serving peer/client/metrics"
     );
     let expiry = tokio::spawn(expire_leases(srv.clone()));
-    let publish = tokio::spawn(publish_attributes(srv.clone(), client_urls));
+    let leaderless = tokio::spawn(api::require_leader::monitor(srv.clone()));
     let compactor = srv
         .cfg
         .auto_compaction
@@ -168,15 +168,35 @@ pub async fn run(
         }));
     }
     let mut servers = Vec::new();
-    for (u, l) in listeners.client {
-        let (srv, stop) = (srv.clone(), stopped(stop_rx.clone()));
-        let sec = scheme_security(&u, &client_sec);
-        servers.push(tokio::spawn(async move {
-            if let Err(e) = api::serve(srv, l, sec, stop).await {
-                tracing::error!(address = %u, error = %e, "stopped serving client traffic");
-            }
-        }));
-    }
+    // clients are served once this member has published itself through
+    // raft and applied that (etcd's ready point): a member never serves
+    // an older state than its own start. Until then connections wait in
+    // the listeners' backlog, as etcd's do.
+    let (ready_srv, ready_stop) = (srv.clone(), stopped(stop_rx.clone()));
+    let ready_sec = client_sec.clone();
+    let client_stops: Vec<_> = listeners
+        .client
+        .iter()
+        .map(|_| stopped(stop_rx.clone()))
+        .collect();
+    servers.push(tokio::spawn(async move {
+        tokio::select! {
+            _ = publish_attributes(ready_srv.clone(), client_urls) => {}
+            _ = ready_stop => return,
+        }
+        // aborting this task aborts the servers too (the set drops them)
+        let mut set = tokio::task::JoinSet::new();
+        for ((u, l), stop) in listeners.client.into_iter().zip(client_stops) {
+            let srv = ready_srv.clone();
+            let sec = scheme_security(&u, &ready_sec);
+            set.spawn(async move {
+                if let Err(e) = api::serve(srv, l, sec, stop).await {
+                    tracing::error!(address = %u, error = %e, "stopped serving client traffic");
+                }
+            });
+        }
+        while set.join_next().await.is_some() {}
+    }));
     // the metrics URLs: https ones with the client side's certificate,
     // as etcd does
     for (u, l) in listeners.metrics {
@@ -245,7 +265,7 @@ pub async fn run(
         let _ = s.await;
     }
     expiry.abort();
-    publish.abort();
+    leaderless.abort();
     for t in compactor.into_iter().chain(corrupt_check).chain(progress) {
         t.abort();
     }
@@ -443,16 +463,12 @@ async fn publish(srv: &Server) {
         client_ur_ls: srv.cfg.advertise_client_urls.clone(),
         ..Default::default()
     };
+    // on every start, as etcd: the entry applied here is the ready point,
+    // even when the attributes are already the member's (a member that
+    // joined waits until it holds its own record)
     loop {
-        let current = srv
-            .members_sorted()
-            .into_iter()
-            .find(|m| m.id == me.id)
-            .map(|m| (m.name, m.client_ur_ls));
-        if current == Some((me.name.clone(), me.client_ur_ls.clone())) {
-            return;
-        }
-        if current.is_some() && srv.propose(Op::MemberAttrs(me.clone())).await.is_ok() {
+        let known = srv.members_sorted().iter().any(|m| m.id == me.id);
+        if known && srv.propose(Op::MemberAttrs(me.clone())).await.is_ok() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

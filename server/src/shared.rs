@@ -48,6 +48,9 @@ pub struct Shared {
     /// the revision whose compaction sweep last finished (a physical
     /// compaction answers once it passes its revision)
     pub(crate) compacted: tokio::sync::watch::Sender<i64>,
+    /// bumped each time require-leader streams are to end (no leader for
+    /// a while: `api::require_leader::monitor`)
+    pub(crate) no_leader: tokio::sync::watch::Sender<u64>,
     pub(crate) hub: crate::watch::Hub,
     pub(crate) lease_ids: Mutex<u64>,
     pub(crate) req_ids: AtomicU64,

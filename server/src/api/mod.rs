@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod cluster;
+mod deadline;
 mod election;
 mod gateway;
 mod grpc_metrics;
@@ -13,6 +14,7 @@ mod lease;
 mod local;
 mod lock;
 mod maintenance;
+pub mod require_leader;
 pub use maintenance::ETCD_VERSION;
 mod watch;
 
@@ -229,7 +231,9 @@ pub async fn serve(
     ));
     let router = grpc
         .into_axum_router()
-        .merge(guarded(http::routes(srv).merge(gateway::routes(api))))
+        .merge(guarded(
+            http::routes(srv.clone()).merge(gateway::routes(api)),
+        ))
         .fallback_service(fallback);
     tonic::transport::Server::builder()
         .accept_http1(true)
@@ -240,7 +244,9 @@ pub async fn serve(
         .layer(
             tower::ServiceBuilder::new()
                 .layer(grpc_metrics::GrpcMetricsLayer)
-                .layer(tower::util::MapResponseLayer::new(etcd_limit_code)),
+                .layer(tower::util::MapResponseLayer::new(etcd_limit_code))
+                .layer(deadline::DeadlineLayer)
+                .layer(require_leader::RequireLeaderLayer { srv: srv.clone() }),
         )
         .add_routes(tonic::service::Routes::from(router))
         .serve_with_incoming_shutdown(incoming, shutdown)

@@ -157,6 +157,7 @@ pub fn open(
         db_size: AtomicU64::new(db_size),
         db_in_use: AtomicU64::new(0),
         compacted: tokio::sync::watch::Sender::new(compacted),
+        no_leader: tokio::sync::watch::Sender::new(0),
         hub: Default::default(),
         lease_ids: Mutex::new(id_seed(st.member_id)),
         req_ids: AtomicU64::new(id_seed(st.member_id)),

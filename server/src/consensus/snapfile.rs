@@ -29,7 +29,6 @@ pub fn save(cfg: &Config, term: u64, index: u64, cs: &ConfState) -> std::io::Res
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(&name))?;
     std::fs::File::open(&dir)?.sync_all()?;
-    // (databases received from the leader are pruned where they are installed)
     prune(&dir, ".snap", cfg.max_snapshots)
 }
 

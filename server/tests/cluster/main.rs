@@ -4,7 +4,7 @@
 //! expectations). The cluster harness is `harness.rs` (over `testkit`);
 //! the scenarios: `basic.rs` (writes and reads on every member, leader
 //! transfer), `failover.rs`, `membership.rs`, `bootstrap.rs`, `leases.rs`,
-//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `strict.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
+//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `leaderless.rs`, `strict.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
 //! gRPC helpers).
 //!
 //! The tests take one global lock, so clusters never run in parallel (on a
@@ -19,6 +19,7 @@ mod failover;
 mod force;
 mod harness;
 mod health;
+mod leaderless;
 mod leases;
 mod logs;
 mod maintenance;
@@ -162,6 +163,16 @@ scenario!(
     etcd_strict_reconfig_check,
     oxcd_strict_reconfig_check,
     strict::strict_reconfig_check
+);
+scenario!(
+    etcd_leaderless_member,
+    oxcd_leaderless_member,
+    leaderless::leaderless_member
+);
+scenario!(
+    etcd_restart_without_quorum,
+    oxcd_restart_without_quorum,
+    leaderless::restart_without_quorum
 );
 #[test]
 fn oxcd_corrupt_follower_is_found() {
