@@ -124,19 +124,13 @@ fn member_from_another_ca(test: &str, kind: ServerKind) {
     assert_eq!(get, ok("foo\nHello World\n"), "{kind:?}: m2 has the data");
 
     // m3 (its server certificate is of the other CA) never has the data.
-    // etcd does not serve clients before the member has published itself
+    // Neither server serves clients before the member has published itself
     // through the cluster, so the client's deadline passes.
-    // KNOWN DIFFERENCE, pinned: oxcd serves clients at once (run.rs prints
-    // "ready" before publish_attributes has landed), so m3 answers the
-    // serializable get from its empty store: no output, exit 0.
-    let want = match kind {
-        ServerKind::Etcd => (
-            String::new(),
-            vec!["Error: context deadline exceeded".to_string()],
-            1,
-        ),
-        ServerKind::Oxcd => ok(""),
-    };
+    let want = (
+        String::new(),
+        vec!["Error: context deadline exceeded".to_string()],
+        1,
+    );
     let fast = strings(&["--dial-timeout=1s", "--command-timeout=2s"]);
     let m3_get = [fast, at(m3, &tls.other_ca)].concat();
     let until = Instant::now() + WATCH_M3;
