@@ -19,6 +19,8 @@ use tonic::Status;
 /// Largest batch or chunk we send; receivers accept more than this.
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 const RECONNECT: Duration = Duration::from_millis(50);
+/// How long a starting member waits for a peer's membership answer.
+const BOOTSTRAP_WAIT: Duration = Duration::from_secs(1);
 
 pub struct PeerCtx {
     pub cluster_id: u64,
@@ -227,17 +229,22 @@ fn other_peer_urls(cfg: &crate::config::Config) -> impl Iterator<Item = &String>
 
 /// Does a running peer of this cluster already know this member as
 /// started (it has published its client URLs)? Peers that do not answer
-/// within a moment are taken as not started yet.
+/// within a second are taken as not started yet (etcd's bootstrap timeout).
+/// All are asked at once: members started together each wait here before
+/// they serve their peer port, so asking one after the other made a cold
+/// start wait a timeout per peer.
 pub async fn already_bootstrapped(cfg: &crate::config::Config) -> bool {
+    let mut asks = tokio::task::JoinSet::new();
     for url in other_peer_urls(cfg) {
-        let Ok(r) = ask_members(
-            url,
-            cfg.cluster_id,
-            Duration::from_millis(1500),
-            &cfg.peer_tls,
-        )
-        .await
-        else {
+        let (url, tls, cluster_id) = (url.clone(), cfg.peer_tls.clone(), cfg.cluster_id);
+        asks.spawn(async move {
+            ask_members(&url, cluster_id, BOOTSTRAP_WAIT, &tls)
+                .await
+                .ok()
+        });
+    }
+    while let Some(r) = asks.join_next().await {
+        let Ok(Some(r)) = r else {
             continue;
         };
         if r.cluster_id == cfg.cluster_id
