@@ -15,11 +15,14 @@
 //! - [`dns`]: a DNS responder on loopback (SRV and A records) for the
 //!   `--discovery-srv` tests;
 //! - [`wait`]: polling with a deadline (readiness), and the start retry when
-//!   another process took a port between picking and binding.
+//!   another process took a port between picking and binding;
+//! - [`linearize`]: a linearizability checker for recorded key-value
+//!   histories (per-key register with compare-and-set, unknown outcomes).
 
 pub mod bins;
 pub mod dns;
 pub mod flags;
+pub mod linearize;
 pub mod pki;
 pub mod ports;
 pub mod process;

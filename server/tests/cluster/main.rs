@@ -4,7 +4,7 @@
 //! expectations). The cluster harness is `harness.rs` (over `testkit`);
 //! the scenarios: `basic.rs` (writes and reads on every member, leader
 //! transfer), `failover.rs`, `membership.rs`, `bootstrap.rs`, `leases.rs`,
-//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `leaderless.rs`, `strict.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
+//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `leaderless.rs`, `linearizable.rs`, `strict.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
 //! gRPC helpers).
 //!
 //! The tests take one global lock, so clusters never run in parallel (on a
@@ -21,6 +21,7 @@ mod harness;
 mod health;
 mod leaderless;
 mod leases;
+mod linearizable;
 mod logs;
 mod maintenance;
 mod member_update;
@@ -168,6 +169,11 @@ scenario!(
     etcd_leaderless_member,
     oxcd_leaderless_member,
     leaderless::leaderless_member
+);
+scenario!(
+    etcd_linearizable_under_leader_kill,
+    oxcd_linearizable_under_leader_kill,
+    linearizable::linearizable_under_leader_kill
 );
 scenario!(
     etcd_restart_without_quorum,
