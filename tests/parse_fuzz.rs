@@ -5,22 +5,7 @@
 //! refusal is a message. Only the parser runs: nothing dials or writes.
 
 use oxctl::{cli, resolve};
-
-/// xorshift64*: reproducible without another crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn pick<'a>(&mut self, v: &'a [String]) -> &'a String {
-        &v[(self.next() % v.len() as u64) as usize]
-    }
-}
+use testkit::rng::Rng;
 
 /// Every subcommand name and flag spelling in the tree.
 fn words(cmd: &clap::Command, out: &mut Vec<String>) {
@@ -76,16 +61,16 @@ fn random_command_lines_never_panic() {
     .map(|s| s.to_string())
     .chain(std::iter::once("y".repeat(10 * 1024)))
     .collect();
-    let mut rng = Rng(0x5eed_c0de_a59b);
+    let mut rng = Rng::new(0x5eed_c0de_a59b);
     let (mut parsed, mut refused) = (0, 0);
     for _ in 0..1500 {
-        let n = (rng.next() % 8) as usize;
+        let n = rng.below(8);
         let argv: Vec<String> = (0..n)
             .map(|_| {
-                if rng.next() % 3 == 0 {
-                    rng.pick(&odd).clone()
+                if rng.next_u64() % 3 == 0 {
+                    odd[rng.below(odd.len())].clone()
                 } else {
-                    rng.pick(&vocab).clone()
+                    vocab[rng.below(vocab.len())].clone()
                 }
             })
             .collect();

@@ -7,6 +7,7 @@ use common::*;
 use etcd_format::bolt::page::{self, Meta};
 use etcd_format::bolt::{BucketData, Reader, Writer};
 use etcd_format::{snapshot, Error};
+use testkit::rng::Rng;
 
 const PS: usize = 4096;
 
@@ -259,26 +260,10 @@ fn meta_pointing_outside() {
     assert!(matches!(load(&db), Err(Error::BadPageSize { .. })));
 }
 
-/// Deterministic xorshift64*: no extra crate needed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn fuzz_random_mutations() {
     let bases = [snapshot_bytes(), branchy(true)];
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rng = Rng::new(0x5eed_1234_abcd_0001);
     let (mut ok, mut failed) = (0, 0);
     for round in 0..2000 {
         let mut b = bases[round % 2].clone();
@@ -292,7 +277,7 @@ fn fuzz_random_mutations() {
             1..=4 => {
                 for _ in 0..1 + rng.below(4) {
                     let i = rng.below(b.len());
-                    b[i] = rng.next() as u8;
+                    b[i] = rng.next_u64() as u8;
                 }
             }
             // Structural fields: page headers and element headers.
@@ -301,7 +286,7 @@ fn fuzz_random_mutations() {
                 for _ in 0..1 + rng.below(3) {
                     let p = 2 + rng.below(pages - 2);
                     let off = rng.below(16 + 16 * 8);
-                    b[p * PS + off] = rng.next() as u8;
+                    b[p * PS + off] = rng.next_u64() as u8;
                 }
             }
         }

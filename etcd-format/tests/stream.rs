@@ -14,6 +14,7 @@ use common::*;
 use etcd_format::bolt::{BucketData, KeyValue, Reader, Writer};
 use etcd_format::restore::{self, restore, restore_file, RestoreConfig};
 use etcd_format::{snapshot, Error};
+use testkit::rng::Rng;
 
 fn borrowed(b: &BucketData) -> impl Iterator<Item = Result<KeyValue<'_>, Error>> {
     b.entries
@@ -278,22 +279,6 @@ fn restore_file_errors_match_restore() {
     assert!(left.is_empty(), "temporary directories left: {left:?}");
 }
 
-/// Deterministic xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Damaged databases: the page-at-a-time reader of `restore_file` fails
 /// (or succeeds) exactly where the in-memory reader of `restore` does.
 #[test]
@@ -303,7 +288,7 @@ fn restore_file_agrees_on_damaged_databases() {
     let db = snapshot::verify_trailer(&snap).expect("trailer").to_vec();
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("damaged.db");
-    let mut rng = Rng(0x5eed_5742_0000_0001);
+    let mut rng = Rng::new(0x5eed_5742_0000_0001);
     let (mut ok, mut failed) = (0, 0);
     for round in 0..60 {
         let mut b = db.clone();
@@ -314,7 +299,7 @@ fn restore_file_agrees_on_damaged_databases() {
                 0 => rng.below(16 + 16 * 8),
                 _ => rng.below(PS),
             };
-            b[p * PS + off] = rng.next() as u8;
+            b[p * PS + off] = rng.next_u64() as u8;
         }
         fs::write(&path, &b).expect("write");
         let cfg = |side: &str| RestoreConfig {

@@ -138,20 +138,24 @@ pub struct SnapshotView {
 impl SnapshotView {
     /// Lays the view out as an etcd snapshot file (see `export_snapshot`).
     pub fn write(self) -> Result<std::fs::File> {
-        let kv = self.rtxn.open_table(KEY)?;
-        let file = tempfile::tempfile_in(&self.dir)?;
-        let w = self.lay_out(file, self.key_records(&kv)?)?;
-        let (mut file, _) = w.finish().map_err(snapshot_error)?;
+        let (mut file, _) = self.lay_out_file()?.finish().map_err(snapshot_error)?;
         file.seek(SeekFrom::Start(0))?;
         Ok(file)
     }
 
     /// The database alone, positioned at its start (see `export_database`).
     pub fn write_database(self) -> Result<std::fs::File> {
+        self.lay_out_file()?
+            .finish_database()
+            .map_err(snapshot_error)
+    }
+
+    /// Every bucket, keys included, into an unlinked temporary file.
+    fn lay_out_file(&self) -> Result<SnapshotWriter<std::fs::File>> {
         let kv = self.rtxn.open_table(KEY)?;
         let file = tempfile::tempfile_in(&self.dir)?;
         let w = self.lay_out(file, self.key_records(&kv)?)?;
-        w.finish_database().map_err(snapshot_error)
+        Ok(w)
     }
 
     /// The view as one member sends it to another (`snapstream`): each

@@ -8,6 +8,7 @@ use oxcd_proto::etcdserverpb::RangeRequest;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
+use testkit::rng::Rng;
 
 fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()

@@ -17,7 +17,8 @@
 //! - [`wait`]: polling with a deadline (readiness), and the start retry when
 //!   another process took a port between picking and binding;
 //! - [`linearize`]: a linearizability checker for recorded key-value
-//!   histories (per-key register with compare-and-set, unknown outcomes).
+//!   histories (per-key register with compare-and-set, unknown outcomes);
+//! - [`rng`]: the deterministic PRNG of the mutation and fuzz tests.
 
 pub mod bins;
 pub mod dns;
@@ -26,6 +27,7 @@ pub mod linearize;
 pub mod pki;
 pub mod ports;
 pub mod process;
+pub mod rng;
 pub mod wait;
 
 pub use bins::Kind;

@@ -2,6 +2,7 @@
 //! rewritten tails, state and snapshot records, gaps and missing segments.
 
 use super::*;
+use testkit::rng::Rng;
 
 fn entry(i: u64) -> Entry {
     Entry {
@@ -216,22 +217,6 @@ fn entries_with_long_zero_runs_are_read_whole() {
     assert_eq!(w.last_index, 2);
 }
 
-/// xorshift64*: reproducible random mutations without another crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Random damage to a segment (bytes changed, a cut, a length word made
 /// huge, garbage appended after the records): opening never panics or
 /// hangs, and what it replays is always a prefix of what was written —
@@ -246,7 +231,7 @@ fn random_damage_never_yields_entries_that_were_not_written() {
     let end = bytes.iter().rposition(|&b| b != 0).expect("written data") + 1;
     // the preallocated rest is zeros: 2 MiB of them keep each round cheap
     bytes.truncate(end + (2 << 20));
-    let mut rng = Rng(0x0005_eed0_a10f_7e57);
+    let mut rng = Rng::new(0x0005_eed0_a10f_7e57);
     let (mut opened, mut refused) = (0, 0);
     for round in 0..300 {
         let mut b = bytes.clone();
@@ -267,7 +252,7 @@ fn random_damage_never_yields_entries_that_were_not_written() {
             }
             _ => {
                 for x in &mut b[end..end + 64 + rng.below(4096)] {
-                    *x = rng.next() as u8;
+                    *x = rng.next_u64() as u8;
                 }
             }
         }

@@ -16,6 +16,7 @@ use oxcd_proto::etcdserverpb::{
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testkit::linearize::{check, Event, Op, Out, Verdict};
+use testkit::rng::Rng;
 use tonic::transport::Channel;
 
 const KEYS: usize = 5;
@@ -23,18 +24,6 @@ const CLIENTS: usize = 6;
 const RUN: Duration = Duration::from_secs(4);
 /// Search steps per key before the checker gives up (undecided fails too).
 const BUDGET: u64 = 1_000_000;
-
-/// xorshift64*: reproducible choices per client.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
 
 fn key(k: usize) -> String {
     format!("lin/{k}")
@@ -125,11 +114,11 @@ async fn client(
     history: Arc<Mutex<Vec<Event>>>,
 ) -> usize {
     let mut kv = KvClient::new(channel(port, Some(Duration::from_secs(2))));
-    let mut rng = Rng(0x5eed_0000 + id as u64 * 7919);
+    let mut rng = Rng::new(0x5eed_0000 + id as u64 * 7919);
     let mut last_seen: Vec<Option<String>> = vec![None; KEYS];
     let mut n = 0;
     while Instant::now() < end {
-        let k = rng.below(KEYS as u64) as usize;
+        let k = rng.below(KEYS);
         n += 1;
         let value = format!("c{id}-{n}");
         let op = match rng.below(10) {
