@@ -53,6 +53,13 @@ pub enum EtcdError {
     NoLeader,
     #[error("etcdserver: request timed out")]
     Timeout,
+    #[error("etcdserver: request timed out, possibly due to previous leader failure")]
+    TimeoutLeaderFail,
+    #[error("etcdserver: request timed out, possibly due to connection lost")]
+    TimeoutConnectionLost,
+    /// a linearizable read whose ReadIndex round saw a new leader
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
     /// a write that found no leader to take it in the request timeout:
     /// etcd 3.5 answers its context's error as is (code UNKNOWN)
     #[error("context deadline exceeded")]
@@ -154,9 +161,15 @@ impl EtcdError {
             LeaseNotFound | MemberNotFound => Code::NotFound,
             LeaseExist | AuthNotEnabled | NoInflightDowngrade => Code::FailedPrecondition,
             Unsupported(_) => Code::Unimplemented,
-            Stopped | NoLeader | Timeout | TransferTimeout | Unhealthy | NotEnoughStarted => {
-                Code::Unavailable
-            }
+            Stopped
+            | NoLeader
+            | Timeout
+            | TimeoutLeaderFail
+            | TimeoutConnectionLost
+            | LeaderChanged
+            | TransferTimeout
+            | Unhealthy
+            | NotEnoughStarted => Code::Unavailable,
             NotLeader | BadLeaderTransferee | PeerUrlExist | TooManyLearners | NotLearner
             | LearnerNotReady | MemberExist => Code::FailedPrecondition,
             Storage(_) => Code::Internal,

@@ -75,16 +75,15 @@ impl Server {
         .encode_to_vec();
         let m = &*crate::metrics::M;
         m.proposals_pending.inc();
+        let start = std::time::Instant::now();
         let r = match self.node.send(NodeMsg::Propose {
             id,
             data,
             done,
             leader_only,
         }) {
-            // etcd's raft takes no proposal without a leader, and a write
-            // left waiting on that answers its context's own error
             Ok(()) => match self.wait(rx).await {
-                Err(EtcdError::Timeout) if self.leader() == 0 => Err(EtcdError::ContextDeadline),
+                Err(EtcdError::Timeout) => Err(self.timeout_error(start)),
                 r => r,
             },
             Err(e) => Err(e),
@@ -95,6 +94,8 @@ impl Server {
         if matches!(
             r,
             Err(EtcdError::Timeout
+                | EtcdError::TimeoutLeaderFail
+                | EtcdError::TimeoutConnectionLost
                 | EtcdError::ContextDeadline
                 | EtcdError::NoLeader
                 | EtcdError::Stopped)
@@ -108,8 +109,12 @@ impl Server {
     pub async fn conf_change(&self, mut cc: raft::eraftpb::ConfChange) -> Result<Applied> {
         let (done, rx) = oneshot::channel();
         cc.id = self.next_req_id();
+        let start = std::time::Instant::now();
         self.node.send(NodeMsg::ConfChange { cc, done })?;
-        self.wait(rx).await
+        match self.wait(rx).await {
+            Err(EtcdError::Timeout) => Err(self.timeout_error(start)),
+            r => r,
+        }
     }
 
     /// Waits until this member has applied everything committed cluster-wide

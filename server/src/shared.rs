@@ -63,6 +63,8 @@ pub struct Shared {
     /// (and how many are open): etcd's "active since", for its
     /// membership safety checks
     pub(crate) peers_active: Mutex<HashMap<u64, (Instant, usize)>>,
+    /// when this member last learnt of a new leader
+    pub(crate) leader_elected: Mutex<Option<Instant>>,
     /// the last log index at start: until it is applied, the log holds
     /// writes the store does not show yet
     pub(crate) startup_index: u64,
@@ -126,6 +128,39 @@ impl Shared {
                         .is_some_and(|(since, _)| since.elapsed() >= for_at_least)
             })
             .count()
+    }
+
+    /// Why a change proposed at `start` did not go through in the request
+    /// timeout, in etcd 3.5's words: no leader (its context's own error), a
+    /// leader elected while it waited (within two election timeouts of its
+    /// start), a leader, or for a leader a quorum, not connected all along,
+    /// or plain time out.
+    pub fn timeout_error(&self, start: Instant) -> EtcdError {
+        let leader = self.leader();
+        if leader == 0 {
+            return EtcdError::ContextDeadline;
+        }
+        let elected = self.leader_elected.lock().ok().and_then(|e| *e);
+        let window = Duration::from_millis(2 * self.cfg.election_ms);
+        if elected.is_some_and(|e| start < e && start + window > e) {
+            return EtcdError::TimeoutLeaderFail;
+        }
+        let since = start.elapsed();
+        let connected = if leader == self.member_id {
+            let ids: Vec<u64> = self
+                .members
+                .read()
+                .map(|ms| ms.iter().map(|m| m.id).collect())
+                .unwrap_or_default();
+            self.connected_since(&ids, since) > ids.len() / 2
+        } else {
+            self.connected_since(&[leader], since) == 1
+        };
+        if connected {
+            EtcdError::Timeout
+        } else {
+            EtcdError::TimeoutConnectionLost
+        }
     }
 
     pub fn is_learner(&self) -> bool {

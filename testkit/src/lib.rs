@@ -18,17 +18,23 @@
 //!   another process took a port between picking and binding;
 //! - [`linearize`]: a linearizability checker for recorded key-value
 //!   histories (per-key register with compare-and-set, unknown outcomes);
-//! - [`rng`]: the deterministic PRNG of the mutation and fuzz tests.
+//! - [`netproxy`]: a fault-injection proxy for a cluster's peer traffic
+//!   (cuts, one-way cuts, delays, resets per directed link between members);
+//! - [`rng`]: the deterministic PRNG of the mutation and fuzz tests;
+//! - [`watchcheck`]: the watch-guarantee, lost-write and monotonic-revision
+//!   checkers of the fault runs.
 
 pub mod bins;
 pub mod dns;
 pub mod flags;
 pub mod linearize;
+pub mod netproxy;
 pub mod pki;
 pub mod ports;
 pub mod process;
 pub mod rng;
 pub mod wait;
+pub mod watchcheck;
 
 pub use bins::Kind;
 pub use flags::{url, Flags};

@@ -9,6 +9,10 @@
 //! connection) may have taken effect at any point after its call, or not
 //! at all: it has no return time and matches any outcome. A search that
 //! needs more than its step budget ends undecided, not passed.
+//!
+//! Leases fit the per-key model because the workload attaches each lease to
+//! one put only: the register remembers the lease its value was written
+//! with, and revoking that lease deletes the key only if it still holds it.
 
 use std::collections::HashSet;
 
@@ -16,6 +20,10 @@ use std::collections::HashSet;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     Put(String),
+    /// a put attached to a lease (the lease's only key)
+    PutLease(String, i64),
+    /// revoke a lease: deletes the key if its value still carries it
+    Revoke(i64),
     Get,
     Delete,
     /// put `new` if the key's value is `expect` (None: the key is absent)
@@ -59,18 +67,31 @@ pub enum Verdict {
     },
 }
 
+/// The register: the value and the lease it was written with (0: none).
+type State = Option<(String, i64)>;
+
+fn value(state: &State) -> Option<String> {
+    state.as_ref().map(|(v, _)| v.clone())
+}
+
 /// The model's step: the state after `op`, if `out` is what it answers.
-fn step(state: &Option<String>, op: &Op, out: &Out) -> Option<Option<String>> {
+fn step(state: &State, op: &Op, out: &Out) -> Option<State> {
     let any = *out == Out::Unknown;
+    let done = any || *out == Out::Done;
     match op {
-        Op::Put(v) => (any || *out == Out::Done).then(|| Some(v.clone())),
-        Op::Delete => (any || *out == Out::Done).then_some(None),
-        Op::Get => (any || *out == Out::Value(state.clone())).then(|| state.clone()),
+        Op::Put(v) => done.then(|| Some((v.clone(), 0))),
+        Op::PutLease(v, lease) => done.then(|| Some((v.clone(), *lease))),
+        Op::Revoke(lease) => done.then(|| match state {
+            Some((_, l)) if l == lease => None,
+            _ => state.clone(),
+        }),
+        Op::Delete => done.then_some(None),
+        Op::Get => (any || *out == Out::Value(value(state))).then(|| state.clone()),
         Op::Cas { expect, new } => {
-            let hit = state == expect;
+            let hit = value(state) == *expect;
             if any || *out == Out::Swapped(hit) {
                 Some(if hit {
-                    Some(new.clone())
+                    Some((new.clone(), 0))
                 } else {
                     state.clone()
                 })
@@ -106,7 +127,7 @@ fn check_key(ops: &[&Event], budget: u64) -> Option<bool> {
     let n = ops.len();
     let ret = |i: usize| ops[i].ret.unwrap_or(u64::MAX);
     let known = ops.iter().filter(|e| e.ret.is_some()).count();
-    let mut seen: HashSet<(Vec<u64>, Option<String>)> = HashSet::new();
+    let mut seen: HashSet<(Vec<u64>, State)> = HashSet::new();
     let is_done = |d: &[u64], i: usize| d[i / 64] & (1 << (i % 64)) != 0;
     // depth-first frames: done set, state, known ones placed, and the next
     // candidate to try at this level
@@ -166,7 +187,7 @@ fn check_key(ops: &[&Event], budget: u64) -> Option<bool> {
 
 struct Frame {
     done: Vec<u64>,
-    state: Option<String>,
+    state: State,
     placed: usize,
     from: usize,
 }
@@ -269,6 +290,33 @@ mod tests {
             put("a", 0, 1),
             get(Some("u"), 1, 2),
             ev(Op::Put("u".into()), Out::Unknown, 3, None),
+        ];
+        assert!(matches!(check(&h, B), Verdict::Violation { .. }));
+    }
+
+    #[test]
+    fn a_revoked_lease_deletes_only_the_value_it_carries() {
+        let put_l =
+            |v: &str, l, call, ret| ev(Op::PutLease(v.into(), l), Out::Done, call, Some(ret));
+        let revoke = |l, call, ret| ev(Op::Revoke(l), Out::Done, call, Some(ret));
+        let h = [put_l("a", 7, 0, 1), revoke(7, 2, 3), get(None, 4, 5)];
+        assert_eq!(check(&h, B), Verdict::Ok);
+        // the key outlives its lease: a violation
+        let h = [put_l("a", 7, 0, 1), revoke(7, 2, 3), get(Some("a"), 4, 5)];
+        assert!(matches!(check(&h, B), Verdict::Violation { .. }));
+        // overwritten without the lease before the revoke: it stays
+        let h = [
+            put_l("a", 7, 0, 1),
+            put("b", 2, 3),
+            revoke(7, 4, 5),
+            get(Some("b"), 6, 7),
+        ];
+        assert_eq!(check(&h, B), Verdict::Ok);
+        let h = [
+            put_l("a", 7, 0, 1),
+            put("b", 2, 3),
+            revoke(7, 4, 5),
+            get(None, 6, 7),
         ];
         assert!(matches!(check(&h, B), Verdict::Violation { .. }));
     }

@@ -168,6 +168,14 @@ impl Proc {
         }
     }
 
+    /// Sends `sig` (SIGSTOP, SIGCONT, ...) to the running process.
+    pub fn signal(&self, sig: libc::c_int) {
+        let pid = self.pid();
+        // SAFETY: kill(2) on our own, not yet reaped child.
+        let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill -{sig} {pid}");
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let pid = self.pid();

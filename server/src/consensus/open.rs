@@ -165,6 +165,7 @@ pub fn open(
         progress: Default::default(),
         startup_index: last_index,
         peers_active: Default::default(),
+        leader_elected: Default::default(),
         cfg,
     };
     Ok((

@@ -432,7 +432,18 @@ impl Loop<'_> {
             }
         }
         self.role = role;
-        if was != leader && self.reads_inflight.is_some() {
+        if was != leader && leader != 0 {
+            if let Ok(mut e) = self.srv.leader_elected.lock() {
+                *e = Some(Instant::now());
+            }
+            // as etcd's: a ReadIndex round that sees a new leader fails its
+            // reads, and their clients retry elsewhere
+            if let Some((_, waiting, _)) = self.reads_inflight.take() {
+                for d in waiting {
+                    let _ = d.send(Err(EtcdError::LeaderChanged));
+                }
+            }
+        } else if was != leader && self.reads_inflight.is_some() {
             self.retry_reads(Instant::now() + READ_RETRY);
         }
     }

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
+use testkit::netproxy::PeerProxy;
 pub use testkit::process::EXIT_TIMEOUT;
 use testkit::wait::{retry_or_panic, StartFailure};
 pub use testkit::{free_ports, run_to_exit_async as run_to_exit, tail, url, Kind};
@@ -72,6 +73,9 @@ pub struct Cluster {
     pub bin: PathBuf,
     pub token: String,
     pub members: Vec<Member>,
+    /// Peer traffic goes through this when started by
+    /// [`Cluster::start_proxied`].
+    pub proxy: Option<PeerProxy>,
     root: tempfile::TempDir,
 }
 
@@ -80,6 +84,17 @@ impl Cluster {
     /// until all agree on a leader. Retries on new ports if another process
     /// took one of ours between picking and binding.
     pub async fn start(kind: Kind, n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_inner(kind, n, extra, false).await
+    }
+
+    /// [`Cluster::start`] with every member's peer traffic through a
+    /// [`PeerProxy`] (each member advertises the proxy's port), so tests can
+    /// cut, delay or reset the links between members.
+    pub async fn start_proxied(kind: Kind, n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_inner(kind, n, extra, true).await
+    }
+
+    async fn start_inner(kind: Kind, n: usize, extra: &[&str], proxied: bool) -> Cluster {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let root = tempfile::tempdir().expect("cluster temp dir");
         let mut c = Cluster {
@@ -87,16 +102,35 @@ impl Cluster {
             bin: kind.binary(),
             token: format!("oxcd-test-{}", std::process::id()),
             members: Vec::new(),
+            proxy: None,
             root,
         };
         for attempt in 1.. {
-            let flags = Flags::cluster(n, c.root.path(), &format!("-a{attempt}.data"), &c.token);
+            let mut flags =
+                Flags::cluster(n, c.root.path(), &format!("-a{attempt}.data"), &c.token);
+            if proxied {
+                let targets: Vec<u16> = flags.iter().map(|f| f.peer_port).collect();
+                let proxy = PeerProxy::start(&targets)
+                    .await
+                    .expect("start the peer proxy");
+                let ic = flags
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| format!("{}={}", f.name, url(proxy.port(i))))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                for (i, f) in flags.iter_mut().enumerate() {
+                    f.advertise_peer = Some(url(proxy.port(i)));
+                    f.initial_cluster = Some(ic.clone());
+                }
+                c.proxy = Some(proxy);
+            }
             c.members = flags
                 .into_iter()
                 .map(|f| Member::new(&c.bin, f.with_extra(&extra), c.root.path()))
                 .collect();
-            for m in &mut c.members {
-                m.spawn();
+            for i in 0..n {
+                c.restart(i);
             }
             let all: Vec<usize> = (0..n).collect();
             match c.try_wait_leader(&all, READY_TIMEOUT).await {
@@ -233,6 +267,19 @@ impl Cluster {
     /// `--initial-cluster-state` once a WAL exists). Does not wait.
     pub fn restart(&mut self, i: usize) {
         self.members[i].spawn();
+        if let Some(p) = &self.proxy {
+            p.set_pid(i, Some(self.members[i].proc.pid()));
+        }
+    }
+
+    /// SIGSTOP member `i`: it neither answers nor sends until resumed.
+    pub fn pause(&mut self, i: usize) {
+        self.members[i].proc.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT member `i`.
+    pub fn resume(&mut self, i: usize) {
+        self.members[i].proc.signal(libc::SIGCONT);
     }
 
     /// A client and a peer port for a member that is not started yet.

@@ -4,8 +4,10 @@
 //! expectations). The cluster harness is `harness.rs` (over `testkit`);
 //! the scenarios: `basic.rs` (writes and reads on every member, leader
 //! transfer), `failover.rs`, `membership.rs`, `bootstrap.rs`, `leases.rs`,
-//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `leaderless.rs`, `linearizable.rs`, `strict.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
-//! gRPC helpers).
+//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `leaderless.rs`, `strict.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
+//! gRPC helpers). `faults.rs` runs the recorded workload of `workload.rs`
+//! under each fault kind through the checkers (short tier: one run each,
+//! below; long tier: `longtier.rs`, ignored unless asked for).
 //!
 //! The tests take one global lock, so clusters never run in parallel (on a
 //! 2-core machine parallel clusters cause spurious elections). Without real
@@ -16,19 +18,22 @@ mod basic;
 mod bootstrap;
 mod corrupt;
 mod failover;
+mod faults;
 mod force;
 mod harness;
 mod health;
+mod leader_change;
 mod leaderless;
 mod leases;
-mod linearizable;
 mod logs;
+mod longtier;
 mod maintenance;
 mod member_update;
 mod membership;
 mod rpc;
 mod strict;
 mod watch;
+mod workload;
 
 use harness::Kind;
 use std::future::Future;
@@ -171,11 +176,6 @@ scenario!(
     leaderless::leaderless_member
 );
 scenario!(
-    etcd_linearizable_under_leader_kill,
-    oxcd_linearizable_under_leader_kill,
-    linearizable::linearizable_under_leader_kill
-);
-scenario!(
     etcd_restart_without_quorum,
     oxcd_restart_without_quorum,
     leaderless::restart_without_quorum
@@ -188,3 +188,54 @@ fn oxcd_corrupt_follower_is_found() {
         corrupt::corrupt_follower_is_found,
     );
 }
+
+scenario!(
+    etcd_fault_kill_leader,
+    oxcd_fault_kill_leader,
+    faults::kill_leader
+);
+scenario!(
+    etcd_fault_kill_follower,
+    oxcd_fault_kill_follower,
+    faults::kill_follower
+);
+scenario!(
+    etcd_fault_pause_leader,
+    oxcd_fault_pause_leader,
+    faults::pause_leader
+);
+scenario!(
+    etcd_fault_pause_follower,
+    oxcd_fault_pause_follower,
+    faults::pause_follower
+);
+scenario!(
+    etcd_fault_isolate_leader,
+    oxcd_fault_isolate_leader,
+    faults::isolate_leader
+);
+scenario!(
+    etcd_fault_isolate_follower,
+    oxcd_fault_isolate_follower,
+    faults::isolate_follower
+);
+scenario!(
+    etcd_fault_leader_one_way,
+    oxcd_fault_leader_one_way,
+    faults::leader_one_way
+);
+scenario!(etcd_fault_delay, oxcd_fault_delay, faults::delay);
+scenario!(etcd_fault_lossy, oxcd_fault_lossy, faults::lossy);
+
+/// The long tier (`scripts/robustness.sh`): many runs of every fault kind.
+#[test]
+#[ignore]
+fn robustness_long() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    longtier::robustness_long();
+}
+scenario!(
+    etcd_leader_changed_mid_request,
+    oxcd_leader_changed_mid_request,
+    leader_change::leader_changed_mid_request
+);
