@@ -13,7 +13,7 @@
 
 use crate::harness::*;
 use crate::workload::{self, ClientLog, WatchStop};
-use oxcd_proto::etcdserverpb::{HashKvRequest, RangeRequest};
+use oxcd_proto::etcdserverpb::{HashKvRequest, RangeRequest, StatusRequest};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -68,7 +68,7 @@ pub struct Report {
     /// violations by checker: "linearizability", "lost write", "watch",
     /// "monotonic", "convergence"
     pub violations: Vec<(&'static str, String)>,
-    /// from the end of the workload (the heal was `AFTER` before it)
+    /// from the heal until every member applied what was committed then
     pub converge: Duration,
     /// what the proxy did: bytes a cut discarded, connections reset
     pub dropped: u64,
@@ -81,7 +81,7 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
             f,
-            "{} ops, {} unknown, converged {:.2?} after the workload, {} watch reconnects, proxy dropped {} B and reset {}, errors {:?}, violations {:?}",
+            "{} ops, {} unknown, caught up {:.2?} after heal, {} watch reconnects, proxy dropped {} B and reset {}, errors {:?}, violations {:?}",
             self.ops, self.unknown, self.converge, self.watch_reconnects, self.dropped, self.resets, self.errors, self.violations
         )
     }
@@ -152,6 +152,40 @@ fn heal(c: &mut Cluster, h: Heal) {
     }
 }
 
+fn ports(c: &Cluster) -> Vec<u16> {
+    c.members.iter().map(|m| m.client_port).collect()
+}
+
+/// From the heal until every member has applied the highest index the
+/// members reported committed in the first poll after the heal (a member
+/// that does not answer yet is polled again).
+async fn catch_up(ports: Vec<u16>) -> Result<Duration, String> {
+    let healed = Instant::now();
+    let mut target = None;
+    let mut applied = vec![0; ports.len()];
+    while healed.elapsed() < CONVERGE_LIMIT {
+        let mut committed = 0;
+        for (i, &p) in ports.iter().enumerate() {
+            let mut c = clients(p, Duration::from_millis(500));
+            if let Ok(s) = c.maint.status(StatusRequest {}).await {
+                let s = s.into_inner();
+                applied[i] = s.raft_applied_index;
+                committed = committed.max(s.raft_index);
+            }
+        }
+        if target.is_none() && committed > 0 {
+            target = Some(committed);
+        }
+        if target.is_some_and(|t| applied.iter().all(|&a| a >= t)) {
+            return Ok(healed.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!(
+        "members had applied {applied:?} of {target:?} {CONVERGE_LIMIT:?} after the heal"
+    ))
+}
+
 /// Polls until every member serves the same revision with the same HashKV;
 /// returns that revision.
 async fn converge(c: &mut Cluster) -> Result<i64, String> {
@@ -219,11 +253,11 @@ pub async fn run(kind: Kind, fault: Fault) -> Report {
     let undo = inject(&mut c, fault).await;
     tokio::time::sleep_until((t0 + BEFORE + FAULT).into()).await;
     heal(&mut c, undo);
+    let caught_up = tokio::spawn(catch_up(ports(&c)));
     let mut logs = Vec::new();
     for t in clients {
         logs.push(t.await.expect("a client task"));
     }
-    let ended = Instant::now();
     let final_rev = match converge(&mut c).await {
         Ok(rev) => rev,
         Err(e) => {
@@ -232,7 +266,13 @@ pub async fn run(kind: Kind, fault: Fault) -> Report {
             c.current_rev(leader).await
         }
     };
-    report.converge = ended.elapsed();
+    report.converge = match caught_up.await.expect("the catch-up poll") {
+        Ok(d) => d,
+        Err(e) => {
+            report.violations.push(("convergence", e));
+            CONVERGE_LIMIT
+        }
+    };
     if let Some(p) = &c.proxy {
         let st = p.stats();
         report.dropped = st.dropped.values().sum();

@@ -59,7 +59,7 @@ fn table(cells: &BTreeMap<(Fault, String), Cell>) -> String {
         let _ = writeln!(out, "\n### {f:?}\n");
         let _ = writeln!(
             out,
-            "| server | runs | operations | unknown | linearizability | lost writes | watch | monotonic | convergence | converged after the workload, healed 1.5 s before (median / max) | watch reconnects | client errors (most common) |"
+            "| server | runs | operations | unknown | linearizability | lost writes | watch | monotonic | convergence | caught up after heal (median / max) | watch reconnects | client errors (most common) |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
         for ((_, kind), c) in cells
