@@ -20,6 +20,7 @@ pub mod config;
 pub mod consensus;
 pub mod corrupt;
 pub mod discovery;
+pub mod diskwatch;
 pub mod error;
 pub mod export;
 pub mod import;

@@ -138,6 +138,7 @@ pub async fn run(
     );
     let expiry = tokio::spawn(expire_leases(srv.clone()));
     let leaderless = tokio::spawn(api::require_leader::monitor(srv.clone()));
+    let disk = tokio::spawn(crate::diskwatch::run(srv.clone()));
     let compactor = srv
         .cfg
         .auto_compaction
@@ -266,6 +267,7 @@ pub async fn run(
     }
     expiry.abort();
     leaderless.abort();
+    disk.abort();
     for t in compactor.into_iter().chain(corrupt_check).chain(progress) {
         t.abort();
     }

@@ -21,6 +21,7 @@
 //! - [`netproxy`]: a fault-injection proxy for a cluster's peer traffic
 //!   (cuts, one-way cuts, delays, resets per directed link between members);
 //! - [`rng`]: the deterministic PRNG of the mutation and fuzz tests;
+//! - [`smallfs`]: a small tmpfs of a test's own, for full-disk tests;
 //! - [`watchcheck`]: the watch-guarantee, lost-write and monotonic-revision
 //!   checkers of the fault runs.
 
@@ -33,6 +34,7 @@ pub mod pki;
 pub mod ports;
 pub mod process;
 pub mod rng;
+pub mod smallfs;
 pub mod wait;
 pub mod watchcheck;
 

@@ -4,7 +4,7 @@
 //! expectations). The cluster harness is `harness.rs` (over `testkit`);
 //! the scenarios: `basic.rs` (writes and reads on every member, leader
 //! transfer), `failover.rs`, `membership.rs`, `bootstrap.rs`, `leases.rs`,
-//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `leaderless.rs`, `strict.rs`, `force.rs` and `corrupt.rs` (oxcd only) (`rpc.rs`: their
+//! `watch.rs`, `member_update.rs`, `maintenance.rs`, `logs.rs`, `health.rs`, `leaderless.rs`, `strict.rs`, `force.rs`, and `corrupt.rs` and `diskfull.rs` (oxcd only) (`rpc.rs`: their
 //! gRPC helpers). `faults.rs` runs the recorded workload of `workload.rs`
 //! under each fault kind through the checkers (short tier: one run each,
 //! below; long tier: `longtier.rs`, ignored unless asked for).
@@ -17,6 +17,7 @@
 mod basic;
 mod bootstrap;
 mod corrupt;
+mod diskfull;
 mod failover;
 mod faults;
 mod force;
@@ -180,6 +181,22 @@ scenario!(
     oxcd_restart_without_quorum,
     leaderless::restart_without_quorum
 );
+#[test]
+fn etcd_disk_full_exits() {
+    run(
+        Kind::Etcd,
+        "etcd_disk_full_exits",
+        diskfull::disk_full_exits,
+    );
+}
+#[test]
+fn oxcd_disk_full_stays_up() {
+    run(
+        Kind::Oxcd,
+        "oxcd_disk_full_stays_up",
+        diskfull::disk_full_stays_up,
+    );
+}
 #[test]
 fn oxcd_corrupt_follower_is_found() {
     run(
