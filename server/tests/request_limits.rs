@@ -281,6 +281,57 @@ async fn check_invalid_requests(c: &mut Clients, who: &str) {
         Code::InvalidArgument,
         empty,
     );
+    // a nested txn gets the op budget its parent left (128 - 1)
+    let nested = RequestOp {
+        request: Some(request_op::Request::RequestTxn(TxnRequest {
+            success: (0..128)
+                .map(|i| put_op(format!("n{i}").as_bytes(), b"v"))
+                .collect(),
+            ..Default::default()
+        })),
+    };
+    expect_err(
+        &format!("{who}: 128 ops in a nested txn"),
+        c.kv.txn(TxnRequest {
+            success: vec![nested],
+            ..Default::default()
+        })
+        .await,
+        Code::InvalidArgument,
+        "etcdserver: too many operations in txn request",
+    );
+    expect_err(
+        &format!("{who}: an empty txn op"),
+        c.kv.txn(TxnRequest {
+            success: vec![RequestOp { request: None }],
+            ..Default::default()
+        })
+        .await,
+        Code::InvalidArgument,
+        "etcdserver: key not found",
+    );
+    // every op is checked before the duplicates, the fields before the size
+    expect_err(
+        &format!("{who}: a duplicate and an empty key"),
+        c.kv.txn(TxnRequest {
+            success: vec![put_op(b"d", b"1"), put_op(b"d", b"2")],
+            failure: vec![put_op(b"", b"v")],
+            ..Default::default()
+        })
+        .await,
+        Code::InvalidArgument,
+        empty,
+    );
+    expect_err(
+        &format!("{who}: an empty key with a too large value"),
+        c.kv.put(PutRequest {
+            value: vec![b'v'; 1536 * 1024 + 10],
+            ..Default::default()
+        })
+        .await,
+        Code::InvalidArgument,
+        empty,
+    );
     assert_eq!(
         current_rev(c).await,
         rev,

@@ -26,35 +26,41 @@ fn check_put(r: &PutRequest) -> Result<(), EtcdError> {
     Ok(())
 }
 
-/// etcd's checkTxnRequest plus its interval check: no two writes of one
-/// branch may touch the same key.
-fn check_txn(r: &TxnRequest, max_ops: usize, depth: usize) -> Result<(), EtcdError> {
-    if depth == 0
-        && (r.compare.len() > max_ops || r.success.len() > max_ops || r.failure.len() > max_ops)
-    {
+/// etcd's checkTxnRequest: the branches and compares within the op budget
+/// (a nested txn gets what its parent's widest list left), every key
+/// given, every op set. The interval check comes after, as in etcd.
+fn check_txn(r: &TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
+    let opc = r.compare.len().max(r.success.len()).max(r.failure.len());
+    if opc > max_ops {
         return Err(EtcdError::TooManyOps);
     }
-    for c in &r.compare {
-        if c.key.is_empty() {
-            return Err(EtcdError::EmptyKey);
-        }
+    if r.compare.iter().any(|c| c.key.is_empty()) {
+        return Err(EtcdError::EmptyKey);
     }
-    for ops in [&r.success, &r.failure] {
-        for op in ops.iter() {
-            match &op.request {
-                Some(request_op::Request::RequestRange(q)) if q.key.is_empty() => {
-                    return Err(EtcdError::EmptyKey)
-                }
-                Some(request_op::Request::RequestPut(p)) => check_put(p)?,
-                Some(request_op::Request::RequestDeleteRange(d)) if d.key.is_empty() => {
-                    return Err(EtcdError::EmptyKey)
-                }
-                Some(request_op::Request::RequestTxn(t)) => check_txn(t, max_ops, depth + 1)?,
-                _ => {}
+    for op in r.success.iter().chain(&r.failure) {
+        match &op.request {
+            Some(request_op::Request::RequestRange(q)) if q.key.is_empty() => {
+                return Err(EtcdError::EmptyKey)
             }
+            Some(request_op::Request::RequestPut(p)) => check_put(p)?,
+            Some(request_op::Request::RequestDeleteRange(d)) if d.key.is_empty() => {
+                return Err(EtcdError::EmptyKey)
+            }
+            Some(request_op::Request::RequestTxn(t)) => check_txn(t, max_ops - opc)?,
+            Some(_) => {}
+            // an op with nothing in it: etcd's answer
+            None => return Err(EtcdError::KeyNotFound),
         }
-        check_intervals(ops)?;
     }
+    Ok(())
+}
+
+/// Everything etcd checks of a txn before proposing it, in its order: the
+/// requests, then the intervals of each branch.
+fn validate_txn(r: &TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
+    check_txn(r, max_ops)?;
+    check_intervals(&r.success)?;
+    check_intervals(&r.failure)?;
     Ok(())
 }
 
@@ -135,8 +141,9 @@ impl Kv for Api {
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let sender = self.sender(&req)?;
         let r = req.into_inner();
-        check_size(&self.srv, &r)?;
+        // the fields first, the size when proposing: etcd's order
         check_put(&r)?;
+        check_size(&self.srv, &r)?;
         no_space(&self.srv).await?;
         crate::metrics::M.put_total.inc();
         match self.srv.propose_by(Op::Put(r), sender).await? {
@@ -156,10 +163,10 @@ impl Kv for Api {
     ) -> Result<Response<DeleteRangeResponse>, Status> {
         let sender = self.sender(&req)?;
         let r = req.into_inner();
-        check_size(&self.srv, &r)?;
         if r.key.is_empty() {
             return Err(EtcdError::EmptyKey.into());
         }
+        check_size(&self.srv, &r)?;
         crate::metrics::M.delete_total.inc();
         match self.srv.propose_by(Op::DeleteRange(r), sender).await? {
             Applied::DeleteRange(mut d) => {
@@ -175,8 +182,8 @@ impl Kv for Api {
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let sender = self.sender(&req)?;
         let r = req.into_inner();
+        validate_txn(&r, self.srv.cfg.max_txn_ops)?;
         check_size(&self.srv, &r)?;
-        check_txn(&r, self.srv.cfg.max_txn_ops, 0)?;
         crate::metrics::M.txn_total.inc();
         let mut resp = if apply::txn_is_read_only(&r) {
             over_quota(&self.srv).await?;
@@ -251,7 +258,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            check_txn(&dup, 128, 0),
+            validate_txn(&dup, 128),
             Err(EtcdError::DuplicateKey)
         ));
         let del = RequestOp {
@@ -268,7 +275,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            check_txn(&clash, 128, 0),
+            validate_txn(&clash, 128),
             Err(EtcdError::DuplicateKey)
         ));
         let ok = TxnRequest {
@@ -276,7 +283,7 @@ mod tests {
             failure: vec![put("a")],
             ..Default::default()
         };
-        assert!(check_txn(&ok, 128, 0).is_ok());
+        assert!(validate_txn(&ok, 128).is_ok());
         let nested = |a: &str, b: &str| RequestOp {
             request: Some(request_op::Request::RequestTxn(TxnRequest {
                 success: vec![put(a)],
@@ -288,19 +295,58 @@ mod tests {
             success: vec![nested("x", "x")],
             ..Default::default()
         };
-        assert!(check_txn(&both_branches, 128, 0).is_ok());
+        assert!(validate_txn(&both_branches, 128).is_ok());
         let clash_outer = TxnRequest {
             success: vec![put("x"), nested("y", "x")],
             ..Default::default()
         };
         assert!(matches!(
-            check_txn(&clash_outer, 128, 0),
+            validate_txn(&clash_outer, 128),
             Err(EtcdError::DuplicateKey)
         ));
         let many = TxnRequest {
             success: (0..3).map(|i| put(&i.to_string())).collect(),
             ..Default::default()
         };
-        assert!(matches!(check_txn(&many, 2, 0), Err(EtcdError::TooManyOps)));
+        assert!(matches!(validate_txn(&many, 2), Err(EtcdError::TooManyOps)));
+    }
+
+    #[test]
+    fn nested_txns_share_the_op_budget_and_empty_ops_are_refused() {
+        let inner = |n: usize| RequestOp {
+            request: Some(request_op::Request::RequestTxn(TxnRequest {
+                success: (0..n).map(|i| put(&format!("k{i}"))).collect(),
+                ..Default::default()
+            })),
+        };
+        // one op in the parent leaves 127 for the nested txn
+        let full = TxnRequest {
+            success: vec![inner(127)],
+            ..Default::default()
+        };
+        assert!(validate_txn(&full, 128).is_ok());
+        let over = TxnRequest {
+            success: vec![inner(128)],
+            ..Default::default()
+        };
+        assert!(matches!(
+            validate_txn(&over, 128),
+            Err(EtcdError::TooManyOps)
+        ));
+        let empty = TxnRequest {
+            success: vec![RequestOp { request: None }],
+            ..Default::default()
+        };
+        assert!(matches!(
+            validate_txn(&empty, 128),
+            Err(EtcdError::KeyNotFound)
+        ));
+        // every op is checked before the intervals: the empty key wins
+        let both = TxnRequest {
+            success: vec![put("a"), put("a")],
+            failure: vec![put("")],
+            ..Default::default()
+        };
+        assert!(matches!(validate_txn(&both, 128), Err(EtcdError::EmptyKey)));
     }
 }

@@ -18,6 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 /// etcd's text for a watch ID already in use on the stream.
 const DUPLICATE_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
+const EMPTY_RANGE: &str = "mvcc: watcher range is empty";
 
 pub(super) type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
 
@@ -49,20 +50,40 @@ impl Api {
             while let Some(Ok(msg)) = inbound.next().await {
                 match msg.request_union {
                     Some(RequestUnion::CreateRequest(c)) => {
-                        if c.watch_id != 0 && srv.hub.contains(stream, c.watch_id) {
-                            // etcd refuses a watch ID in use on the stream
+                        // etcd refuses a range that holds no key ("\0"
+                        // as the end means every key from `key`), then a
+                        // watch ID in use on the stream
+                        let empty =
+                            !c.range_end.is_empty() && c.range_end != [0] && c.key >= c.range_end;
+                        let refused = if empty {
+                            Some(EMPTY_RANGE)
+                        } else if c.watch_id != 0 && srv.hub.contains(stream, c.watch_id) {
+                            Some(DUPLICATE_ID)
+                        } else {
+                            None
+                        };
+                        if let Some(reason) = refused {
                             let _ = out.send(Msg::Response(Ok(WatchResponse {
                                 header: Some(srv.header(srv.current_rev())),
                                 watch_id: -1,
                                 created: true,
                                 canceled: true,
-                                cancel_reason: DUPLICATE_ID.into(),
+                                cancel_reason: reason.into(),
                                 ..Default::default()
                             })));
                             continue;
                         }
-                        let id = if c.watch_id != 0 { c.watch_id } else { next_id };
-                        next_id = next_id.max(id + 1);
+                        // as etcd's: only an ID the stream picks moves its
+                        // counter, past the IDs clients chose
+                        let id = if c.watch_id != 0 {
+                            c.watch_id
+                        } else {
+                            while srv.hub.contains(stream, next_id) {
+                                next_id += 1;
+                            }
+                            next_id += 1;
+                            next_id - 1
+                        };
                         if let Err(e) = create(&srv, stream, id, c, &out, &sender) {
                             let _ = out.send(Msg::Response(Err(e.into())));
                         }
