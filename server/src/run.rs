@@ -445,6 +445,7 @@ async fn publish_attributes(srv: Arc<Server>, client_urls: Vec<String>) {
         "published local member to cluster through raft"
     );
     tracing::info!("ready to serve client requests");
+    notify_ready();
     for u in client_urls {
         let address = u.split("://").nth(1).unwrap_or(&u);
         if u.starts_with("https") {
@@ -455,6 +456,17 @@ async fn publish_attributes(srv: Arc<Server>, client_urls: Vec<String>) {
                 "serving client traffic insecurely; this is strongly discouraged!"
             );
         }
+    }
+}
+
+/// Tells systemd (a `Type=notify` unit: `NOTIFY_SOCKET` set) that the
+/// member serves clients now, with etcd's log lines around it; without
+/// the socket nothing is sent.
+fn notify_ready() {
+    tracing::info!("notifying init daemon");
+    match sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        Ok(()) => tracing::info!("successfully notified init daemon"),
+        Err(e) => tracing::error!(error = %e, "failed to notify systemd for readiness"),
     }
 }
 

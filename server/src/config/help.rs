@@ -44,8 +44,9 @@ pub fn version() -> String {
         other => other,
     };
     format!(
-        "etcd Version: {}\nGit SHA: not applicable\nGo Version: not applicable\nGo OS/Arch: {}/{arch}\noxcd Version: {}\n",
+        "etcd Version: {}\nGit SHA: {}\nGo Version: not applicable\nGo OS/Arch: {}/{arch}\noxcd Version: {}\n",
         crate::api::ETCD_VERSION,
+        env!("OXCD_GIT_SHA"),
         std::env::consts::OS,
         env!("CARGO_PKG_VERSION"),
     )
