@@ -23,7 +23,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::error::{status_text, CtlError, Result};
 use crate::global::ClientConfig;
 
-pub const DEADLINE: &str = "context deadline exceeded";
+pub use crate::error::DEADLINE;
 /// clientv3's default receive limit (math.MaxInt32): a large range is
 /// read whole, as etcdctl reads it.
 const MAX_RECV: usize = i32::MAX as usize;
@@ -36,6 +36,8 @@ pub struct Client {
     /// the credentials the token was got with
     auth: Option<crate::global::Auth>,
     command_timeout: i64,
+    /// the connection is TLS (for the hint when it breaks at once)
+    tls: bool,
 }
 
 /// What a server answers a token it no longer knows (expired): clientv3
@@ -192,27 +194,37 @@ impl Client {
                 e = e.connect_timeout(nanos(cfg.dial_timeout));
             }
             let attempt = dial(e, connector);
+            // what the dial met is kept for a terminal's hint
+            let met = |e: tonic::transport::Error| {
+                if let Some(c) = crate::hint::cause_of(&e) {
+                    crate::hint::note(c);
+                }
+            };
             let res = if cfg.dial_timeout > 0 {
                 match tokio::time::timeout(nanos(cfg.dial_timeout), attempt).await {
-                    Ok(r) => r.map_err(|_| ()),
-                    Err(_) => Err(()),
+                    Ok(r) => r.map_err(met),
+                    Err(_) => {
+                        crate::hint::note(crate::hint::Cause::DialTimeout);
+                        Err(())
+                    }
                 }
             } else {
-                attempt.await.map_err(|_| ())
+                attempt.await.map_err(met)
             };
             match res {
                 Ok(c) => {
-                    channel = Some(c);
+                    channel = Some((c, target.tls));
                     break;
                 }
                 Err(()) => last = DEADLINE.to_string(),
             }
         }
-        let Some(channel) = channel else {
+        let Some((channel, tls)) = channel else {
             return Err(fail(last));
         };
         let client = Client {
             channel,
+            tls,
             token: std::sync::Mutex::new(None),
             auth: if with_auth { cfg.auth.clone() } else { None },
             command_timeout: cfg.command_timeout,
@@ -310,7 +322,14 @@ impl Client {
         }
         match tokio::time::timeout(nanos(self.command_timeout), fut).await {
             Err(_) => Err(CtlError::Rpc(DEADLINE.into())),
-            Ok(Err(s)) if connection_failed(&s) => Err(CtlError::Rpc(DEADLINE.into())),
+            Ok(Err(s)) if connection_failed(&s) => {
+                crate::hint::note(if self.tls {
+                    crate::hint::Cause::CertRefused
+                } else {
+                    crate::hint::Cause::NotTls
+                });
+                Err(CtlError::Rpc(DEADLINE.into()))
+            }
             Ok(Err(s)) => Err(CtlError::Rpc(status_text(&s))),
             Ok(Ok(r)) => Ok(r.into_inner()),
         }

@@ -5,6 +5,9 @@ use std::io::Write;
 
 use thiserror::Error;
 
+/// What etcd's Go client reports for a call or dial that ran out of time.
+pub const DEADLINE: &str = "context deadline exceeded";
+
 /// etcdctl's exit codes (pkg/cobrautl).
 pub mod exit {
     pub const SUCCESS: i32 = 0;
@@ -162,7 +165,7 @@ pub fn status_text(s: &tonic::Status) -> String {
         tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
             if msg.is_empty() || msg.contains("deadline") || msg.contains("Timeout") =>
         {
-            "context deadline exceeded".to_string()
+            DEADLINE.to_string()
         }
         code => format!("rpc error: code = {} desc = {}", code_name(code), msg),
     }

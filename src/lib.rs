@@ -20,6 +20,7 @@ pub mod gofmt;
 mod gofmt_print;
 pub mod gourl;
 pub mod help;
+pub mod hint;
 pub mod keepalive;
 pub mod keys;
 pub mod parse;
@@ -56,11 +57,23 @@ pub fn run() -> i32 {
         out: Box::new(std::io::BufWriter::new(std::io::stdout())),
         err: Box::new(std::io::stderr()),
     };
-    run_with(argv, env, w)
+    // advice for a person only: scripts see etcdctl's output exactly
+    use std::io::IsTerminal;
+    run_inner(argv, env, w, std::io::stderr().is_terminal())
 }
 
 /// Runs oxctl with explicit arguments, environment and output streams.
-pub fn run_with(argv: Vec<String>, mut env: Vec<(String, String)>, mut w: Streams) -> i32 {
+pub fn run_with(argv: Vec<String>, env: Vec<(String, String)>, w: Streams) -> i32 {
+    run_inner(argv, env, w, false)
+}
+
+/// [`run_with`], adding a [`hint`] line after the error when `hints`.
+fn run_inner(
+    argv: Vec<String>,
+    mut env: Vec<(String, String)>,
+    mut w: Streams,
+    hints: bool,
+) -> i32 {
     // ETCDCTL_API is read first and removed, so it never warns.
     let api = env
         .iter()
@@ -69,6 +82,11 @@ pub fn run_with(argv: Vec<String>, mut env: Vec<(String, String)>, mut w: Stream
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     env.retain(|(k, _)| k != "ETCDCTL_API");
+    let (argv_seen, env_seen) = if hints {
+        (argv.clone(), env.clone())
+    } else {
+        Default::default()
+    };
     let result = if api.is_empty() || api == "3" {
         run_v3(argv, env, &mut w)
     } else if api == "2" {
@@ -84,6 +102,11 @@ pub fn run_with(argv: Vec<String>, mut env: Vec<(String, String)>, mut w: Stream
         Err(e) => {
             w.flush();
             let code = e.report(&mut *w.out, &mut *w.err);
+            if hints {
+                if let Some(h) = hint::hint(&e.to_string(), &argv_seen, &env_seen) {
+                    let _ = writeln!(w.err, "{h}");
+                }
+            }
             let _ = w.out.flush();
             code
         }
