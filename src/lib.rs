@@ -11,6 +11,7 @@ pub mod clap_error;
 pub mod cli;
 pub mod client;
 pub mod command;
+pub mod complete;
 pub mod discovery;
 pub mod error;
 pub mod etcdctl;
@@ -40,6 +41,10 @@ use printer::Streams;
 /// Runs oxctl with the process arguments and environment; returns the exit
 /// code.
 pub fn run() -> i32 {
+    // the shell asking for completions (`COMPLETE=<shell>`)
+    if let Some(code) = complete::run_if_asked() {
+        return code;
+    }
     use std::os::unix::ffi::OsStrExt;
     let argv: Vec<String> = std::env::args_os()
         .skip(1)
