@@ -41,6 +41,19 @@ impl Server {
         }
     }
 
+    /// [`Server::wait`] for a change proposed at `start`: a timeout says
+    /// why in etcd's words ([`Shared::timeout_error`]).
+    async fn wait_change<T>(
+        &self,
+        rx: oneshot::Receiver<Result<T>>,
+        start: std::time::Instant,
+    ) -> Result<T> {
+        match self.wait(rx).await {
+            Err(EtcdError::Timeout) => Err(self.timeout_error(start)),
+            r => r,
+        }
+    }
+
     /// Replicates one request of the member's own (no sender to check);
     /// resolves once it is committed and applied here.
     pub async fn propose(&self, op: Op) -> Result<Applied> {
@@ -82,10 +95,7 @@ impl Server {
             done,
             leader_only,
         }) {
-            Ok(()) => match self.wait(rx).await {
-                Err(EtcdError::Timeout) => Err(self.timeout_error(start)),
-                r => r,
-            },
+            Ok(()) => self.wait_change(rx, start).await,
             Err(e) => Err(e),
         };
         m.proposals_pending.dec();
@@ -111,10 +121,7 @@ impl Server {
         cc.id = self.next_req_id();
         let start = std::time::Instant::now();
         self.node.send(NodeMsg::ConfChange { cc, done })?;
-        match self.wait(rx).await {
-            Err(EtcdError::Timeout) => Err(self.timeout_error(start)),
-            r => r,
-        }
+        self.wait_change(rx, start).await
     }
 
     /// Waits until this member has applied everything committed cluster-wide
